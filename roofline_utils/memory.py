@@ -1,0 +1,84 @@
+"""Memory footprint (weights + KV cache + activations) against the device's capacity."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .hardware import Hardware, get_hardware
+from .models import ModelConfig, load_model
+from .operators import PHASES, operator_costs
+from .workload import Workload
+
+
+def weight_bytes(model: ModelConfig, weight_bits: float, tp: int = 1) -> float:
+    """Every parameter at ``weight_bits``, split evenly over ``tp`` devices.
+
+    Llama-33B at 16 bits: 32,528,943,616 parameters · 2 B = 65,057,887,232 B (65.1 GB).
+    """
+    return model.parameter_count() * weight_bits / 8 / tp
+
+
+def kv_cache_bytes(model: ModelConfig, batch, seq_len, kv_bits: float, tp: int = 1) -> np.ndarray:
+    """K and V for every layer and cached position: 2 · L · b · s_kv · Hkv · d · kv_bits/8.
+
+    s_kv is the cached length (the sliding window caps it). Per device under tensor
+    parallelism (max(Hkv/tp, 1) K/V heads each). Llama-33B, b=1, s=1024, 16 bits:
+    2 · 60 · 1 · 1024 · 52 · 128 · 2 = 1,635,778,560 B.
+    """
+    seq = np.asarray(seq_len, dtype=float)
+    if model.sliding_window is not None:
+        seq = np.minimum(seq, model.sliding_window)
+    kv_heads = max(model.num_key_value_heads / tp, 1.0)
+    return 2 * model.num_hidden_layers * np.asarray(batch, dtype=float) * seq * kv_heads * model.head_dim * kv_bits / 8
+
+
+def activation_bytes(model: ModelConfig, workload: Workload) -> np.ndarray:
+    """Peak transient activations: the largest activation input + output of any one operator.
+
+    Activations live only around the operator that uses them, so the peak is set by the
+    widest operator (the unfused score matrix in prefill, the SwiGLU tensors otherwise).
+    An estimate: frameworks also reserve workspace and fragment memory.
+    """
+    peaks = [np.maximum(cost["act_read_bytes"], 0) + cost["act_write_bytes"]
+             for phase in PHASES for _, cost in operator_costs(model, workload, phase)]
+    return np.max(np.broadcast_arrays(*peaks), axis=0)
+
+
+@dataclass(frozen=True)
+class MemoryFootprint:
+    """Bytes needed on one device, and whether they fit its capacity."""
+
+    weights_bytes: float
+    kv_cache_bytes: float
+    activations_bytes: float
+    capacity_bytes: float
+
+    @property
+    def total_bytes(self) -> float:
+        return self.weights_bytes + self.kv_cache_bytes + self.activations_bytes
+
+    @property
+    def fits(self) -> bool:
+        return self.total_bytes <= self.capacity_bytes
+
+    def verdict(self, device_name: str) -> str:
+        """One sentence: fits or does not fit, with the numbers that decide it."""
+        need, have = self.total_bytes / 1e9, self.capacity_bytes / 1e9
+        if self.fits:
+            return (f"Fits: {need:.1f} GB needed of {have:.1f} GB on the {device_name} "
+                    f"({self.total_bytes / self.capacity_bytes:.0%} used).")
+        alone = " The weights alone do not fit." if self.weights_bytes > self.capacity_bytes else ""
+        return (f"Does not fit: {need:.1f} GB needed, the {device_name} holds {have:.1f} GB "
+                f"(short by {need - have:.1f} GB).{alone}")
+
+
+def memory_footprint(model: ModelConfig | str, hardware: Hardware | str, workload: Workload) -> MemoryFootprint:
+    """Weights + KV cache (at the workload's seq_len) + peak activations, per device, vs capacity."""
+    model, hardware = load_model(model), get_hardware(hardware)
+    return MemoryFootprint(
+        weights_bytes=weight_bytes(model, workload.weight_bits, workload.tp),
+        kv_cache_bytes=float(np.max(kv_cache_bytes(model, workload.batch, workload.seq_len,
+                                                   workload.kv_bits, workload.tp))),
+        activations_bytes=float(np.max(activation_bytes(model, workload))),
+        capacity_bytes=hardware.memory_bytes)

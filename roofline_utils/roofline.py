@@ -1,0 +1,118 @@
+"""Attainable performance, bound and time for every operator; totals per phase.
+
+attainable FLOP/s = min(peak, intensity × bandwidth), intensity = FLOPs / bytes moved.
+time = max(FLOPs / peak, bytes / bandwidth, link bytes / link bandwidth): the operator
+can go no faster than its slowest resource. Every number here is an upper bound on
+performance (a lower bound on time): real kernels reach a fraction of each ceiling.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .errors import RooflineInputError
+from .hardware import Hardware, get_hardware
+from .models import ModelConfig, load_model
+from .operators import MEMORY_TRAFFIC, PHASES, TRAFFIC_BITS, operator_costs
+from .workload import Workload, compute_precision
+
+BYTE_COLUMNS = [f"{kind}_bytes" for kind in TRAFFIC_BITS]
+
+
+def peak_flops(hardware: Hardware, workload: Workload) -> np.ndarray:
+    """The compute roof (FLOP/s) for the workload's bit widths, broadcast over its grid."""
+    if workload.compute_precision is not None:
+        return np.asarray(hardware.peak(workload.compute_precision), dtype=float)
+    weight_bits, act_bits = np.broadcast_arrays(np.asarray(workload.weight_bits), np.asarray(workload.act_bits))
+    peaks = np.empty(weight_bits.shape)
+    for pair in {(int(w), int(a)) for w, a in zip(weight_bits.ravel(), act_bits.ravel())}:
+        mask = (weight_bits == pair[0]) & (act_bits == pair[1])
+        peaks[mask] = hardware.peak(compute_precision(hardware, *pair))
+    return peaks
+
+
+def roofline(flops, memory_bytes, link_bytes, peak, bandwidth, link_bandwidth=None) -> dict[str, np.ndarray]:
+    """Intensity, attainable FLOP/s, time and bound for arrays of operator costs.
+
+    intensity   = flops / memory_bytes (inf when nothing moves, 0 when nothing is computed)
+    attainable  = min(peak, intensity · bandwidth)
+    time_s      = max(flops / peak, memory_bytes / bandwidth, link_bytes / link_bandwidth)
+    bound       = which of the three terms sets the time ("compute", "memory" or "link").
+    """
+    flops, memory_bytes, link_bytes = (np.asarray(x, dtype=float) for x in (flops, memory_bytes, link_bytes))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        intensity = np.where(memory_bytes > 0, flops / memory_bytes, np.where(flops > 0, np.inf, 0.0))
+    compute_s = flops / peak
+    memory_s = memory_bytes / bandwidth
+    link_s = np.zeros_like(link_bytes) if link_bandwidth is None else link_bytes / link_bandwidth
+    time_s = np.maximum(np.maximum(compute_s, memory_s), link_s)
+    bound = np.where(compute_s >= memory_s, "compute", "memory")
+    bound = np.where((link_bytes > 0) & (link_s >= np.maximum(compute_s, memory_s)), "link", bound)
+    return {"intensity": intensity, "attainable_flops_per_s": np.minimum(peak, intensity * bandwidth),
+            "time_s": time_s, "bound": bound}
+
+
+def operator_table(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
+                   phases: tuple[str, ...] = PHASES) -> pd.DataFrame:
+    """One row per (phase, operator[, grid point]): FLOPs, bytes, intensity, bound, time.
+
+    Numbers are per occurrence; ``count`` says how often the operator runs in one forward
+    pass (num_hidden_layers for decoder-layer operators, 1 for embedding, final_norm and
+    lm_head). ``bytes`` is the memory traffic (weights + activations + KV cache); ``link_bytes``
+    (tensor-parallel all-reduce) travels over the interconnect instead.
+    """
+    model, hardware = load_model(model), get_hardware(hardware)
+    if workload.tp > 1 and hardware.link_bytes_per_s is None:
+        raise RooflineInputError("tp", f"{hardware.name} has no interconnect figure for tensor parallelism")
+    peak = peak_flops(hardware, workload)
+    batch, seq_len = np.broadcast_arrays(np.asarray(workload.batch), np.asarray(workload.seq_len))
+    frames = []
+    for phase in phases:
+        for op, cost in operator_costs(model, workload, phase):
+            memory_bytes = sum(cost[f"{kind}_bytes"] for kind in MEMORY_TRAFFIC)
+            row = {key: np.broadcast_to(value, batch.shape).ravel() for key, value in cost.items()}
+            row["bytes"] = np.broadcast_to(memory_bytes, batch.shape).ravel()
+            point = roofline(row["flops"], row["bytes"], row["link_bytes"], np.broadcast_to(peak, batch.shape).ravel(),
+                             hardware.bandwidth_bytes_per_s, hardware.link_bytes_per_s)
+            frames.append(pd.DataFrame({
+                "phase": phase, "operator": op.name, "group": op.group,
+                "count": model.num_hidden_layers if op.per_layer else 1,
+                "batch": batch.ravel(), "seq_len": seq_len.ravel(), **row, **point,
+                "peak_flops_per_s": np.broadcast_to(peak, batch.shape).ravel()}))
+    table = pd.concat(frames, ignore_index=True)
+    columns = ["phase", "operator", "group", "count", "batch", "seq_len", "flops", "flops_full_square",
+               *BYTE_COLUMNS, "bytes", "intensity", "attainable_flops_per_s", "bound", "time_s",
+               "peak_flops_per_s"]
+    return table[columns]
+
+
+def phase_totals(table: pd.DataFrame) -> pd.DataFrame:
+    """Model-level sums per phase (and grid point): count-weighted FLOPs, bytes and time.
+
+    The time is the sum of each operator at its own roofline: every operator is charged
+    for its slowest resource, then the operators run one after another.
+    """
+    weighted = table.assign(**{col: table[col] * table["count"]
+                               for col in ["flops", "flops_full_square", *BYTE_COLUMNS, "bytes", "time_s"]})
+    sums = weighted.groupby(["phase", "batch", "seq_len"], sort=False)[
+        ["flops", "flops_full_square", *BYTE_COLUMNS, "bytes", "time_s"]].sum()
+    return sums.reset_index()
+
+
+def group_points(table: pd.DataFrame, groups: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """One chart point per (phase, group, grid point): the group's operators taken together.
+
+    intensity = Σ FLOPs / Σ bytes and performance = Σ FLOPs / Σ time over the operators of a
+    group (q/k/v_proj; gate/up/down_proj; qk/pv_matmul), per occurrence. For operators on
+    the same side of the ridge this is exactly the roofline at that intensity.
+    With ``groups=None`` every operator outside the three groups becomes its own point.
+    """
+    labelled = table.assign(label=np.where(table["group"] == "other", table["operator"], table["group"]))
+    if groups is not None:
+        labelled = labelled[labelled["label"].isin(groups)]
+    sums = labelled.groupby(["phase", "label", "batch", "seq_len"], sort=False)[
+        ["flops", "bytes", "time_s"]].sum().reset_index()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sums["intensity"] = np.where(sums["bytes"] > 0, sums["flops"] / sums["bytes"], np.inf)
+        sums["performance_flops_per_s"] = sums["flops"] / sums["time_s"]
+    return sums
