@@ -1,0 +1,102 @@
+"""The roofline chart, matplotlib only. Reads the tables; computes nothing of its own."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless by default; notebooks switch to inline themselves
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .hardware import Hardware  # noqa: E402
+from .operators import GROUPS, PHASE_LABELS, PHASES  # noqa: E402
+
+X_RANGE = (1.0, 1e4)  # the original figure's axes
+Y_RANGE = (1e10, 1e14)
+
+
+def legend_label(group: str, phase: str) -> str:
+    """'qkv mlp' + 'prefill' -> 'qkv mlp init' (the original figure's wording)."""
+    return f"{group} {PHASE_LABELS[phase]}"
+
+
+def si(value: float, unit: str) -> str:
+    """696e9, 'B/s' -> '696 GB/s'; 149.7e12, 'FLOP/s' -> '149.7 TFLOP/s'."""
+    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")):
+        if abs(value) >= factor:
+            return f"{value / factor:.4g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def axis_limits(points: pd.DataFrame, peak: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The original's 1..1e4 FLOP/byte and 10G..100T FLOP/s, widened only to keep every point
+    and the compute roof in view (an A40 peak of 149.7 TFLOP/s sits above 100 T)."""
+    finite = _plottable(points)
+    x_low = min(X_RANGE[0], finite["intensity"].min() / 1.5) if len(finite) else X_RANGE[0]
+    x_high = max(X_RANGE[1], finite["intensity"].max() * 1.5) if len(finite) else X_RANGE[1]
+    y_low = min(Y_RANGE[0], finite["performance_flops_per_s"].min() / 1.5) if len(finite) else Y_RANGE[0]
+    y_high = max(Y_RANGE[1], peak * 2)
+    return (x_low, x_high), (y_low, y_high)
+
+
+def roofline_chart(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: float, title: str,
+                   show_other: bool = False, extra_roofs: dict[str, float] | None = None, ax=None):
+    """Log-log roofline: dashed blue memory roof, dashed red compute roof, green ridge, 'x' points.
+
+    ``points`` comes from :func:`roofline_utils.roofline.group_points`: one row per phase, label
+    and grid point, with ``intensity`` and ``performance_flops_per_s``. The figure's six
+    groups are drawn in its legend order; other operators only when ``show_other``.
+    ``extra_roofs`` maps a label to another compute peak (e.g. the INT8 ceiling), drawn dotted.
+    """
+    series = [(g, ph) for g in GROUPS for ph in PHASES]
+    if show_other:
+        series += [(label, ph) for label in points["label"].unique() if label not in GROUPS for ph in PHASES]
+    drawn = [(label, phase, rows) for label, phase in series
+             if not (rows := _plottable(points[(points["label"] == label) & (points["phase"] == phase)])).empty]
+    bandwidth = hardware.bandwidth_bytes_per_s
+    ridge = peak_flops_per_s / bandwidth
+    (x_low, x_high), (y_low, y_high) = axis_limits(pd.concat([r for *_, r in drawn]) if drawn else points,
+                                                   peak_flops_per_s)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 6.5))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    x_memory = np.array([x_low, ridge])
+    ax.plot(x_memory, x_memory * bandwidth, "b--", lw=1.5, label=f"{bandwidth / 1e9:.0f}GB/s")
+    ax.plot([ridge, x_high], [peak_flops_per_s] * 2, "r--", lw=1.5, label=si(peak_flops_per_s, "FLOP/s"))
+    ax.axvline(ridge, color="green", ls="--", lw=1, label=f"ridge {ridge:.1f} FLOP/B")
+    for label, peak in (extra_roofs or {}).items():
+        ax.plot([peak / bandwidth, x_high], [peak] * 2, ":", color="gray", lw=1)
+        ax.annotate(f"{label} {si(peak, 'FLOP/s')}", (x_high, peak), ha="right", va="bottom", fontsize=8)
+
+    colours = plt.get_cmap("tab20" if show_other else "tab10").colors
+    for index, (label, phase, rows) in enumerate(drawn):
+        # decode q/k/v and MLP GEMMs land on the same spots: shrinking sizes keeps both visible
+        size = max(70 - 9 * index, 14)
+        ax.scatter(rows["intensity"], rows["performance_flops_per_s"], marker="x", s=size,
+                   color=colours[index % len(colours)], label=legend_label(label, phase), zorder=3 + index)
+    ax.set_xlim(x_low, x_high)
+    ax.set_ylim(y_low, y_high)
+    ax.set_xlabel("Operational Intensity (FLOP/byte)")
+    ax.set_ylabel("Performance (FLOP/s)")
+    ax.set_title(title)
+    ax.grid(True, which="major", ls=":", lw=0.5)
+    ax.legend(loc="lower right", fontsize=8, ncol=2 if show_other else 1)
+    return ax.figure
+
+
+def _plottable(rows: pd.DataFrame) -> pd.DataFrame:
+    """Points a log axis can show: finite, positive intensity (drops fused softmax, embedding)."""
+    return rows[np.isfinite(rows["intensity"]) & (rows["intensity"] > 0)]
+
+
+def save_figure(figure, folder: str | Path, stem: str) -> list[Path]:
+    """Write ``stem``.png and ``stem``.svg into ``folder``; returns the paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{stem}.png", folder / f"{stem}.svg"]
+    figure.savefig(paths[0], dpi=150, bbox_inches="tight")
+    figure.savefig(paths[1], bbox_inches="tight", metadata={"Date": None})
+    return paths
