@@ -1,8 +1,9 @@
 """A tiny symbolic expression: one definition gives both a number and its formula text.
 
 ``2 * T * h`` built from :class:`Sym` objects evaluates to an array for a given set of
-symbol values and prints as ``2·T·h``. This is what lets every operator be written once,
-as data, and still be shown in the report with its formula beside its number.
+symbol values, prints as ``2·T·h``, and ``show(env)`` prints it with the values put in
+(``2·1024·6656``). This is what lets every operator be written once, as data, and still be
+shown in the report with its formula beside its number.
 """
 from __future__ import annotations
 
@@ -11,15 +12,16 @@ from typing import Callable, Mapping
 import numpy as np
 
 Env = Mapping[str, np.ndarray]
+Namer = Callable[[str], str]
 _SUM, _PRODUCT, _ATOM = 1, 2, 3
 
 
 class Expr:
     """A formula over named symbols. ``expr(env)`` evaluates it; ``str(expr)`` shows it."""
 
-    def __init__(self, text: str, evaluate: Callable[[Env], np.ndarray], precedence: int,
-                 constant: float | None = None):
-        self.text = text
+    def __init__(self, show: Callable[[Namer], str], evaluate: Callable[[Env], np.ndarray],
+                 precedence: int, constant: float | None = None):
+        self._show = show
         self._evaluate = evaluate
         self.precedence = precedence
         self.constant = constant
@@ -28,10 +30,14 @@ class Expr:
         return self._evaluate(env)
 
     def __str__(self) -> str:
-        return self.text
+        return self._show(lambda name: name)
 
     def __repr__(self) -> str:
-        return f"Expr({self.text!r})"
+        return f"Expr({str(self)!r})"
+
+    def show(self, env: Env) -> str:
+        """The formula with every symbol replaced by its (scalar) value."""
+        return self._show(lambda name: _number(env[name]))
 
     def __add__(self, other: "Expr | float") -> "Expr":
         other = as_expr(other)
@@ -39,7 +45,8 @@ class Expr:
             return self
         if self.constant == 0:
             return other
-        return Expr(f"{self.text} + {other.text}", lambda env: self(env) + other(env), _SUM)
+        return Expr(lambda n: f"{self._show(n)} + {other._show(n)}",
+                    lambda env: self(env) + other(env), _SUM)
 
     __radd__ = __add__
 
@@ -52,28 +59,35 @@ class Expr:
         if self.constant == 1:
             return other
         left, right = (other, self) if other.constant is not None else (self, other)
-        text = f"{_wrap(left)}·{_wrap(right)}"
-        return Expr(text, lambda env: left(env) * right(env), _PRODUCT)
+        return Expr(lambda n: f"{_wrap(left, n)}·{_wrap(right, n)}",
+                    lambda env: left(env) * right(env), _PRODUCT)
 
     __rmul__ = __mul__
 
     def __truediv__(self, other: float) -> "Expr":
         other = as_expr(other)
-        return Expr(f"{_wrap(self)}/{_wrap(other, _ATOM)}", lambda env: self(env) / other(env), _PRODUCT)
+        return Expr(lambda n: f"{_wrap(self, n)}/{_wrap(other, n, _ATOM)}",
+                    lambda env: self(env) / other(env), _PRODUCT)
 
 
-def _wrap(expr: Expr, tighter_than: int = _PRODUCT) -> str:
-    return f"({expr.text})" if expr.precedence < tighter_than else expr.text
+def _wrap(expr: Expr, namer: Namer, tighter_than: int = _PRODUCT) -> str:
+    text = expr._show(namer)
+    return f"({text})" if expr.precedence < tighter_than else text
+
+
+def _number(value) -> str:
+    value = float(np.asarray(value).ravel()[0]) if np.size(value) else float("nan")
+    return f"{value:,.0f}".replace(",", "") if value == int(value) else f"{value:.4g}"
 
 
 def Sym(name: str) -> Expr:
     """A symbol whose value is looked up by name in the evaluation environment."""
-    return Expr(name, lambda env: env[name], _ATOM)
+    return Expr(lambda namer: namer(name), lambda env: env[name], _ATOM)
 
 
 def Const(value: float) -> Expr:
-    text = f"{value:g}" if value != int(value) else str(int(value))
-    return Expr(text, lambda env: value, _ATOM, constant=value)
+    text = str(int(value)) if value == int(value) else f"{value:g}"
+    return Expr(lambda namer: text, lambda env: value, _ATOM, constant=value)
 
 
 def as_expr(value: "Expr | float") -> Expr:

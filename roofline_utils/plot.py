@@ -3,15 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # headless by default; notebooks switch to inline themselves
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from .hardware import Hardware  # noqa: E402
-from .operators import GROUPS, PHASE_LABELS, PHASES  # noqa: E402
+from .hardware import Hardware
+from .operators import GROUPS, PHASE_LABELS, PHASES
+from .units import si
 
 X_RANGE = (1.0, 1e4)  # the original figure's axes
 Y_RANGE = (1e10, 1e14)
@@ -20,14 +18,6 @@ Y_RANGE = (1e10, 1e14)
 def legend_label(group: str, phase: str) -> str:
     """'qkv mlp' + 'prefill' -> 'qkv mlp init' (the original figure's wording)."""
     return f"{group} {PHASE_LABELS[phase]}"
-
-
-def si(value: float, unit: str) -> str:
-    """696e9, 'B/s' -> '696 GB/s'; 149.7e12, 'FLOP/s' -> '149.7 TFLOP/s'."""
-    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1, "")):
-        if abs(value) >= factor:
-            return f"{value / factor:.4g} {prefix}{unit}"
-    return f"{value:.3g} {unit}"
 
 
 def axis_limits(points: pd.DataFrame, peak: float) -> tuple[tuple[float, float], tuple[float, float]]:
