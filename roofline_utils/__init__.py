@@ -18,3 +18,5 @@ __all__ = [
     "custom_hardware", "from_hf_config", "get_hardware", "group_points", "hardware_names", "load_model",
     "memory_footprint", "operator_table", "phase_totals", "preset", "preset_names",
 ]
+
+from . import plot, roofline, summary, units  # noqa: E402  (submodules the notebooks use as rl.plot, ...)

@@ -14,6 +14,7 @@ import numpy as np
 Env = Mapping[str, np.ndarray]
 Namer = Callable[[str], str]
 _SUM, _PRODUCT, _ATOM = 1, 2, 3
+SUM_PRECEDENCE = _SUM
 
 
 class Expr:

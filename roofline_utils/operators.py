@@ -31,7 +31,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .expr import ONE, ZERO, Expr, Sym
+from .expr import ONE, SUM_PRECEDENCE, ZERO, Expr, Sym
 from .models import ModelConfig
 from .workload import Workload
 
@@ -98,7 +98,7 @@ class Operator:
 
 
 def _paren(expr: Expr) -> str:
-    return f"({expr})" if " + " in str(expr) else str(expr)
+    return f"({expr})" if expr.precedence == SUM_PRECEDENCE else str(expr)
 
 
 def linear(name: str, group: str, n_in: Expr, n_out: Expr, *, tokens: Expr = T, copies: Expr = ONE,

@@ -31,7 +31,7 @@ def axis_limits(points: pd.DataFrame, peak: float) -> tuple[tuple[float, float],
     return (x_low, x_high), (y_low, y_high)
 
 
-def roofline_chart(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: float, title: str,
+def roofline_chart(points: pd.DataFrame | None, hardware: Hardware, peak_flops_per_s: float, title: str,
                    show_other: bool = False, extra_roofs: dict[str, float] | None = None, ax=None):
     """Log-log roofline: dashed blue memory roof, dashed red compute roof, green ridge, 'x' points.
 
@@ -40,6 +40,8 @@ def roofline_chart(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: f
     groups are drawn in its legend order; other operators only when ``show_other``.
     ``extra_roofs`` maps a label to another compute peak (e.g. the INT8 ceiling), drawn dotted.
     """
+    if points is None:  # the bare roofs
+        points = pd.DataFrame({"phase": [], "label": [], "intensity": [], "performance_flops_per_s": []})
     series = [(g, ph) for g in GROUPS for ph in PHASES]
     if show_other:
         series += [(label, ph) for label in points["label"].unique() if label not in GROUPS for ph in PHASES]
@@ -79,7 +81,8 @@ def roofline_chart(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: f
 
 def _plottable(rows: pd.DataFrame) -> pd.DataFrame:
     """Points a log axis can show: finite, positive intensity (drops fused softmax, embedding)."""
-    return rows[np.isfinite(rows["intensity"]) & (rows["intensity"] > 0)]
+    intensity = rows["intensity"].astype(float)
+    return rows[np.isfinite(intensity) & (intensity > 0)]
 
 
 def save_figure(figure, folder: str | Path, stem: str) -> list[Path]:

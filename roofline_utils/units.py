@@ -21,3 +21,12 @@ def seconds(value: float) -> str:
         if value >= factor:
             return f"{value / factor:.3g} {unit}"
     return f"{value:.3g} s"
+
+
+def format_table(table):
+    """A copy of a DataFrame for printing: float columns as grouped integers or 4 significant digits."""
+    formatted = table.copy()
+    for column in formatted.columns:
+        if formatted[column].dtype.kind == "f":
+            formatted[column] = formatted[column].map(grouped)
+    return formatted
