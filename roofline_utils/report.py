@@ -167,5 +167,7 @@ def notebooks_to_html(notebooks: list, parameters: ReportParameters) -> str:
     html, _ = exporter.from_notebook_node(merged)
     html = re.sub(r"<script[^>]*\bsrc=\"https?://[^\"]*\"[^>]*>\s*</script>", "", html)
     html = re.sub(r"<link[^>]*\bhref=\"https?://[^\"]*\"[^>]*>", "", html)
+    html = re.sub(r"<script type=\"module\">(?:(?!</script>).)*?https?://cdn(?:(?!</script>).)*</script>", "",
+                  html, flags=re.S)  # the mermaid loader: this report draws no mermaid diagrams
     title = f"Roofline report: {load_model(parameters.model).display_name}, {get_hardware(parameters.hardware).name}"
     return re.sub(r"<title>.*?</title>", f"<title>{title}</title>", html, count=1, flags=re.S)

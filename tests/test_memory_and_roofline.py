@@ -1,0 +1,70 @@
+"""Memory footprint, the roofline formula, and the model totals, against hand arithmetic."""
+import numpy as np
+import pytest
+
+from roofline_utils import Workload, memory_footprint, operator_table, phase_totals, preset
+from roofline_utils.memory import kv_cache_bytes
+from roofline_utils.roofline import roofline
+from roofline_utils.summary import batch_at_ridge, headline
+
+A40_BW, A40_PEAK = 696e9, 149.7e12
+
+
+def test_kv_cache_of_the_whole_model():
+    # 2 (K and V) · 60 layers · 1024 positions · 52 heads · 128 · 2 bytes
+    assert kv_cache_bytes(preset("llama-33b"), 1, 1024, 16) == 2 * 60 * 1024 * 52 * 128 * 2 == 1_635_778_560
+
+
+def test_gqa_kv_cache_per_token():
+    # Llama-2-70B: 2 · 80 layers · 8 KV heads · 128 · 2 bytes
+    assert kv_cache_bytes(preset("llama-2-70b"), 1, 1, 16) == 2 * 80 * 8 * 128 * 2 == 327_680
+
+
+def test_fp16_llama_33b_does_not_fit_one_a40():
+    footprint = memory_footprint("llama-33b", "a40", Workload())
+    assert footprint.weights_bytes == 32_528_943_616 * 2
+    assert footprint.weights_bytes > 48 * 2**30 and not footprint.fits
+    assert footprint.verdict("A40").startswith("Does not fit") and "weights alone" in footprint.verdict("A40")
+    # at 4 bits the weights are 16.3 GB and the whole thing fits
+    assert memory_footprint("llama-33b", "a40", Workload(weight_bits=4)).fits
+
+
+def test_peak_activation_is_the_unfused_score_matrix_in_prefill():
+    # softmax reads and writes b·H·s² scores of 2 bytes: 2 · 52 · 1024² · 2
+    assert memory_footprint("llama-33b", "a40", Workload()).activations_bytes == 2 * 52 * 1024**2 * 2
+
+
+def test_roofline_formula():
+    out = roofline(flops=np.array([1e12, 1e12]), memory_bytes=np.array([1e9, 1e12]), link_bytes=np.zeros(2),
+                   peak=A40_PEAK, bandwidth=A40_BW)
+    assert out["intensity"].tolist() == [1000.0, 1.0]
+    assert out["attainable_flops_per_s"].tolist() == [A40_PEAK, A40_BW]  # min(peak, I·BW)
+    assert out["bound"].tolist() == ["compute", "memory"]
+    assert out["time_s"].tolist() == [1e12 / A40_PEAK, 1e12 / A40_BW]
+
+
+def test_decode_step_time_is_bytes_over_bandwidth():
+    table = operator_table("llama-33b", "a40", Workload())
+    decode = table[table["phase"] == "decode"]
+    assert (decode["bound"] == "memory").all()
+    totals = phase_totals(table).set_index("phase")
+    # weights read in one step: every layer's matrices and norm gains, lm_head, final norm, one embedding row
+    layer_weights = 4 * 6656**2 + 3 * 6656 * 17920 + 2 * 6656
+    assert totals.loc["decode", "weight_bytes"] == (60 * layer_weights + 6656 * 32000 + 6656 + 6656) * 2
+    assert totals.loc["decode", "kv_read_bytes"] == 1_635_778_560
+    assert totals.loc["decode", "time_s"] == pytest.approx(totals.loc["decode", "bytes"] / A40_BW, rel=1e-12)
+    assert 0.095 < totals.loc["decode", "time_s"] < 0.0955  # about 95.3 ms per token
+
+
+def test_headline_numbers():
+    top = headline("llama-33b", "a40", Workload())
+    # prefill is mostly compute-bound: at least the GEMM FLOPs over the peak
+    gemm_flops = 60 * 2 * 1024 * (4 * 6656**2 + 3 * 6656 * 17920)
+    assert top["ttft_s"] > gemm_flops / A40_PEAK
+    assert top["decode_tokens_per_s"] == pytest.approx(1 / top["tpot_s"])
+
+
+def test_decode_mlp_reaches_the_ridge_where_the_closed_form_says():
+    # b·h·I / (h·I + b·(h+I)) >= 149.7e12/696e9  <=>  b >= ridge·h·I / (h·I - ridge·(h+I))
+    h, inter, ridge = 6656, 17920, A40_PEAK / A40_BW
+    assert batch_at_ridge("llama-33b", "a40", Workload()) == int(np.ceil(ridge * h * inter / (h * inter - ridge * (h + inter))))
