@@ -81,7 +81,7 @@ def test_a_failed_render_leaves_nothing_behind(tmp_path):
     for name in ("01_hardware.ipynb", "02_operators.ipynb", "03_roofline.ipynb"):
         (notebooks / name).write_text((ROOT / "notebooks" / name).read_text())
     broken = json.loads((notebooks / "03_roofline.ipynb").read_text())
-    broken["cells"].append({"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+    broken["cells"].append({"cell_type": "code", "id": "boom", "metadata": {}, "execution_count": None, "outputs": [],
                             "source": "raise RuntimeError('boom')"})
     (notebooks / "03_roofline.ipynb").write_text(json.dumps(broken))
     out = tmp_path / "out"

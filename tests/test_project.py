@@ -18,7 +18,7 @@ def test_environment_yml_lists_the_pyproject_dependencies():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda = {_name(d) for d in env["dependencies"] if isinstance(d, str)}
     pip = {_name(d) for block in env["dependencies"] if isinstance(block, dict) for d in block.get("pip", [])}
-    assert wanted == (conda | pip) - {"python", "pip", "-e ."}
+    assert wanted == (conda | pip) - {"python", "pip", "-e"}  # "-e ." installs the project itself
 
 
 def test_ci_runs_the_readme_test_command():
