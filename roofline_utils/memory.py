@@ -1,7 +1,7 @@
 """Memory footprint (weights + KV cache + activations) against the device's capacity."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -82,3 +82,38 @@ def memory_footprint(model: ModelConfig | str, hardware: Hardware | str, workloa
                                                    workload.kv_bits, workload.tp))),
         activations_bytes=float(np.max(activation_bytes(model, workload))),
         capacity_bytes=hardware.memory_bytes)
+
+
+def largest_batch_that_fits(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
+                            max_batch: int = 1 << 16) -> int:
+    """The largest batch whose weights + KV cache + activations fit one device (0: none does).
+
+    The KV cache and activations grow linearly with the batch, so the footprint is evaluated on
+    the whole range 1..max_batch in one vectorised call.
+    """
+    model, hardware = load_model(model), get_hardware(hardware)
+    batches = np.arange(1, max_batch + 1)
+    grid = replace(workload, batch=batches, seq_len=int(np.max(workload.seq_len)))
+    total = (weight_bytes(model, workload.weight_bits, workload.tp)
+             + kv_cache_bytes(model, batches, grid.seq_len, workload.kv_bits, workload.tp)
+             + activation_bytes(model, grid))
+    fits = batches[total <= hardware.memory_bytes]
+    return int(fits.max()) if fits.size else 0
+
+
+def fewest_devices_that_fit(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
+                            candidates: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)) -> int | None:
+    """The smallest tensor-parallel degree (of those that split the model evenly) whose per-device
+    footprint fits. None when even the largest candidate does not."""
+    from .operators import check_tensor_parallel
+    from .errors import RooflineInputError
+
+    model, hardware = load_model(model), get_hardware(hardware)
+    for tp in candidates:
+        try:
+            check_tensor_parallel(model, tp)
+        except RooflineInputError:
+            continue
+        if memory_footprint(model, hardware, replace(workload, tp=tp)).fits:
+            return tp
+    return None

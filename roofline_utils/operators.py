@@ -240,6 +240,18 @@ def causal_scores_per_head(seq_len: np.ndarray, window: int | None) -> np.ndarra
     return np.where(seq_len <= window, full_triangle, window * (window + 1) / 2 + (seq_len - window) * window)
 
 
+def check_tensor_parallel(model: ModelConfig, tp: int) -> None:
+    """Tensor parallelism splits heads and the MLP evenly: both must divide by ``tp``."""
+    from .errors import RooflineInputError
+
+    for field_name in ("num_attention_heads", "intermediate_size"):
+        if getattr(model, field_name) % tp:
+            divisors = [n for n in range(1, 129) if model.num_attention_heads % n == 0
+                        and model.intermediate_size % n == 0]
+            raise RooflineInputError("tp", f"{tp} devices do not split {field_name}={getattr(model, field_name)} "
+                                     f"of {model.name} evenly", ", ".join(map(str, divisors)))
+
+
 def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[str, np.ndarray]:
     """The value of every symbol for one phase, broadcast over the workload's batch x length grid.
 
@@ -250,6 +262,7 @@ def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[st
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
     p = workload.tp
+    check_tensor_parallel(model, p)
     batch = np.asarray(workload.batch, dtype=float)
     seq = np.asarray(workload.seq_len, dtype=float)
     heads = model.num_attention_heads / p

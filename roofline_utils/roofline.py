@@ -52,6 +52,26 @@ def roofline(flops, memory_bytes, link_bytes, peak, bandwidth, link_bandwidth=No
             "time_s": time_s, "bound": bound}
 
 
+def phase_arrays(model: ModelConfig, hardware: Hardware, workload: Workload, phase: str) -> dict[str, np.ndarray]:
+    """Model totals for one phase as arrays over the workload grid: flops, bytes, link_bytes, time_s.
+
+    The fast path for sweeps: the same operator costs as :func:`operator_table`, summed with
+    their counts, without building a DataFrame.
+    """
+    peak = peak_flops(hardware, workload)
+    totals = {"flops": 0.0, "bytes": 0.0, "link_bytes": 0.0, "time_s": 0.0}
+    for op, cost in operator_costs(model, workload, phase):
+        count = model.num_hidden_layers if op.per_layer else 1
+        memory_bytes = sum(cost[f"{kind}_bytes"] for kind in MEMORY_TRAFFIC)
+        time_s = np.maximum(np.maximum(cost["flops"] / peak, memory_bytes / hardware.bandwidth_bytes_per_s),
+                            cost["link_bytes"] / hardware.link_bytes_per_s if workload.tp > 1 else 0.0)
+        totals["flops"] = totals["flops"] + count * cost["flops"]
+        totals["bytes"] = totals["bytes"] + count * memory_bytes
+        totals["link_bytes"] = totals["link_bytes"] + count * cost["link_bytes"]
+        totals["time_s"] = totals["time_s"] + count * time_s
+    return totals
+
+
 def operator_table(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
                    phases: tuple[str, ...] = PHASES) -> pd.DataFrame:
     """One row per (phase, operator[, grid point]): FLOPs, bytes, intensity, bound, time.
