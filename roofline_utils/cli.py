@@ -35,6 +35,8 @@ def _add_workload_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=_positive_int, default=defaults.batch)
     parser.add_argument("--seq-len", type=_positive_int, default=defaults.seq_len,
                         help="prompt length in prefill, KV-cache length in decode")
+    parser.add_argument("--output-len", type=_positive_int, default=defaults.output_len,
+                        help="tokens to generate, for the end-to-end latency (default 256)")
     parser.add_argument("--bits", type=int, choices=(4, 8, 16, 32),
                         help="sets weight, activation and KV-cache bits together")
     for name in ("weight", "act", "kv"):

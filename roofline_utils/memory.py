@@ -33,7 +33,7 @@ def kv_cache_bytes(model: ModelConfig, batch, seq_len, kv_bits: float, tp: int =
     return 2 * model.num_hidden_layers * np.asarray(batch, dtype=float) * seq * kv_heads * model.head_dim * kv_bits / 8
 
 
-def activation_bytes(model: ModelConfig, workload: Workload) -> np.ndarray:
+def activation_bytes(model: ModelConfig, workload: Workload, phases: tuple[str, ...] = PHASES) -> np.ndarray:
     """Peak transient activations: the largest activation input + output of any one operator.
 
     Activations live only around the operator that uses them, so the peak is set by the
@@ -41,7 +41,7 @@ def activation_bytes(model: ModelConfig, workload: Workload) -> np.ndarray:
     An estimate: frameworks also reserve workspace and fragment memory.
     """
     peaks = [np.maximum(cost["act_read_bytes"], 0) + cost["act_write_bytes"]
-             for phase in PHASES for _, cost in operator_costs(model, workload, phase)]
+             for phase in phases for _, cost in operator_costs(model, workload, phase)]
     return np.max(np.broadcast_arrays(*peaks), axis=0)
 
 
@@ -86,17 +86,18 @@ def memory_footprint(model: ModelConfig | str, hardware: Hardware | str, workloa
 
 def largest_batch_that_fits(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
                             max_batch: int = 1 << 16) -> int:
-    """The largest batch whose weights + KV cache + activations fit one device (0: none does).
+    """The largest batch a device can keep decoding: weights + KV cache + decode activations fit
+    (0: not even one sequence).
 
-    The KV cache and activations grow linearly with the batch, so the footprint is evaluated on
-    the whole range 1..max_batch in one vectorised call.
+    Prefill activations are left out: a server prefills a few prompts (or chunks of one) at a
+    time, not the whole batch in one pass. The footprint is evaluated on 1..max_batch at once.
     """
     model, hardware = load_model(model), get_hardware(hardware)
     batches = np.arange(1, max_batch + 1)
     grid = replace(workload, batch=batches, seq_len=int(np.max(workload.seq_len)))
     total = (weight_bytes(model, workload.weight_bits, workload.tp)
              + kv_cache_bytes(model, batches, grid.seq_len, workload.kv_bits, workload.tp)
-             + activation_bytes(model, grid))
+             + activation_bytes(model, grid, phases=("decode",)))
     fits = batches[total <= hardware.memory_bytes]
     return int(fits.max()) if fits.size else 0
 

@@ -93,3 +93,64 @@ def save_figure(figure, folder: str | Path, stem: str) -> list[Path]:
     figure.savefig(paths[0], dpi=150, bbox_inches="tight")
     figure.savefig(paths[1], bbox_inches="tight", metadata={"Date": None})
     return paths
+
+
+def time_breakdown_chart(breakdown: pd.DataFrame, title: str):
+    """Horizontal bars of roofline time per category, one panel per phase (prefill, decode)."""
+    phases = [p for p in PHASES if p in set(breakdown["phase"])]
+    figure, axes = plt.subplots(1, len(phases), figsize=(11, 3.6), squeeze=False)
+    for ax, phase in zip(axes[0], phases):
+        rows = breakdown[breakdown["phase"] == phase].sort_values("time_s")
+        colours = ["tab:purple" if "link" in c else "tab:blue" for c in rows["category"]]
+        ax.barh(rows["category"], rows["time_s"] * 1e3, color=colours)
+        ax.set_xlabel("time at the roofline (ms)")
+        ax.set_title(f"{phase} ({PHASE_LABELS[phase]})")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def batch_trajectory_chart(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: float, title: str,
+                           ridge_batch: int | None = None):
+    """Decode points of the three groups as the batch grows, each batch labelled, on the roofline."""
+    figure = roofline_chart(points, hardware, peak_flops_per_s, title)
+    ax = figure.axes[0]
+    for _, row in points[points["label"] == "up/gate/down"].iterrows():
+        ax.annotate(f"b={int(row['batch'])}", (row["intensity"], row["performance_flops_per_s"]),
+                    textcoords="offset points", xytext=(-6, 8), fontsize=7, rotation=45)
+    if ridge_batch is not None:
+        ax.annotate(f"MLP reaches the ridge at batch {ridge_batch}",
+                    (peak_flops_per_s / hardware.bandwidth_bytes_per_s, peak_flops_per_s),
+                    textcoords="offset points", xytext=(-240, 20), fontsize=9, color="green",
+                    arrowprops={"arrowstyle": "->", "color": "green"})
+    return figure
+
+
+def sweep_chart(sweep: pd.DataFrame, x: str, series: str, title: str):
+    """Time per token and tokens/s against ``x`` (batch or seq_len), one line per ``series`` value.
+
+    Settings that do not fit in memory are drawn hollow and dashed: the memory limit on the same plot.
+    """
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+    colours = plt.get_cmap("viridis")
+    values = sorted(sweep[series].unique())
+    for index, value in enumerate(values):
+        rows = sweep[sweep[series] == value].sort_values(x)
+        colour = colours(index / max(len(values) - 1, 1))
+        for ax, column, scale in ((left, "tpot_s", 1e3), (right, "tokens_per_s", 1)):
+            fits, over = rows[rows["fits"]], rows[~rows["fits"]]
+            ax.plot(fits[x], fits[column] * scale, "o-", color=colour, ms=3, label=f"{series}={value}")
+            if len(over):
+                joined = pd.concat([fits.tail(1), over])
+                ax.plot(joined[x], joined[column] * scale, "--", color=colour, lw=0.8)
+                ax.plot(over[x], over[column] * scale, "o", mfc="none", color=colour, ms=4)
+    for ax, label in ((left, "time per output token (ms)"), (right, "decode tokens/s (whole batch)")):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel(x)
+        ax.set_ylabel(label)
+        ax.grid(True, ls=":", lw=0.5)
+    left.legend(fontsize=7)
+    figure.suptitle(f"{title}  (hollow, dashed: does not fit in memory)")
+    figure.tight_layout()
+    return figure

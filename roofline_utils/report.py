@@ -21,10 +21,10 @@ from . import __version__
 from .errors import RooflineInputError
 from .hardware import get_hardware
 from .models import load_model
-from .workload import Workload
+from .workload import Workload, check_positive_integers
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-NOTEBOOKS = ("01_hardware.ipynb", "02_operators.ipynb", "03_roofline.ipynb")
+NOTEBOOKS = ("01_hardware.ipynb", "02_operators.ipynb", "03_roofline.ipynb", "04_sweeps.ipynb")
 DEFAULT_BATCHES = [1, 2, 4, 8, 16, 32, 64]
 DEFAULT_SEQ_LENS = [128, 256, 512, 1024, 2048, 4096, 8192]
 
@@ -41,6 +41,7 @@ class ReportParameters:
     hardware: str = "a40"
     batch: int = 1
     seq_len: int = 1024
+    output_len: int = 256
     weight_bits: int = 16
     act_bits: int = 16
     kv_bits: int = 16
@@ -56,11 +57,12 @@ class ReportParameters:
         load_model(self.model)
         hardware = get_hardware(self.hardware)
         workload = self.workload()
+        check_positive_integers("output_len", self.output_len)
         for name in ("sweep_batches", "sweep_seq_lens"):
             values = getattr(self, name)
             if not isinstance(values, (list, tuple)) or not values:
                 raise RooflineInputError(name, f"must be a non-empty list of positive integers, got {values!r}")
-            Workload(batch=list(values))  # same positive-integer check as batch
+            check_positive_integers(name, list(values))
         from .roofline import peak_flops
 
         peak_flops(hardware, workload)  # the implied precision must exist on the device
@@ -150,6 +152,20 @@ def header_cell(parameters: ReportParameters) -> nbformat.NotebookNode:
     return nbformat.v4.new_markdown_cell(text)
 
 
+WIDGET_NOTE = ("Interactive explorer: open notebooks/04_sweeps.ipynb in JupyterLab to use the controls. "
+               "A static HTML page cannot run widgets; the charts above show the report's parameters.")
+
+
+def _static(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """A cell with its live-widget outputs replaced by a note (they need a running kernel)."""
+    if cell.cell_type != "code" or not any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+                                           for o in cell.outputs):
+        return cell
+    cell = nbformat.from_dict(cell)  # a copy: the executed notebook stays as it ran
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=WIDGET_NOTE)]
+    return cell
+
+
 def notebooks_to_html(notebooks: list, parameters: ReportParameters) -> str:
     """Concatenate executed notebooks under a header cell and export one offline HTML page.
 
@@ -160,7 +176,7 @@ def notebooks_to_html(notebooks: list, parameters: ReportParameters) -> str:
 
     merged = nbformat.v4.new_notebook()
     merged.metadata = notebooks[0].metadata
-    merged.cells = [header_cell(parameters)] + [cell for nb in notebooks for cell in nb.cells]
+    merged.cells = [header_cell(parameters)] + [_static(cell) for nb in notebooks for cell in nb.cells]
     exporter = HTMLExporter(template_name="lab")
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True

@@ -323,3 +323,55 @@ def memory_text(model: ModelConfig, hardware: Hardware, workload: Workload) -> s
         f"capacity      {grouped(footprint.capacity_bytes)} B",
         footprint.verdict(hardware.name),
     ])
+
+
+def precision_text(hardware: Hardware, workload: Workload) -> str:
+    """The bit widths, the compute precision they imply on this device, and the rule."""
+    from .workload import compute_precision
+
+    chosen = workload.compute_precision or compute_precision(hardware, workload.weight_bits, workload.act_bits)
+    sixteen = compute_precision(hardware, 16, 16)
+    return "\n".join([
+        f"bits: weights {workload.weight_bits}, activations {workload.act_bits}, KV cache {workload.kv_bits}",
+        f"compute roof: {chosen} at {si(hardware.peak(chosen), 'FLOP/s')} "
+        f"({hardware.peak(chosen) / hardware.peak(sixteen):.3g}x the 16-bit roof)",
+        "rule: the math runs at the wider of the weight and activation formats. 16-bit operands use the",
+        "      16-bit tensor roof; 8-bit weights and activations use fp8, else int8; 4-bit both use int4,",
+        "      else the 8-bit roof; a device without a faster path keeps the 16-bit roof. Weight-only",
+        "      quantisation (w8a16, w4a16) moves fewer weight bytes but does not raise the compute roof.",
+    ])
+
+
+def end_to_end_text(model: ModelConfig, hardware: Hardware, workload: Workload, prompt_len: int,
+                    output_len: int) -> str:
+    """Time to first token, time per output token as the cache grows, total latency, throughput."""
+    from .e2e import end_to_end
+
+    run = end_to_end(model, hardware, workload, prompt_len, output_len)
+    steps = run.step_times_s
+    growth = f"{seconds(steps[0])} at {prompt_len + 1} positions to {seconds(steps[-1])} at " \
+             f"{prompt_len + output_len - 1}" if steps.size else "no decode steps"
+    return "\n".join([
+        f"request: batch {run.batch}, prompt {prompt_len} tokens, {output_len} output tokens, "
+        f"{run.tp} device{'s' if run.tp > 1 else ''}",
+        f"time to first token        {seconds(run.ttft_s)}",
+        f"time per output token      {seconds(run.mean_tpot_s)} on average ({growth})",
+        f"total latency              {seconds(run.total_s)}",
+        f"tokens/s per user          {run.tokens_per_s_per_user:.1f}",
+        f"tokens/s per device        {run.tokens_per_s_per_device:.1f} (all {run.batch} sequences, "
+        f"prefill included)",
+    ])
+
+
+def capacity_text(model: ModelConfig, hardware: Hardware, workload: Workload) -> str:
+    """The largest batch that fits at this length, and the fewest devices that hold the model."""
+    from .memory import fewest_devices_that_fit, largest_batch_that_fits
+
+    largest = largest_batch_that_fits(model, hardware, workload)
+    devices = fewest_devices_that_fit(model, hardware, replace(workload, tp=1))
+    return "\n".join([
+        f"largest decode batch that fits at {workload.seq_len} tokens on {workload.tp} device(s): "
+        + (str(largest) if largest else "none (not even batch 1)"),
+        "fewest devices that hold it (tensor parallel, batch "
+        f"{workload.batch}): " + (str(devices) if devices else "more than 64"),
+    ])

@@ -41,7 +41,7 @@ class Workload:
 
     def __post_init__(self) -> None:
         for name in ("batch", "seq_len"):
-            _check_positive_integers(name, getattr(self, name))
+            check_positive_integers(name, getattr(self, name))
         for name in ("weight_bits", "act_bits", "kv_bits"):
             values = np.asarray(getattr(self, name))
             if values.dtype.kind not in "iuf" or values.size == 0 or not np.isin(values, BIT_WIDTHS).all():
@@ -68,7 +68,8 @@ def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
         raise RooflineInputError(name, f"got {value!r}", ", ".join(allowed))
 
 
-def _check_positive_integers(name: str, value: object) -> None:
+def check_positive_integers(name: str, value: object) -> None:
+    """A clear error naming ``name`` unless ``value`` is a positive integer or a non-empty array of them."""
     values = np.asarray(value)
     if values.size == 0 or values.dtype.kind not in "iuf" or values.dtype == bool:
         raise RooflineInputError(name, f"must be a positive integer (or an array of them), got {value!r}")

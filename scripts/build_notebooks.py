@@ -22,6 +22,7 @@ model = "llama-33b"      # a preset name (`roofline list models`) or a path to a
 hardware = "a40"         # a catalog key (`roofline list hardware`) or a .json/.yaml device file
 batch = 1                # sequences in flight
 seq_len = 1024           # prompt length in prefill; KV-cache length in decode
+output_len = 256         # tokens generated, for the end-to-end latency
 weight_bits = 16         # 16, 8 or 4 (32 for fp32)
 act_bits = 16
 kv_bits = 16
@@ -44,7 +45,7 @@ from roofline_utils.units import grouped, seconds, si
 
 pd.set_option("display.width", 200)
 pd.set_option("display.max_colwidth", 80)
-params = ReportParameters(model=model, hardware=hardware, batch=batch, seq_len=seq_len,
+params = ReportParameters(model=model, hardware=hardware, batch=batch, seq_len=seq_len, output_len=output_len,
                           weight_bits=weight_bits, act_bits=act_bits, kv_bits=kv_bits,
                           attention_io=attention_io, tp=tp, sweep_batches=sweep_batches,
                           sweep_seq_lens=sweep_seq_lens, show_other_ops=show_other_ops)
@@ -78,6 +79,9 @@ HARDWARE = [
     ("code", 'ridge = peak / hw.bandwidth_bytes_per_s\n'
              'print(f"compute roof: {precision}, {si(peak, \'FLOP/s\')}")\n'
              'print(f"ridge = {peak:.4g} FLOP/s / {hw.bandwidth_bytes_per_s:.4g} B/s = {ridge:.1f} FLOP/byte")', []),
+    ("md", "## Which ceiling? The precision rule\n\nThe bit widths of weights, activations and KV cache decide "
+           "how many bytes move; the compute roof is set by the format the multiply runs in."),
+    ("code", "print(summary.precision_text(hw, work))", []),
     ("md", "## How to read a roofline\n\n"
            "For an operator with intensity `I`, the best it can do is `attainable = min(peak, I × bandwidth)`. "
            "The table evaluates this at a few intensities: every 10× below the ridge costs 10× in attainable "
@@ -187,10 +191,64 @@ ROOFLINE = [
            "another. Time to first token is the whole prefill; time per output token is one decode step at "
            "this KV length."),
     ("code", "print(summary.totals_text(llm, hw, work))", []),
-    ("md", "## Where the time goes (decode)"),
+    ("md", "## End to end: one request\n\nThe prefill of the prompt gives the first token; every further "
+           "token is one decode step whose KV cache is one position longer. All steps are evaluated at once "
+           "(a vectorised sum, not a loop)."),
+    ("code", "print(summary.end_to_end_text(llm, hw, work, prompt_len=seq_len, output_len=output_len))", []),
+    ("md", "## Where the time goes\n\nRoofline time per category of operator. Under tensor parallelism the "
+           "all-reduce after attention and after the MLP travels over the interconnect, not memory: it gets "
+           "its own bar."),
+    ("code", "# NBVAL_IGNORE_OUTPUT\n"
+             "breakdown = rl.sweeps.time_breakdown(rl.operator_table(llm, hw, work))\n"
+             "fig = rl.plot.time_breakdown_chart(breakdown, f'{llm.display_name} on {tp} x {hw.name}, batch {batch}, '\n"
+             "                                   f'{seq_len} tokens')", []),
     ("code", "print(summary.time_shares(llm, hw, work, 'decode').to_string(index=False))", []),
     ("md", "## Does it fit?"),
-    ("code", "print(summary.memory_text(llm, hw, work))", []),
+    ("code", "print(summary.memory_text(llm, hw, work))\nprint(summary.capacity_text(llm, hw, work))", []),
+]
+
+SWEEPS = [
+    ("md", "# 4. Sweeps: batch, context length and the memory wall\n\n"
+           "How the operator points move along the roofline as the batch grows, what that does to time per "
+           "token and throughput, and where memory runs out. Every curve is one vectorised evaluation."),
+    ("code", PARAMETERS, ["parameters"]),
+    ("code", SETUP, []),
+    ("md", "## Decode points climb the bandwidth slope as the batch grows\n\n"
+           "Each weight byte read in a decode step serves every sequence of the batch, so the projections' "
+           "and MLP's intensity grows about linearly with the batch until it reaches the ridge. Attention "
+           "does not move: each sequence reads its own KV cache."),
+    ("code", "batches = [2**i for i in range(0, 11)]\n"
+             "trajectory = rl.group_points(rl.operator_table(llm, hw, rl.Workload(**{**work.assumptions(), "
+             "'batch': np.array(batches), 'seq_len': seq_len}), phases=('decode',)))\n"
+             "ridge_batch = summary.batch_at_ridge(llm, hw, work)\n"
+             "mlp = trajectory[trajectory['label'] == 'up/gate/down']\n"
+             "print(mlp.assign(intensity=mlp['intensity'].round(2), performance=mlp['performance_flops_per_s'].map(\n"
+             "    lambda v: si(v, 'FLOP/s')))[['batch', 'intensity', 'performance']].to_string(index=False))\n"
+             "print(f'ridge point {peak / hw.bandwidth_bytes_per_s:.1f} FLOP/byte; the MLP GEMMs reach it at batch {ridge_batch}')", []),
+    ("code", "# NBVAL_IGNORE_OUTPUT\n"
+             "fig = rl.plot.batch_trajectory_chart(trajectory, hw, peak, f'Decode at {seq_len} tokens: batch 1 to "
+             "{batches[-1]} ({llm.display_name}, {hw.name})', ridge_batch)", []),
+    ("md", "## Time per token and throughput against the batch\n\n"
+           "Until the ridge, a bigger batch costs almost nothing per step (the weights are read once either "
+           "way), so throughput grows with the batch. The KV cache grows with batch × length and eventually "
+           "dominates the bytes, and memory runs out: hollow markers do not fit."),
+    ("code", "by_batch = rl.sweeps.decode_sweep(llm, hw, work, batches, sweep_seq_lens[::2])\n"
+             "limits = by_batch[by_batch['fits']].groupby('seq_len')['batch'].max()\n"
+             "for length in sweep_seq_lens[::2]:\n"
+             "    print(f'context {length:6d}: largest batch that fits (of those swept) '\n"
+             "          f'{limits.get(length, 0)}')", []),
+    ("code", "# NBVAL_IGNORE_OUTPUT\n"
+             "fig = rl.plot.sweep_chart(by_batch, 'batch', 'seq_len', f'{llm.display_name} on {hw.name}, decode')", []),
+    ("md", "## Time per token against the context length"),
+    ("code", "by_length = rl.sweeps.decode_sweep(llm, hw, work, sweep_batches[::2], [2**i for i in range(7, 18)])\n"
+             "at_batch = by_length[by_length['batch'] == sweep_batches[0]]\n"
+             "print(rl.units.format_table(at_batch[['seq_len', 'tpot_s', 'tokens_per_s', 'fits']]).to_string(index=False))", []),
+    ("code", "# NBVAL_IGNORE_OUTPUT\n"
+             "fig = rl.plot.sweep_chart(by_length, 'seq_len', 'batch', f'{llm.display_name} on {hw.name}, decode')", []),
+    ("md", "## Explore\n\nIn JupyterLab, the controls below redraw the roofline and the totals for any preset, "
+           "device, batch, context and precision. (The HTML report cannot run widgets and shows a note instead.)"),
+    ("code", "# NBVAL_IGNORE_OUTPUT\n"
+             "rl.explorer.explorer(model, hardware, batch, seq_len, weight_bits)", []),
 ]
 
 
@@ -211,7 +269,7 @@ def build(cells) -> nbformat.NotebookNode:
 
 def main() -> None:
     _use_this_interpreter_for_kernels()
-    for name, cells in zip(NOTEBOOKS, (HARDWARE, OPERATORS, ROOFLINE)):
+    for name, cells in zip(NOTEBOOKS, (HARDWARE, OPERATORS, ROOFLINE, SWEEPS)):
         path = ROOT / "notebooks" / name
         nbformat.write(build(cells), path)
         papermill.execute_notebook(str(path), str(path), kernel_name="python3", progress_bar=False,

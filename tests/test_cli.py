@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from roofline_utils.cli import main
-from roofline_utils.report import RenderError, ReportParameters, render_report
+from roofline_utils.report import NOTEBOOKS, RenderError, ReportParameters, render_report
 from conftest import ROOT
 
 
@@ -72,13 +72,15 @@ def test_render_writes_one_offline_report_with_parameters_and_version(tmp_path):
     assert html.count("data:image/png;base64") >= 2  # the roofs and the chart, embedded
     assert not re.search(r"(src|href)=\"https?://", html) and "cdnjs" not in html
     assert "Does not fit" in html and "4 settings per group" in html
+    assert "4. Sweeps" in html and "Interactive explorer: open notebooks/04_sweeps.ipynb" in html
+    assert "VBox(" not in html  # the live widget's text fallback is replaced by the note
     assert (tmp_path / f"{stem}_roofline.svg").read_text().lstrip().startswith("<?xml")
 
 
 def test_a_failed_render_leaves_nothing_behind(tmp_path):
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
-    for name in ("01_hardware.ipynb", "02_operators.ipynb", "03_roofline.ipynb"):
+    for name in NOTEBOOKS:
         (notebooks / name).write_text((ROOT / "notebooks" / name).read_text())
     broken = json.loads((notebooks / "03_roofline.ipynb").read_text())
     broken["cells"].append({"cell_type": "code", "id": "boom", "metadata": {}, "execution_count": None, "outputs": [],

@@ -1,0 +1,61 @@
+"""An ipywidgets explorer: pick model, hardware, batch, context and precision; the roofline redraws.
+
+In JupyterLab the controls are live. In a static export (the HTML report) widgets cannot run,
+so the report replaces this cell's widget with a note and keeps the static chart above it.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def explorer(model: str = "llama-33b", hardware: str = "a40", batch: int = 1, seq_len: int = 1024,
+             bits: int = 16):
+    """A VBox of controls and an output area holding the chart and the headline numbers."""
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from .hardware import get_hardware, hardware_names
+    from .models import load_model, preset_names
+    from .plot import roofline_chart
+    from .roofline import group_points, operator_table, peak_flops
+    from .summary import totals_text
+    from .workload import Workload
+
+    powers = [2**i for i in range(0, 11)]
+    lengths = [2**i for i in range(7, 18)]
+    nearest = lambda options, value: min(options, key=lambda option: abs(np.log2(option / value)))  # noqa: E731
+    model = model if model in preset_names() else "llama-33b"  # a config.json path is not in the dropdown
+    hardware = hardware if hardware in hardware_names() else "a40"
+    batch, seq_len = nearest(powers, batch), nearest(lengths, seq_len)
+    bits = bits if bits in (16, 8, 4) else 16
+    controls = {
+        "model": widgets.Dropdown(options=preset_names(), value=model, description="model"),
+        "hardware": widgets.Dropdown(options=hardware_names(), value=hardware, description="hardware"),
+        "batch": widgets.SelectionSlider(options=powers, value=batch, description="batch"),
+        "seq_len": widgets.SelectionSlider(options=lengths, value=seq_len, description="context"),
+        "bits": widgets.Dropdown(options=[16, 8, 4], value=bits, description="bits"),
+    }
+    out = widgets.Output()
+
+    def redraw(_=None):
+        values = {name: control.value for name, control in controls.items()}
+        work = Workload(batch=values["batch"], seq_len=values["seq_len"], weight_bits=values["bits"],
+                        act_bits=values["bits"] if values["bits"] == 8 else 16, kv_bits=values["bits"])
+        llm, device = load_model(values["model"]), get_hardware(values["hardware"])
+        with out:
+            out.clear_output(wait=True)
+            try:
+                peak = float(np.max(peak_flops(device, work)))
+                points = group_points(operator_table(llm, device, work))
+                roofline_chart(points, device, peak, f"Roofline Model ({llm.display_name}, {device.name})")
+                plt.show()
+                print(totals_text(llm, device, work))
+            except ValueError as exc:  # e.g. a precision the device lacks: say so in the output area
+                print(f"cannot evaluate: {exc}")
+
+    for control in controls.values():
+        control.observe(redraw, names="value")
+    redraw()
+    return widgets.VBox([widgets.HBox([controls["model"], controls["hardware"], controls["bits"]]),
+                         widgets.HBox([controls["batch"], controls["seq_len"]]), out])

@@ -1,0 +1,47 @@
+"""Sweeps over batch and context length: time per token, throughput and the memory limit."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from .hardware import Hardware, get_hardware
+from .memory import activation_bytes, kv_cache_bytes, weight_bytes
+from .models import ModelConfig, load_model
+from .roofline import phase_arrays
+from .workload import Workload
+
+CATEGORIES = {  # operator -> bar of the time breakdown
+    "q_proj": "projections", "k_proj": "projections", "v_proj": "projections", "o_proj": "projections",
+    "gate_proj": "MLP", "up_proj": "MLP", "down_proj": "MLP", "router": "MLP", "act_mul": "MLP",
+    "qk_matmul": "attention", "softmax": "attention", "pv_matmul": "attention", "rope": "attention",
+    "attn_allreduce": "all-reduce (link)", "mlp_allreduce": "all-reduce (link)",
+    "lm_head": "embedding + lm_head", "embedding": "embedding + lm_head",
+}
+
+
+def decode_sweep(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
+                 batches, seq_lens) -> pd.DataFrame:
+    """Every (batch, context length) pair: decode time per token, tokens/s, and whether it fits.
+
+    tpot_s is one decode step at that KV length; tokens_per_s = batch / tpot_s (the whole
+    batch, per tensor-parallel group); fits compares weights + KV cache + activations with
+    one device's memory (decode activations; prefills are assumed chunked). One vectorised call.
+    """
+    model, hardware = load_model(model), get_hardware(hardware)
+    batch, seq = (a.ravel() for a in np.meshgrid(np.asarray(batches), np.asarray(seq_lens), indexing="ij"))
+    grid = replace(workload, batch=batch, seq_len=seq)
+    tpot = phase_arrays(model, hardware, grid, "decode")["time_s"]
+    need = (weight_bytes(model, workload.weight_bits, workload.tp)
+            + kv_cache_bytes(model, batch, seq, workload.kv_bits, workload.tp)
+            + activation_bytes(model, grid, phases=("decode",)))
+    return pd.DataFrame({"batch": batch, "seq_len": seq, "tpot_s": tpot, "tokens_per_s": batch / tpot,
+                         "memory_bytes": need, "fits": need <= hardware.memory_bytes})
+
+
+def time_breakdown(table: pd.DataFrame) -> pd.DataFrame:
+    """Seconds per phase and category (count × time per call); all-reduce is its own category."""
+    categories = table["operator"].map(CATEGORIES).fillna("norms + residuals")
+    seconds = (table["time_s"] * table["count"]).groupby([table["phase"], categories], sort=False).sum()
+    return seconds.rename("time_s").reset_index().rename(columns={"operator": "category"})
