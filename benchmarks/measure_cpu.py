@@ -1,0 +1,67 @@
+"""Measure this machine and check the roofline against it, datasheet-free.
+
+    .venv/bin/python benchmarks/measure_cpu.py                      # Llama-33B shapes, a few settings
+    .venv/bin/python benchmarks/measure_cpu.py --model llama-7b --save run.csv
+    .venv/bin/python benchmarks/measure_cpu.py --torch cuda         # on a machine with a GPU
+
+Prints the achieved GEMM FLOP/s and bandwidth, then per operator the measured time, the
+time the roofline predicts under those achieved ceilings, and their ratio (measured /
+predicted: 1.0 means the operator runs at its roofline; below 1 would be a counting bug).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from roofline_utils.measure import (NumpyBackend, TorchBackend, last_level_cache_bytes, measure_ceilings,
+                                    measure_model, save_run)
+from roofline_utils.units import si
+
+DEFAULT = "decode:1:1024,decode:16:1024,decode:1:8192,prefill:1:128,prefill:1:512"
+MEDUSA_GRID = ",".join(f"{phase}:{b}:{s}" for phase in ("prefill", "decode") for b in (1, 2, 4, 8, 16, 32, 64)
+                       for s in (128, 256, 512, 1024, 2048, 4096, 8192))
+
+
+def parse_settings(text: str) -> list[tuple[str, int, int]]:
+    if text == "medusa":
+        text = MEDUSA_GRID
+    return [(phase, int(b), int(s)) for phase, b, s in (part.split(":") for part in text.split(","))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="llama-33b")
+    parser.add_argument("--settings", default=DEFAULT,
+                        help="phase:batch:length,... or 'medusa' for the paper's 2 x 49 grid")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--gemm-n", type=int, default=4096)
+    parser.add_argument("--torch", metavar="DEVICE", help="use PyTorch on DEVICE (cuda, cpu) instead of numpy")
+    parser.add_argument("--dtype", default="float16", help="PyTorch dtype (float16, bfloat16)")
+    parser.add_argument("--save", help="write the run as CSV with its metadata")
+    args = parser.parse_args()
+
+    backend = TorchBackend(args.torch, args.dtype) if args.torch else NumpyBackend()
+    print(f"backend: {backend.name}; last-level cache {last_level_cache_bytes() / 2**20:.0f} MiB")
+    started = time.perf_counter()
+    ceilings = measure_ceilings(backend, gemm_n=args.gemm_n, repeats=5)
+    print(f"achieved GEMM ({args.gemm_n}^3): {si(ceilings.flops_per_s, 'FLOP/s')}")
+    print("achieved bandwidth: " + si(ceilings.bytes_per_s, "B/s") + "  ("
+          + ", ".join(f"{k} {si(v, 'B/s')}" for k, v in ceilings.kernel_bytes_per_s.items())
+          + f"; {ceilings.stream_bytes / 2**20:.0f} MiB per array)")
+    run = measure_model(args.model, parse_settings(args.settings), backend, repeats=args.repeats, ceilings=ceilings)
+    rows = run.rows
+    print(f"\n{'phase':8s}{'operator':11s}{'batch':>6s}{'len':>6s}{'measured':>12s}{'predicted':>12s}{'ratio':>8s}  bound")
+    for _, r in rows.iterrows():
+        print(f"{r['phase']:8s}{r['operator']:11s}{r['batch']:6d}{r['seq_len']:6d}{r['min_s'] * 1e3:10.3f}ms"
+              f"{r['predicted_s'] * 1e3:10.3f}ms{r['ratio']:8.2f}  {r['bound']}{'  ' + r['note'] if r['note'] else ''}")
+    big = rows[rows["bytes"] > last_level_cache_bytes()]
+    print(f"\noperators with working set > LLC: {len(big)}; below their roofline time: "
+          f"{int((big['ratio'] < 1).sum())}; median ratio {big['ratio'].median():.2f}, "
+          f"GEMMs {rows[rows['operator'].str.endswith('proj')]['ratio'].median():.2f}")
+    print(f"took {time.perf_counter() - started:.0f} s")
+    if args.save:
+        print(f"saved {save_run(run, args.save)}")
+
+
+if __name__ == "__main__":
+    main()
