@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--sweep-seq-lens", type=_int_list, default=DEFAULT_SEQ_LENS,
                         help="comma-separated lengths for the chart's clouds (default 128,...,8192)")
     render.add_argument("--show-other-ops", action="store_true", help="also plot o_proj, norms, softmax, lm_head")
+    render.add_argument("--measurement-run", help="a shipped measurement run for the measured-vs-predicted notebook")
+    render.add_argument("--remeasure", action="store_true",
+                        help="measure this machine now (GPU with PyTorch+CUDA if present, else the CPU)")
     render.add_argument("--out", default="reports", help="output folder (default: reports/)")
 
     table = sub.add_parser("table", help="the per-operator table, one row per operator and phase")

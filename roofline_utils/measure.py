@@ -27,13 +27,21 @@ import pandas as pd
 
 from .hardware import Hardware, custom_hardware
 from .models import ModelConfig, load_model
-from .operators import GROUPS
 from .roofline import operator_table
 from .workload import Workload
 
 LINEAR_OPERATORS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 CSV_COLUMNS = ["phase", "operator", "group", "batch", "seq_len", "requested_batch", "dtype", "shapes",
                "flops", "bytes", "repeats", "min_s", "median_s", "predicted_s", "ratio", "bound", "note"]
+
+
+def torch_cuda_available() -> bool:
+    """True when PyTorch is installed and sees a CUDA device (it is never required)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
 
 
 def last_level_cache_bytes() -> int:
@@ -416,17 +424,3 @@ def load_shipped(name: str) -> MeasurementRun:
     if name not in shipped_runs():
         raise RooflineInputError("measurement_run", f"no shipped run {name!r}", ", ".join(shipped_runs()) or "none")
     return load_run(Path(str(resources.files("roofline_utils").joinpath("data/measurements", name))))
-
-
-def measured_points(run: MeasurementRun) -> pd.DataFrame:
-    """Chart points per (phase, group, setting) from a run: measured and predicted, side by side.
-
-    intensity = Σ FLOPs / Σ bytes of the group's measured operators; measured performance =
-    Σ FLOPs / Σ measured min time; predicted = Σ FLOPs / Σ predicted time.
-    """
-    rows = run.rows[run.rows["group"].isin(GROUPS)]
-    sums = rows.groupby(["phase", "group", "batch", "seq_len"], sort=False)[
-        ["flops", "bytes", "min_s", "predicted_s"]].sum().reset_index()
-    return sums.assign(label=sums["group"], intensity=sums["flops"] / sums["bytes"],
-                       measured_flops_per_s=sums["flops"] / sums["min_s"],
-                       performance_flops_per_s=sums["flops"] / sums["predicted_s"])

@@ -154,3 +154,34 @@ def sweep_chart(sweep: pd.DataFrame, x: str, series: str, title: str):
     figure.suptitle(f"{title}  (hollow, dashed: does not fit in memory)")
     figure.tight_layout()
     return figure
+
+
+def empirical_chart(points: pd.DataFrame, flops_per_s: float, bytes_per_s: float, title: str,
+                    datasheet: Hardware | None = None, datasheet_peak: float | None = None):
+    """Achieved roofs (solid), datasheet roofs (dotted, when known), predicted 'x' and measured 'o'."""
+    from .hardware import custom_hardware
+
+    achieved = custom_hardware("achieved", bandwidth_gb_s=bytes_per_s / 1e9, peak_tflops={"fp32": flops_per_s / 1e12},
+                               memory_gb=1)
+    figure = roofline_chart(points, achieved, flops_per_s, title)
+    ax = figure.axes[0]
+    for line in ax.lines[:2]:
+        line.set_linestyle("-")
+    colours = {label: handle.get_facecolor()[0] for handle, label in zip(*ax.get_legend_handles_labels())
+               if hasattr(handle, "get_facecolor")}
+    for (label, phase), rows in points.groupby(["label", "phase"]):
+        key = legend_label(label, phase)
+        ax.scatter(rows["intensity"], rows["measured_flops_per_s"], marker="o", s=22, facecolors="none",
+                   edgecolors=[colours.get(key, "black")], zorder=4)
+    if datasheet is not None and datasheet_peak is not None:
+        ridge = datasheet_peak / datasheet.bandwidth_bytes_per_s
+        x_low, x_high = ax.get_xlim()
+        ax.plot([x_low, ridge], [x_low * datasheet.bandwidth_bytes_per_s, datasheet_peak], ":", color="gray",
+                label=f"datasheet {datasheet.name}")
+        ax.plot([ridge, x_high], [datasheet_peak] * 2, ":", color="gray")
+    lowest = min(points["measured_flops_per_s"].min(), points["performance_flops_per_s"].min()) if len(points) \
+        else flops_per_s / 1e3
+    ax.set_ylim(lowest / 2, max(flops_per_s, datasheet_peak or 0) * 3)
+    ax.scatter([], [], marker="o", facecolors="none", edgecolors="black", label="measured (o)")
+    ax.legend(loc="lower right", fontsize=8)
+    return figure

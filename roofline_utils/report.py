@@ -24,7 +24,9 @@ from .models import load_model
 from .workload import Workload, check_positive_integers
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
-NOTEBOOKS = ("01_hardware.ipynb", "02_operators.ipynb", "03_roofline.ipynb", "04_sweeps.ipynb")
+NOTEBOOKS = ("01_hardware.ipynb", "02_operators.ipynb", "03_roofline.ipynb", "04_sweeps.ipynb",
+             "05_measured.ipynb")
+DEFAULT_MEASUREMENT = "llama-33b_cpu-2core_numpy-float32.csv"
 DEFAULT_BATCHES = [1, 2, 4, 8, 16, 32, 64]
 DEFAULT_SEQ_LENS = [128, 256, 512, 1024, 2048, 4096, 8192]
 
@@ -50,6 +52,8 @@ class ReportParameters:
     sweep_batches: list = field(default_factory=lambda: list(DEFAULT_BATCHES))
     sweep_seq_lens: list = field(default_factory=lambda: list(DEFAULT_SEQ_LENS))
     show_other_ops: bool = False
+    measurement_run: str = DEFAULT_MEASUREMENT
+    remeasure: bool = False
     figure_dir: str | None = None
 
     def validate(self) -> None:
@@ -63,9 +67,13 @@ class ReportParameters:
             if not isinstance(values, (list, tuple)) or not values:
                 raise RooflineInputError(name, f"must be a non-empty list of positive integers, got {values!r}")
             check_positive_integers(name, list(values))
+        from .measure import shipped_runs
         from .roofline import peak_flops
 
-        peak_flops(hardware, workload)  # the implied precision must exist on the device
+        peak_flops(hardware, workload)
+        if not self.remeasure and self.measurement_run not in shipped_runs():
+            raise RooflineInputError("measurement_run", f"no shipped run {self.measurement_run!r}",
+                                     ", ".join(shipped_runs()) or "none")  # the implied precision must exist on the device
 
     def workload(self) -> Workload:
         return Workload(batch=self.batch, seq_len=self.seq_len, weight_bits=self.weight_bits,

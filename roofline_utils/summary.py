@@ -375,3 +375,16 @@ def capacity_text(model: ModelConfig, hardware: Hardware, workload: Workload) ->
         "fewest devices that hold it (tensor parallel, batch "
         f"{workload.batch}): " + (str(devices) if devices else "more than 64"),
     ])
+
+
+def measured_device_note(run, hardware: Hardware) -> str:
+    """Says plainly which device the measurement is from, and whether it is the report's device."""
+    from .empirical import datasheet_device
+
+    device = datasheet_device(run)
+    if device is not None and device.key == hardware.key:
+        return f"This run was measured on the report's device ({hardware.name}): its datasheet roofs are drawn dotted."
+    where = device.name if device is not None else run.metadata.get("device", "another machine")
+    return (f"This run was measured on {where}, not on the report's {hardware.name}: it checks the counting "
+            f"against a real machine, under that machine's achieved ceilings. No {hardware.name} "
+            "measurement ships with the package.")

@@ -31,6 +31,8 @@ tp = 1                   # tensor-parallel devices
 sweep_batches = [1, 2, 4, 8, 16, 32, 64]                    # the chart's cloud: batch axis
 sweep_seq_lens = [128, 256, 512, 1024, 2048, 4096, 8192]    # and length axis
 show_other_ops = False   # also plot o_proj, norms, softmax, lm_head, ...
+measurement_run = "llama-33b_cpu-2core_numpy-float32.csv"  # a shipped run (roofline_utils/data/measurements)
+remeasure = False        # True: measure this machine now instead of reading the shipped run
 figure_dir = None        # folder to save the chart as PNG and SVG (None: don't save)'''
 
 SETUP = '''\
@@ -48,7 +50,8 @@ pd.set_option("display.max_colwidth", 80)
 params = ReportParameters(model=model, hardware=hardware, batch=batch, seq_len=seq_len, output_len=output_len,
                           weight_bits=weight_bits, act_bits=act_bits, kv_bits=kv_bits,
                           attention_io=attention_io, tp=tp, sweep_batches=sweep_batches,
-                          sweep_seq_lens=sweep_seq_lens, show_other_ops=show_other_ops)
+                          sweep_seq_lens=sweep_seq_lens, show_other_ops=show_other_ops,
+                          measurement_run=measurement_run, remeasure=remeasure)
 params.validate()
 llm = rl.load_model(model)
 hw = rl.get_hardware(hardware)
@@ -252,6 +255,43 @@ SWEEPS = [
 ]
 
 
+MEASURED = [
+    ("md", "# 5. Measured vs predicted: the roofline checked against a real machine\n\n"
+           "A roofline is a claim about the fastest an operator can run. Here it is tested: the machine's "
+           "ceilings are measured (a large GEMM for FLOP/s, streaming kernels for bandwidth, best of several "
+           "repeats, working sets far above the caches), the model's own operators are timed at their real "
+           "shapes, and each is compared with the time the same counting predicts **under the measured "
+           "ceilings**. A measured time below the prediction would mean the counting is wrong; how far above "
+           "it says how tight the bound is."),
+    ("code", PARAMETERS, ["parameters"]),
+    ("code", SETUP, []),
+    ("code", "from roofline_utils import empirical, measure\n"
+             "if remeasure:\n"
+             "    backend = measure.TorchBackend('cuda') if measure.torch_cuda_available() else measure.NumpyBackend()\n"
+             "    run = measure.measure_model(llm, [('decode', batch, seq_len), ('prefill', 1, min(seq_len, 512))], backend)\n"
+             "else:\n"
+             "    run = measure.load_shipped(measurement_run)\n"
+             "for key in ('device', 'backend', 'model', 'date', 'gemm', 'stream_bytes', 'stream_kernels_bytes_per_s',\n"
+             "            'prediction'):\n"
+             "    print(f'{key:27s} {run.metadata.get(key, \"\")}')", []),
+    ("code", "shown = run.metadata.get('device', '')\n"
+             "print(summary.measured_device_note(run, hw))", []),
+    ("md", "## The empirical roofline\n\nSolid lines: the **achieved** ceilings. Crosses: the roofline's "
+           "prediction for each operator group at each measured setting; circles: what was measured. "
+           "A circle sits on or below its cross."),
+    ("code", "# NBVAL_IGNORE_OUTPUT\n"
+             "flops_ceiling, bytes_ceiling = run.ceilings\n"
+             "device = empirical.datasheet_device(run)\n"
+             "fig = rl.plot.empirical_chart(empirical.measured_points(run), flops_ceiling, bytes_ceiling,\n"
+             "    f\"Measured vs predicted ({run.metadata.get('model')}, {run.metadata.get('device')})\",\n"
+             "    datasheet=device, datasheet_peak=device.peak('fp16') if device else None)", []),
+    ("md", "## Measured / predicted time, per operator"),
+    ("code", "print(empirical.ratio_table(run).to_string(index=False))", []),
+    ("md", "## The honest reading\n\nComputed from the run: where the roofline is tight, where it is loose, and why."),
+    ("code", "for sentence in empirical.reading(run):\n    print('-', sentence)", []),
+]
+
+
 def build(cells) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -269,7 +309,7 @@ def build(cells) -> nbformat.NotebookNode:
 
 def main() -> None:
     _use_this_interpreter_for_kernels()
-    for name, cells in zip(NOTEBOOKS, (HARDWARE, OPERATORS, ROOFLINE, SWEEPS)):
+    for name, cells in zip(NOTEBOOKS, (HARDWARE, OPERATORS, ROOFLINE, SWEEPS, MEASURED)):
         path = ROOT / "notebooks" / name
         nbformat.write(build(cells), path)
         papermill.execute_notebook(str(path), str(path), kernel_name="python3", progress_bar=False,

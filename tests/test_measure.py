@@ -1,0 +1,101 @@
+"""Measurement on the machine running the tests (CPU in CI; the CUDA path skips there)."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from roofline_utils.empirical import NOISE_MARGIN, measured_points, ratio_table, reading
+from roofline_utils.measure import (NumpyBackend, _fitted, last_level_cache_bytes, load_run, load_shipped,
+                                    measure_ceilings, measure_model, save_run, shipped_runs)
+from roofline_utils import preset
+
+
+
+@pytest.fixture(scope="module")
+def small_run():
+    backend = NumpyBackend()
+    ceilings = measure_ceilings(backend, gemm_n=2048, stream_bytes=8 * last_level_cache_bytes(), repeats=5)
+    return measure_model("llama-7b", [("decode", 1, 1024), ("prefill", 1, 128)], backend, repeats=3,
+                         ceilings=ceilings)
+
+
+def test_every_operator_above_the_cache_takes_at_least_its_roofline_time(small_run):
+    llc = last_level_cache_bytes()
+    big = small_run.rows[small_run.rows["bytes"] > llc]
+    # llama-7b: every projection and MLP weight (32 to 86 MiB at fp32) is above a 32 MiB cache
+    assert set(big["operator"]) >= {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    too_fast = big[big["min_s"] < NOISE_MARGIN * big["predicted_s"]]
+    assert too_fast.empty, too_fast[["phase", "operator", "min_s", "predicted_s", "ratio"]].to_string()
+
+
+def test_predictions_use_the_report_counting_at_32_bits(small_run):
+    gate = small_run.rows.set_index(["phase", "operator"]).loc[("decode", "gate_proj")]
+    assert gate["flops"] == 2 * 4096 * 11008
+    assert gate["bytes"] == (4096 * 11008 + 4096 + 11008) * 4
+    assert gate["predicted_s"] == pytest.approx(gate["bytes"] / float(small_run.metadata["achieved_bytes_per_s"]))
+    assert gate["dtype"] == "float32" and gate["repeats"] == 3
+
+
+def test_ceilings_are_positive_and_recorded(small_run):
+    flops, bandwidth = small_run.ceilings
+    assert flops > 1e9 and bandwidth > 1e9
+    for key in ("device", "backend", "date", "numpy", "gemm", "stream_bytes", "repeats"):
+        assert small_run.metadata[key]
+
+
+def test_csv_round_trips(small_run, tmp_path):
+    path = save_run(small_run, tmp_path / "run.csv")
+    again = load_run(path)
+    assert again.metadata == small_run.metadata
+    pd.testing.assert_frame_equal(again.rows, small_run.rows, check_dtype=False)
+
+
+def test_reading_and_points_from_a_run(small_run):
+    points = measured_points(small_run)
+    assert set(points["label"]) == {"qkv mlp", "up/gate/down", "qk/pv"}
+    assert (points["measured_flops_per_s"] > 0).all()
+    text = " ".join(reading(small_run))
+    assert "took at least their roofline time" in text
+    assert set(ratio_table(small_run)["operator"]) >= {"q_proj", "softmax"}
+
+
+def test_shrinks_only_when_memory_requires():
+    model = preset("llama-33b")
+    assert _fitted(model, "decode", 16, 1024, budget_bytes=8 * 2**30, width=4) == (16, 1024)
+    batch, length = _fitted(model, "prefill", 64, 8192, budget_bytes=4 * 2**30, width=4)
+    assert (batch, length) != (64, 8192)
+    # what remains fits: the unfused score matrix (2 copies) and K/V of the shrunk setting
+    assert 4 * (2 * batch * 52 * length * length + 2 * batch * length * 6656) <= 4 * 2**30
+
+
+def test_shipped_runs_load():
+    names = shipped_runs()
+    assert names, "the package ships at least one measurement run"
+    for name in names:
+        run = load_shipped(name)
+        assert {"device", "achieved_flops_per_s", "achieved_bytes_per_s"} <= set(run.metadata)
+        assert (run.rows["min_s"] > 0).all() and np.isfinite(run.rows["ratio"]).all()
+
+
+def test_torch_backend_on_the_cpu():
+    torch = pytest.importorskip("torch")
+    from roofline_utils.measure import TorchBackend
+
+    backend = TorchBackend("cpu", "float32")
+    ceilings = measure_ceilings(backend, gemm_n=512, stream_bytes=64 * 2**20, repeats=2)
+    run = measure_model("llama-7b", [("decode", 1, 256)], backend, repeats=2, ceilings=ceilings)
+    attention = run.rows.set_index("operator").loc["attention"]
+    # fused SDPA in decode: Q and O (1·32·128 each) plus K and V (256·4096 each), 4 bytes
+    assert attention["bytes"] == (2 * 32 * 128 + 2 * 256 * 4096) * 4
+    assert torch.__version__ in run.metadata["torch"]
+
+
+def test_cuda_backend():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    from roofline_utils.measure import TorchBackend
+
+    backend = TorchBackend("cuda", "float16")
+    run = measure_model("llama-7b", [("decode", 1, 1024), ("prefill", 1, 512)], backend, repeats=5)
+    big = run.rows[run.rows["bytes"] > 64 * 2**20]
+    assert (big["min_s"] >= NOISE_MARGIN * big["predicted_s"]).all()
