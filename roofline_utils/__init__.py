@@ -19,4 +19,4 @@ __all__ = [
     "memory_footprint", "operator_table", "phase_totals", "preset", "preset_names",
 ]
 
-from . import e2e, empirical, explorer, measure, memory, plot, roofline, summary, sweeps, units  # noqa: E402  (submodules the notebooks use as rl.plot, ...)
+from . import e2e, empirical, explorer, measure, memory, plot, roofline, summary, sweeps, units  # noqa: E402,F401  (rl.plot, ...)

@@ -1,7 +1,6 @@
 """Measured vs predicted: the empirical roofline, per-operator ratios and their honest reading."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from .hardware import get_hardware, hardware_names
@@ -92,9 +91,3 @@ def reading(run: MeasurementRun, last_level_cache_bytes: float | None = None) ->
         sentences.append(f"{kind}: measured/predicted {part['ratio'].min():.2f} to {part['ratio'].max():.2f} "
                          f"(median {median:.2f}, {band}); {WHY[kind]}.")
     return sentences
-
-
-def lines_for_chart(run: MeasurementRun) -> dict[str, float]:
-    """The achieved ceilings as chart numbers."""
-    flops, bandwidth = run.ceilings
-    return {"flops_per_s": flops, "bytes_per_s": bandwidth}

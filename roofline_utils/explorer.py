@@ -13,7 +13,6 @@ def explorer(model: str = "llama-33b", hardware: str = "a40", batch: int = 1, se
     """A VBox of controls and an output area holding the chart and the headline numbers."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
-    from IPython.display import display
 
     from .hardware import get_hardware, hardware_names
     from .models import load_model, preset_names

@@ -1,17 +1,21 @@
 """What the tables say: headline numbers and the chart's reading, computed from the data."""
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 import numpy as np
 import pandas as pd
 
-from .hardware import Hardware, get_hardware
+from .e2e import end_to_end
+from .empirical import datasheet_device
+from .hardware import Hardware, get_hardware, hardware_names
+from .memory import fewest_devices_that_fit, largest_batch_that_fits, memory_footprint
 from .models import ModelConfig, load_model
-from .operators import GROUPS, PHASE_LABELS
-from .units import seconds, si
+from .operators import GROUPS, PHASE_LABELS, SYMBOLS, TRAFFIC_BITS, operator_list, symbol_values
+from .plot import X_RANGE, Y_RANGE, _plottable
 from .roofline import group_points, operator_table, peak_flops, phase_totals
-from .workload import Workload
+from .units import grouped, seconds, si
+from .workload import Workload, compute_precision
 
 
 def headline(model: ModelConfig | str, hardware: Hardware | str, workload: Workload) -> dict[str, float]:
@@ -95,8 +99,6 @@ def derivation_table(model: ModelConfig | str, hardware: Hardware | str, workloa
 
     Symbols: w, a, kv are the bytes per weight, activation and KV-cache element.
     """
-    from .operators import operator_list, symbol_values
-
     model, hardware = load_model(model), get_hardware(hardware)
     env = symbol_values(model, workload, phase)
     table = operator_table(model, hardware, workload, phases=(phase,)).set_index("operator")
@@ -113,8 +115,6 @@ def derivation_table(model: ModelConfig | str, hardware: Hardware | str, workloa
 
 def symbol_table(model: ModelConfig | str, workload: Workload) -> pd.DataFrame:
     """Each symbol of the formulas, what it means, and its value in prefill and in decode."""
-    from .operators import SYMBOLS, symbol_values
-
     model = load_model(model)
     values = {phase: symbol_values(model, workload, phase) for phase in ("prefill", "decode")}
     rows = [{"symbol": name, "meaning": meaning,
@@ -165,8 +165,6 @@ def reading_guide(hardware: Hardware, peak_flops_per_s: float) -> pd.DataFrame:
 
 def catalog_table() -> pd.DataFrame:
     """Every shipped device: memory, bandwidth, 16-bit peak and its ridge point."""
-    from .hardware import hardware_names
-
     rows = []
     for key in hardware_names():
         hw = get_hardware(key)
@@ -179,8 +177,6 @@ def catalog_table() -> pd.DataFrame:
 
 def model_card(model: ModelConfig) -> str:
     """The config fields the operators use, and the parameter count derived from them."""
-    from dataclasses import asdict
-
     lines = [f"{key:22s} {value}" for key, value in asdict(model).items()]
     lines.append(f"{'parameters':22s} {model.parameter_count():,} ({model.parameter_count() / 1e9:.2f} B)")
     return "\n".join(lines)
@@ -188,9 +184,6 @@ def model_card(model: ModelConfig) -> str:
 
 def worked_example(model: ModelConfig, hardware: Hardware, workload: Workload, name: str, phase: str) -> str:
     """One operator's arithmetic spelled out: formula, numbers, result, intensity, bound, time."""
-    from .operators import TRAFFIC_BITS, operator_list, symbol_values
-    from .units import grouped
-
     env = symbol_values(model, workload, phase)
     op = next(o for o in operator_list(model, workload) if o.name == name)
     row = operator_table(model, hardware, workload, phases=(phase,)).set_index("operator").loc[name]
@@ -264,9 +257,7 @@ def _increasing_in_batch(rows: pd.DataFrame) -> bool:
 
 def axis_note(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: float) -> str:
     """Where this chart's axes leave the original's 1..1e4 FLOP/byte and 10 G..100 T FLOP/s, and why."""
-    from .plot import GROUPS as drawn_groups, X_RANGE, Y_RANGE, _plottable
-
-    shown = _plottable(points[points["label"].isin(drawn_groups)])
+    shown = _plottable(points[points["label"].isin(GROUPS)])
     notes = []
     low = shown.loc[shown["intensity"] < X_RANGE[0]]
     if len(low):
@@ -281,8 +272,6 @@ def axis_note(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: float)
 
 def totals_text(model: ModelConfig, hardware: Hardware, workload: Workload) -> str:
     """Model FLOPs, bytes and time per phase; time to first token and per output token."""
-    from .units import grouped
-
     top = headline(model, hardware, workload)
     return "\n".join([
         f"prefill FLOPs          {grouped(top['prefill_flops'])} (causal; "
@@ -310,9 +299,6 @@ def time_shares(model: ModelConfig, hardware: Hardware, workload: Workload, phas
 
 def memory_text(model: ModelConfig, hardware: Hardware, workload: Workload) -> str:
     """Weights, KV cache and activations against the device's capacity, and the verdict."""
-    from .memory import memory_footprint
-    from .units import grouped
-
     footprint = memory_footprint(model, hardware, workload)
     return "\n".join([
         f"weights       {grouped(footprint.weights_bytes)} B ({model.parameter_count():,} parameters "
@@ -327,8 +313,6 @@ def memory_text(model: ModelConfig, hardware: Hardware, workload: Workload) -> s
 
 def precision_text(hardware: Hardware, workload: Workload) -> str:
     """The bit widths, the compute precision they imply on this device, and the rule."""
-    from .workload import compute_precision
-
     chosen = workload.compute_precision or compute_precision(hardware, workload.weight_bits, workload.act_bits)
     sixteen = compute_precision(hardware, 16, 16)
     return "\n".join([
@@ -345,8 +329,6 @@ def precision_text(hardware: Hardware, workload: Workload) -> str:
 def end_to_end_text(model: ModelConfig, hardware: Hardware, workload: Workload, prompt_len: int,
                     output_len: int) -> str:
     """Time to first token, time per output token as the cache grows, total latency, throughput."""
-    from .e2e import end_to_end
-
     run = end_to_end(model, hardware, workload, prompt_len, output_len)
     steps = run.step_times_s
     growth = f"{seconds(steps[0])} at {prompt_len + 1} positions to {seconds(steps[-1])} at " \
@@ -365,8 +347,6 @@ def end_to_end_text(model: ModelConfig, hardware: Hardware, workload: Workload, 
 
 def capacity_text(model: ModelConfig, hardware: Hardware, workload: Workload) -> str:
     """The largest batch that fits at this length, and the fewest devices that hold the model."""
-    from .memory import fewest_devices_that_fit, largest_batch_that_fits
-
     largest = largest_batch_that_fits(model, hardware, workload)
     devices = fewest_devices_that_fit(model, hardware, replace(workload, tp=1))
     return "\n".join([
@@ -379,8 +359,6 @@ def capacity_text(model: ModelConfig, hardware: Hardware, workload: Workload) ->
 
 def measured_device_note(run, hardware: Hardware) -> str:
     """Says plainly which device the measurement is from, and whether it is the report's device."""
-    from .empirical import datasheet_device
-
     device = datasheet_device(run)
     if device is not None and device.key == hardware.key:
         return f"This run was measured on the report's device ({hardware.name}): its datasheet roofs are drawn dotted."

@@ -188,8 +188,8 @@ ROOFLINE = [
            "batch. The batch at which the MLP GEMMs reach the ridge point:"),
     ("code", "ridge_batch = summary.batch_at_ridge(llm, hw, work)\n"
              "print(f'up/gate/down decode reaches the ridge at batch {ridge_batch}' if ridge_batch else\n"
-             "      'up/gate/down decode never reaches the ridge at 16 bits on this device')", []),
-    ("md", f"## Totals for this setting\n\n"
+             "      'up/gate/down decode never reaches the ridge on this device at these bit widths')", []),
+    ("md", "## Totals for this setting\n\n"
            "The model's time is each operator at its own roofline, summed over the operators that run one after "
            "another. Time to first token is the whole prefill; time per output token is one decode step at "
            "this KV length."),
