@@ -174,8 +174,27 @@ def _static(cell: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return cell
 
 
+def _without_repeats(cells: list) -> list:
+    """The cells a reader of the merged report needs: no parameters cells (the header lists the
+    values), each identical code cell (the shared set-up) once, live widgets as a note."""
+    seen, kept = set(), []
+    for cell in cells:
+        tags = set(cell.get("metadata", {}).get("tags", []))
+        if tags & {"parameters", "injected-parameters"}:
+            continue
+        if cell.cell_type == "code":
+            if cell.source in seen:
+                continue
+            seen.add(cell.source)
+        kept.append(_static(cell))
+    return kept
+
+
 def notebooks_to_html(notebooks: list, parameters: ReportParameters) -> str:
     """Concatenate executed notebooks under a header cell and export one offline HTML page.
+
+    Parameters cells are dropped (the header cell lists every value) and the shared set-up cell
+    appears once.
 
     Images are already embedded (base64) in the outputs; script tags that load from the
     network (MathJax, require.js, widget managers) are dropped so the file opens offline.
@@ -184,7 +203,7 @@ def notebooks_to_html(notebooks: list, parameters: ReportParameters) -> str:
 
     merged = nbformat.v4.new_notebook()
     merged.metadata = notebooks[0].metadata
-    merged.cells = [header_cell(parameters)] + [_static(cell) for nb in notebooks for cell in nb.cells]
+    merged.cells = [header_cell(parameters)] + _without_repeats([cell for nb in notebooks for cell in nb.cells])
     exporter = HTMLExporter(template_name="lab")
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
