@@ -12,10 +12,8 @@ from roofline_utils import preset
 
 @pytest.fixture(scope="module")
 def small_run():
-    backend = NumpyBackend()
-    ceilings = measure_ceilings(backend, gemm_n=2048, stream_bytes=8 * last_level_cache_bytes(), repeats=5)
-    return measure_model("llama-7b", [("decode", 1, 1024), ("prefill", 1, 128)], backend, repeats=3,
-                         ceilings=ceilings)
+    return measure_model("llama-7b", [("decode", 1, 1024), ("prefill", 1, 128)], NumpyBackend(), repeats=3,
+                         gemm_n=2048, stream_bytes=8 * last_level_cache_bytes())
 
 
 def test_every_operator_above_the_cache_takes_at_least_its_roofline_time(small_run):
