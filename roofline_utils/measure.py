@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import platform
+from io import StringIO
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -410,7 +411,7 @@ def save_run(run: MeasurementRun, path: str | Path) -> Path:
 
 def load_run(path: str | Path) -> MeasurementRun:
     """Read a run written by :func:`save_run` (or shipped in the package)."""
-    text = Path(path).read_text() if not isinstance(path, str) or "\n" not in path else path
+    text = Path(path).read_text()
     metadata, body = {}, []
     for line in text.splitlines(keepends=True):
         if line.startswith("# ") and ": " in line and not body:
@@ -418,8 +419,6 @@ def load_run(path: str | Path) -> MeasurementRun:
             metadata[key] = value
         else:
             body.append(line)
-    from io import StringIO
-
     rows = pd.read_csv(StringIO("".join(body)), keep_default_na=False, na_values=[])
     return MeasurementRun(metadata, rows[CSV_COLUMNS])
 

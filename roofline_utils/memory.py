@@ -40,7 +40,7 @@ def activation_bytes(model: ModelConfig, workload: Workload, phases: tuple[str, 
     widest operator (the unfused score matrix in prefill, the SwiGLU tensors otherwise).
     An estimate: frameworks also reserve workspace and fragment memory.
     """
-    peaks = [np.maximum(cost["act_read_bytes"], 0) + cost["act_write_bytes"]
+    peaks = [cost["act_read_bytes"] + cost["act_write_bytes"]
              for phase in phases for _, cost in operator_costs(model, workload, phase)]
     return np.max(np.broadcast_arrays(*peaks), axis=0)
 

@@ -31,6 +31,24 @@ def peak_flops(hardware: Hardware, workload: Workload) -> np.ndarray:
     return peaks
 
 
+def memory_bytes(cost: dict[str, np.ndarray]) -> np.ndarray:
+    """Bytes an operator moves through memory: weights + activations + KV cache (not the link)."""
+    return sum(cost[f"{kind}_bytes"] for kind in MEMORY_TRAFFIC)
+
+
+def link_bandwidth(hardware: Hardware, workload: Workload) -> float | None:
+    """The per-direction link bandwidth tensor parallelism needs; a named error if the device has none."""
+    if workload.tp > 1 and hardware.link_bytes_per_s is None:
+        raise RooflineInputError("tp", f"{hardware.name} has no interconnect figure for tensor parallelism")
+    return hardware.link_bytes_per_s
+
+
+def _seconds(flops, memory_bytes, link_bytes, peak, bandwidth, link_bandwidth):
+    """The three times an operator needs: compute, memory, link (0 without a link)."""
+    link_s = np.zeros_like(link_bytes) if link_bandwidth is None else link_bytes / link_bandwidth
+    return flops / peak, memory_bytes / bandwidth, link_s
+
+
 def roofline(flops, memory_bytes, link_bytes, peak, bandwidth, link_bandwidth=None) -> dict[str, np.ndarray]:
     """Intensity, attainable FLOP/s, time and bound for arrays of operator costs.
 
@@ -42,9 +60,7 @@ def roofline(flops, memory_bytes, link_bytes, peak, bandwidth, link_bandwidth=No
     flops, memory_bytes, link_bytes = (np.asarray(x, dtype=float) for x in (flops, memory_bytes, link_bytes))
     with np.errstate(divide="ignore", invalid="ignore"):
         intensity = np.where(memory_bytes > 0, flops / memory_bytes, np.where(flops > 0, np.inf, 0.0))
-    compute_s = flops / peak
-    memory_s = memory_bytes / bandwidth
-    link_s = np.zeros_like(link_bytes) if link_bandwidth is None else link_bytes / link_bandwidth
+    compute_s, memory_s, link_s = _seconds(flops, memory_bytes, link_bytes, peak, bandwidth, link_bandwidth)
     time_s = np.maximum(np.maximum(compute_s, memory_s), link_s)
     bound = np.where(compute_s >= memory_s, "compute", "memory")
     bound = np.where((link_bytes > 0) & (link_s >= np.maximum(compute_s, memory_s)), "link", bound)
@@ -58,15 +74,15 @@ def phase_arrays(model: ModelConfig, hardware: Hardware, workload: Workload, pha
     The fast path for sweeps: the same operator costs as :func:`operator_table`, summed with
     their counts, without building a DataFrame.
     """
-    peak = peak_flops(hardware, workload)
+    peak, link = peak_flops(hardware, workload), link_bandwidth(hardware, workload)
     totals = {"flops": 0.0, "bytes": 0.0, "link_bytes": 0.0, "time_s": 0.0}
     for op, cost in operator_costs(model, workload, phase):
         count = model.num_hidden_layers if op.per_layer else 1
-        memory_bytes = sum(cost[f"{kind}_bytes"] for kind in MEMORY_TRAFFIC)
-        time_s = np.maximum(np.maximum(cost["flops"] / peak, memory_bytes / hardware.bandwidth_bytes_per_s),
-                            cost["link_bytes"] / hardware.link_bytes_per_s if workload.tp > 1 else 0.0)
+        moved = memory_bytes(cost)
+        time_s = np.maximum.reduce(np.broadcast_arrays(
+            *_seconds(cost["flops"], moved, cost["link_bytes"], peak, hardware.bandwidth_bytes_per_s, link)))
         totals["flops"] = totals["flops"] + count * cost["flops"]
-        totals["bytes"] = totals["bytes"] + count * memory_bytes
+        totals["bytes"] = totals["bytes"] + count * moved
         totals["link_bytes"] = totals["link_bytes"] + count * cost["link_bytes"]
         totals["time_s"] = totals["time_s"] + count * time_s
     return totals
@@ -82,18 +98,15 @@ def operator_table(model: ModelConfig | str, hardware: Hardware | str, workload:
     (tensor-parallel all-reduce) travels over the interconnect instead.
     """
     model, hardware = load_model(model), get_hardware(hardware)
-    if workload.tp > 1 and hardware.link_bytes_per_s is None:
-        raise RooflineInputError("tp", f"{hardware.name} has no interconnect figure for tensor parallelism")
-    peak = peak_flops(hardware, workload)
+    peak, link = peak_flops(hardware, workload), link_bandwidth(hardware, workload)
     batch, seq_len = np.broadcast_arrays(np.asarray(workload.batch), np.asarray(workload.seq_len))
     frames = []
     for phase in phases:
         for op, cost in operator_costs(model, workload, phase):
-            memory_bytes = sum(cost[f"{kind}_bytes"] for kind in MEMORY_TRAFFIC)
             row = {key: np.broadcast_to(value, batch.shape).ravel() for key, value in cost.items()}
-            row["bytes"] = np.broadcast_to(memory_bytes, batch.shape).ravel()
+            row["bytes"] = np.broadcast_to(memory_bytes(cost), batch.shape).ravel()
             point = roofline(row["flops"], row["bytes"], row["link_bytes"], np.broadcast_to(peak, batch.shape).ravel(),
-                             hardware.bandwidth_bytes_per_s, hardware.link_bytes_per_s)
+                             hardware.bandwidth_bytes_per_s, link)
             frames.append(pd.DataFrame({
                 "phase": phase, "operator": op.name, "group": op.group,
                 "count": model.num_hidden_layers if op.per_layer else 1,
