@@ -9,7 +9,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from .errors import RooflineInputError
-from .report import DEFAULT_BATCHES, DEFAULT_SEQ_LENS, ReportParameters, RenderError
+from .params import DEFAULT_BATCHES, DEFAULT_SEQ_LENS, ReportParameters
+from .report import RenderError
 
 
 def _positive_int(text: str) -> int:
@@ -58,9 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     render = sub.add_parser("render", help="run the notebooks and write one HTML report")
     _add_workload_arguments(render)
-    render.add_argument("--sweep-batches", type=_int_list, default=DEFAULT_BATCHES,
+    render.add_argument("--sweep-batches", type=_int_list, default=list(DEFAULT_BATCHES),
                         help="comma-separated batches for the chart's clouds (default 1,2,...,64)")
-    render.add_argument("--sweep-seq-lens", type=_int_list, default=DEFAULT_SEQ_LENS,
+    render.add_argument("--sweep-seq-lens", type=_int_list, default=list(DEFAULT_SEQ_LENS),
                         help="comma-separated lengths for the chart's clouds (default 128,...,8192)")
     render.add_argument("--show-other-ops", action="store_true", help="also plot o_proj, norms, softmax, lm_head")
     render.add_argument("--measurement-run", help="a shipped measurement run for the measured-vs-predicted notebook")

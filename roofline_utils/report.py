@@ -11,7 +11,7 @@ import re
 import shutil
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, field
+
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,73 +21,15 @@ from . import __version__
 from .errors import RooflineInputError
 from .hardware import get_hardware
 from .models import load_model
-from .workload import Workload, check_positive_integers
+from .params import ReportParameters
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = ("01_hardware.ipynb", "02_operators.ipynb", "03_roofline.ipynb", "04_sweeps.ipynb",
              "05_measured.ipynb")
-DEFAULT_MEASUREMENT = "llama-33b_cpu-2core_numpy-float32.csv"
-DEFAULT_BATCHES = [1, 2, 4, 8, 16, 32, 64]
-DEFAULT_SEQ_LENS = [128, 256, 512, 1024, 2048, 4096, 8192]
 
 
 class RenderError(RuntimeError):
     """A notebook failed while rendering; the message names the notebook and the cell error."""
-
-
-@dataclass
-class ReportParameters:
-    """The parameters every notebook's ``parameters`` cell declares, with their defaults."""
-
-    model: str = "llama-33b"
-    hardware: str = "a40"
-    batch: int = 1
-    seq_len: int = 1024
-    output_len: int = 256
-    weight_bits: int = 16
-    act_bits: int = 16
-    kv_bits: int = 16
-    attention_io: str = "unfused"
-    tp: int = 1
-    sweep_batches: list = field(default_factory=lambda: list(DEFAULT_BATCHES))
-    sweep_seq_lens: list = field(default_factory=lambda: list(DEFAULT_SEQ_LENS))
-    show_other_ops: bool = False
-    measurement_run: str = DEFAULT_MEASUREMENT
-    remeasure: bool = False
-    figure_dir: str | None = None
-
-    def validate(self) -> None:
-        """Fail fast, before any kernel starts, with an error that names the field."""
-        load_model(self.model)
-        hardware = get_hardware(self.hardware)
-        workload = self.workload()
-        check_positive_integers("output_len", self.output_len)
-        for name in ("sweep_batches", "sweep_seq_lens"):
-            values = getattr(self, name)
-            if not isinstance(values, (list, tuple)) or not values:
-                raise RooflineInputError(name, f"must be a non-empty list of positive integers, got {values!r}")
-            check_positive_integers(name, list(values))
-        from .measure import shipped_runs
-        from .roofline import peak_flops
-
-        peak_flops(hardware, workload)
-        if not self.remeasure and self.measurement_run not in shipped_runs():
-            raise RooflineInputError("measurement_run", f"no shipped run {self.measurement_run!r}",
-                                     ", ".join(shipped_runs()) or "none")  # the implied precision must exist on the device
-
-    def workload(self) -> Workload:
-        return Workload(batch=self.batch, seq_len=self.seq_len, weight_bits=self.weight_bits,
-                        act_bits=self.act_bits, kv_bits=self.kv_bits, attention_io=self.attention_io,
-                        tp=self.tp)
-
-    def stem(self) -> str:
-        """A file-name stem that tells renders apart: model_hardware_b1_s1024[_w8a8kv8][_tp2]."""
-        model = Path(self.model).parent.name if str(self.model).endswith(".json") else Path(self.model).name
-        hardware = Path(self.hardware).stem
-        bits = "" if (self.weight_bits, self.act_bits, self.kv_bits) == (16, 16, 16) else \
-            f"_w{self.weight_bits}a{self.act_bits}kv{self.kv_bits}"
-        tp = f"_tp{self.tp}" if self.tp > 1 else ""
-        return re.sub(r"[^A-Za-z0-9._-]", "-", f"{model}_{hardware}_b{self.batch}_s{self.seq_len}{bits}{tp}")
 
 
 def render_report(parameters: ReportParameters, out_dir: str | Path, notebook_dir: Path = NOTEBOOK_DIR) -> Path:
@@ -107,7 +49,7 @@ def render_report(parameters: ReportParameters, out_dir: str | Path, notebook_di
     staging = Path(tempfile.mkdtemp(prefix=".roofline-render-", dir=out_dir))
     try:
         stem = parameters.stem()
-        values = {**asdict(parameters), "figure_dir": str(staging)}
+        values = {**parameters.values(), "figure_dir": str(staging)}
         _use_this_interpreter_for_kernels()
         executed = []
         for name in NOTEBOOKS:
@@ -145,7 +87,7 @@ def _use_this_interpreter_for_kernels() -> None:
 def header_cell(parameters: ReportParameters) -> nbformat.NotebookNode:
     """The report's first cell: title, every parameter, package and tool versions."""
     model, hardware = load_model(parameters.model), get_hardware(parameters.hardware)
-    rows = "\n".join(f"| `{key}` | `{value}` |" for key, value in asdict(parameters).items()
+    rows = "\n".join(f"| `{key}` | `{value}` |" for key, value in parameters.values().items()
                      if key != "figure_dir")
     import pandas
     import papermill

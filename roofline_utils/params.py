@@ -1,0 +1,155 @@
+"""The one schema of report parameters.
+
+Every notebook's ``parameters`` cell, the ``roofline render`` / ``roofline table`` flags and
+the report's header are read from :class:`ReportParameters`: a field, its default, its
+allowed range and its help text are written here once (``tests/test_params.py`` checks the
+notebooks and the CLI against it).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from .errors import RooflineInputError
+
+DEFAULT_MEASUREMENT = "llama-33b_cpu-2core_numpy-float32.csv"
+DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 64)
+DEFAULT_SEQ_LENS = (128, 256, 512, 1024, 2048, 4096, 8192)
+BIT_CHOICES = (4, 8, 16, 32)
+MAX_SWEEP_VALUES = 64  # per sweep axis: 64 x 64 settings per group is already a dense cloud
+
+
+def _param(default, help: str, *, low: int | None = None, high: int | None = None, choices=None,
+           cli: bool = True):
+    """A schema field: default, help text, integer range or choices; ``cli=False`` keeps it off the CLI."""
+    meta = {"help": help, "low": low, "high": high, "choices": choices, "cli": cli}
+    if isinstance(default, (list, tuple)):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class ReportParameters:
+    """What a report is about. Each field is one ``parameters``-cell variable and one CLI flag."""
+
+    model: str = _param("llama-33b", "preset name ('roofline list models') or path to a config.json")
+    hardware: str = _param("a40", "device key ('roofline list hardware') or a .json/.yaml device file")
+    batch: int = _param(1, "sequences in flight", low=1, high=2**20)
+    seq_len: int = _param(1024, "prompt length in prefill, KV-cache length in decode (tokens)",
+                          low=1, high=2**24)
+    output_len: int = _param(256, "tokens generated, for the end-to-end latency", low=1, high=2**20)
+    weight_bits: int = _param(16, "bits per weight", choices=BIT_CHOICES)
+    act_bits: int = _param(16, "bits per activation", choices=BIT_CHOICES)
+    kv_bits: int = _param(16, "bits per KV-cache element", choices=BIT_CHOICES)
+    attention_io: str = _param("unfused", "'unfused': scores go through memory (the original figure); "
+                               "'fused': FlashAttention-style", choices=("unfused", "fused"))
+    tp: int = _param(1, "tensor-parallel devices", low=1, high=1024)
+    sweep_batches: list = _param(DEFAULT_BATCHES, "batches of the chart's clouds (comma-separated)",
+                                 low=1, high=2**20)
+    sweep_seq_lens: list = _param(DEFAULT_SEQ_LENS, "lengths of the chart's clouds (comma-separated)",
+                                  low=1, high=2**24)
+    show_other_ops: bool = _param(False, "also plot o_proj, norms, softmax, lm_head, ...")
+    measurement_run: str = _param(DEFAULT_MEASUREMENT, "a shipped measurement run for the measured-vs-"
+                                  "predicted section ('roofline list runs')")
+    remeasure: bool = _param(False, "measure this machine now (a GPU with PyTorch+CUDA if present, else the CPU)")
+    figure_dir: str | None = _param(None, "folder to save the chart as PNG and SVG (None: not saved)", cli=False)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value, meta = getattr(self, f.name), f.metadata
+            if isinstance(f.default, bool):
+                if not isinstance(value, bool):
+                    raise RooflineInputError(f.name, f"must be True or False, got {value!r}")
+            elif f.name.startswith("sweep_"):
+                _check_int_list(f.name, value, meta["low"], meta["high"])
+            elif meta["choices"] is not None:
+                if value not in meta["choices"] or isinstance(value, bool):
+                    raise RooflineInputError(f.name, f"got {value!r}", ", ".join(map(str, meta["choices"])))
+            elif meta["low"] is not None:
+                _check_int(f.name, value, meta["low"], meta["high"])
+            elif f.name != "figure_dir" and (not isinstance(value, str) or not value.strip()):
+                raise RooflineInputError(f.name, f"must be a non-empty string, got {value!r}")
+
+    def validate(self) -> None:
+        """Everything a render or a table needs, checked before any kernel starts: the model and the
+        device load, the bit widths have a compute roof on the device, tensor parallelism splits the
+        model and the device has a link for it, and the measurement run exists."""
+        from .hardware import get_hardware
+        from .models import load_model
+        from .operators import check_tensor_parallel
+        from .roofline import link_bandwidth, peak_flops
+
+        model, hardware, workload = load_model(self.model), get_hardware(self.hardware), self.workload()
+        peak_flops(hardware, workload)
+        check_tensor_parallel(model, self.tp)
+        link_bandwidth(hardware, workload)
+        if not self.remeasure:
+            from .measure import shipped_runs
+
+            if self.measurement_run not in shipped_runs():
+                raise RooflineInputError("measurement_run", f"no shipped run {self.measurement_run!r}",
+                                         ", ".join(shipped_runs()) or "none")
+
+    def workload(self):
+        from .workload import Workload
+
+        return Workload(batch=self.batch, seq_len=self.seq_len, weight_bits=self.weight_bits,
+                        act_bits=self.act_bits, kv_bits=self.kv_bits, attention_io=self.attention_io,
+                        tp=self.tp)
+
+    def values(self) -> dict:
+        """Every field and its value: what papermill injects into the ``parameters`` cells."""
+        return asdict(self)
+
+    def stem(self) -> str:
+        """A file-name stem: readable for the common parameters, and distinct for every parameter set.
+
+        ``model_hardware_b1_s1024`` for the defaults; bit widths, tp and fused attention add
+        ``_w8a8kv8``, ``_tp2``, ``_fused``; anything else that differs from the defaults (a config
+        file's full path, the output length, the sweeps, ...) adds a short hash of those values, so
+        two different renders never write the same files.
+        """
+        model = Path(self.model)
+        model_name = (model.parent.name if model.name == "config.json" else model.stem) \
+            if self.model.endswith(".json") else self.model
+        hardware_name = Path(self.hardware).stem
+        bits = "" if (self.weight_bits, self.act_bits, self.kv_bits) == (16, 16, 16) else \
+            f"_w{self.weight_bits}a{self.act_bits}kv{self.kv_bits}"
+        tp = f"_tp{self.tp}" if self.tp > 1 else ""
+        fused = "_fused" if self.attention_io == "fused" else ""
+        readable = f"{model_name}_{hardware_name}_b{self.batch}_s{self.seq_len}{bits}{tp}{fused}"
+        readable = re.sub(r"[^A-Za-z0-9._-]", "-", readable).lstrip(".-") or "report"
+        shown = {"model", "hardware", "batch", "seq_len", "weight_bits", "act_bits", "kv_bits", "tp",
+                 "attention_io", "figure_dir"}
+        defaults = ReportParameters()
+        rest = {name: value for name, value in self.values().items()
+                if name not in shown and value != getattr(defaults, name)}
+        for name in ("model", "hardware"):  # a file is named by its full path: two dirs, two stems
+            value = getattr(self, name)
+            if value.lower().endswith((".json", ".yaml", ".yml")):
+                rest[name] = str(Path(value).expanduser().resolve())
+        if not rest:
+            return readable
+        import hashlib
+
+        digest = hashlib.sha256(repr(sorted(rest.items())).encode()).hexdigest()[:8]
+        return f"{readable}_{digest}"
+
+
+def _check_int(name: str, value, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise RooflineInputError(name, f"must be an integer from {low:,} to {high:,}, got {value!r}")
+
+
+def _check_int_list(name: str, values, low: int, high: int) -> None:
+    if not isinstance(values, (list, tuple)) or not values or len(values) > MAX_SWEEP_VALUES:
+        raise RooflineInputError(name, f"must be a list of 1 to {MAX_SWEEP_VALUES} integers from {low:,} to "
+                                 f"{high:,}, got {values!r}")
+    for value in values:
+        _check_int(name, value, low, high)
+
+
+def schema() -> list:
+    """The schema's fields, in order (for the CLI and the notebooks' ``parameters`` cells)."""
+    return list(fields(ReportParameters))
