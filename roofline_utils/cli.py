@@ -1,135 +1,220 @@
-"""``roofline render`` / ``roofline table`` / ``roofline list``: validated at the edge, atomic output."""
+"""``roofline render`` / ``roofline table`` / ``roofline list``.
+
+The flags are generated from the parameter schema (params.py), so a parameter, its default
+and its help are written once. Every failure is one line on stderr that names the field,
+with exit status 2; nothing is written unless the whole result is.
+"""
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
-import tempfile
+import time
 from dataclasses import fields
-from pathlib import Path
 
+from . import __version__
 from .errors import RooflineInputError
-from .params import DEFAULT_BATCHES, DEFAULT_SEQ_LENS, ReportParameters
-from .report import RenderError
+from .params import BIT_CHOICES, ReportParameters, schema
+
+# Parameters that only the report uses; `table` takes the rest.
+REPORT_ONLY = {"output_len", "sweep_batches", "sweep_seq_lens", "show_other_ops", "measurement_run", "remeasure"}
+EXIT_INPUT, EXIT_INTERRUPTED = 2, 130
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line (no usage block) and exit status 2."""
+
+    def error(self, message: str):
+        if message.startswith("argument ") and ": " in message:
+            raise RooflineInputError(*message.removeprefix("argument ").split(": ", 1))
+        raise RooflineInputError(self.prog, message)
 
 
-def _int_list(text: str) -> list[int]:
-    return [_positive_int(part) for part in text.split(",") if part.strip()]
+def _integer(name: str, low: int, high: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low:,} to {high:,}, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be an integer from {low:,} to {high:,}, got {value}")
+        return value
+    parse.__name__ = name
+    return parse
 
 
-def _add_workload_arguments(parser: argparse.ArgumentParser) -> None:
-    defaults = ReportParameters()
-    parser.add_argument("--model", default=defaults.model,
-                        help="preset name (see 'roofline list models') or path to a config.json")
-    parser.add_argument("--hardware", default=defaults.hardware,
-                        help="device name (see 'roofline list hardware') or a .json/.yaml device file")
-    parser.add_argument("--batch", type=_positive_int, default=defaults.batch)
-    parser.add_argument("--seq-len", type=_positive_int, default=defaults.seq_len,
-                        help="prompt length in prefill, KV-cache length in decode")
-    parser.add_argument("--output-len", type=_positive_int, default=defaults.output_len,
-                        help="tokens to generate, for the end-to-end latency (default 256)")
-    parser.add_argument("--bits", type=int, choices=(4, 8, 16, 32),
-                        help="sets weight, activation and KV-cache bits together")
-    for name in ("weight", "act", "kv"):
-        parser.add_argument(f"--{name}-bits", type=int, choices=(4, 8, 16, 32), default=None)
-    parser.add_argument("--attention-io", choices=("unfused", "fused"), default=defaults.attention_io)
-    parser.add_argument("--tp", type=_positive_int, default=defaults.tp, help="tensor-parallel devices")
+def _integer_list(name: str, low: int, high: int):
+    one = _integer(name, low, high)
+
+    def parse(text: str) -> list[int]:
+        values = [one(part.strip()) for part in text.split(",") if part.strip()]
+        if not values:
+            raise argparse.ArgumentTypeError(f"must be comma-separated integers from {low:,} to {high:,}, "
+                                             f"got {text!r}")
+        return values
+    parse.__name__ = name
+    return parse
 
 
-def _parameters(args: argparse.Namespace) -> ReportParameters:
-    bits = {name: getattr(args, name) or args.bits or 16 for name in ("weight_bits", "act_bits", "kv_bits")}
-    known = {f.name for f in fields(ReportParameters)}
-    values = {k: v for k, v in vars(args).items() if k in known and v is not None}
-    return ReportParameters(**{**values, **bits})
+def _add_schema_flags(parser: argparse.ArgumentParser, report: bool) -> None:
+    """One flag per schema field (the report-only ones for ``render`` alone)."""
+    for f in schema():
+        meta = f.metadata
+        if not meta["cli"] or (f.name in REPORT_ONLY and not report):
+            continue
+        flag, default = "--" + f.name.replace("_", "-"), ReportParameters().values()[f.name]
+        if isinstance(default, bool):
+            parser.add_argument(flag, action="store_true", help=meta["help"])
+        elif isinstance(default, list):
+            parser.add_argument(flag, type=_integer_list(f.name, meta["low"], meta["high"]), default=default,
+                                metavar="N,N,...", help=f"{meta['help']} (default: {','.join(map(str, default))})")
+        elif f.name.endswith("_bits"):
+            parser.add_argument(flag, type=int, choices=meta["choices"], default=None, metavar="{4,8,16,32}",
+                                help=f"{meta['help']} (default: --bits, else {default})")
+        elif meta["choices"] is not None:
+            parser.add_argument(flag, choices=meta["choices"], default=default, help=f"{meta['help']} (default: "
+                                f"{default})")
+        elif meta["low"] is not None:
+            parser.add_argument(flag, type=_integer(f.name, meta["low"], meta["high"]), default=default,
+                                metavar="N", help=f"{meta['help']}; {meta['low']:,} to {meta['high']:,} "
+                                f"(default: {default})")
+        else:
+            parser.add_argument(flag, default=default, help=f"{meta['help']} (default: {default})")
+        if f.name == "seq_len":
+            parser.add_argument("--bits", type=int, choices=BIT_CHOICES, default=None, metavar="{4,8,16,32}",
+                                help="sets weight, activation and KV-cache bits together (default: 16)")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="roofline", description="Roofline analysis of LLM inference.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = _Parser(prog="roofline", description="Roofline analysis of LLM inference: a report, a table, "
+                     "the catalog.", epilog="Example: roofline render --model llama-2-70b --hardware h100-sxm "
+                     "--batch 16 --out reports/")
+    parser.add_argument("--version", action="version", version=f"roofline {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="{render,table,list}")
 
-    render = sub.add_parser("render", help="run the notebooks and write one HTML report")
-    _add_workload_arguments(render)
-    render.add_argument("--sweep-batches", type=_int_list, default=list(DEFAULT_BATCHES),
-                        help="comma-separated batches for the chart's clouds (default 1,2,...,64)")
-    render.add_argument("--sweep-seq-lens", type=_int_list, default=list(DEFAULT_SEQ_LENS),
-                        help="comma-separated lengths for the chart's clouds (default 128,...,8192)")
-    render.add_argument("--show-other-ops", action="store_true", help="also plot o_proj, norms, softmax, lm_head")
-    render.add_argument("--measurement-run", help="a shipped measurement run for the measured-vs-predicted notebook")
-    render.add_argument("--remeasure", action="store_true",
-                        help="measure this machine now (GPU with PyTorch+CUDA if present, else the CPU)")
-    render.add_argument("--out", default="reports", help="output folder (default: reports/)")
+    render = sub.add_parser("render", help="run the notebooks and write one HTML report (plus chart and CSV)",
+                            description="Run the report's notebooks and write <stem>.html, the chart as PNG "
+                            "and SVG, and the per-operator CSV into --out.")
+    _add_schema_flags(render, report=True)
+    render.add_argument("--show-code", action="store_true", help="keep the notebooks' code cells in the report")
+    render.add_argument("--out", default="reports", help="output folder, created if needed (default: reports)")
 
-    table = sub.add_parser("table", help="the per-operator table, one row per operator and phase")
-    _add_workload_arguments(table)
-    table.add_argument("--format", choices=("csv", "text"), default="csv")
-    table.add_argument("--out", help="output file (default: standard output)")
+    table = sub.add_parser("table", help="the per-operator table, one row per operator and phase",
+                           description="FLOPs, bytes, intensity, bound and time of every operator, per phase.")
+    _add_schema_flags(table, report=False)
+    table.add_argument("--format", choices=("csv", "text"), default="csv", help="output format (default: csv)")
+    table.add_argument("--out", default="-", help="output file; - for standard output (default: -)")
 
-    listing = sub.add_parser("list", help="the shipped model presets or hardware catalog")
-    listing.add_argument("what", choices=("models", "hardware"))
+    listing = sub.add_parser("list", help="the shipped model presets, hardware catalog or measurement runs",
+                             description="List what ships with the package.")
+    listing.add_argument("what", choices=("models", "hardware", "runs"), help="what to list")
     return parser
 
 
+def _parameters(args: argparse.Namespace) -> ReportParameters:
+    names = {f.name for f in fields(ReportParameters)}
+    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
+    for name in ("weight_bits", "act_bits", "kv_bits"):
+        values[name] = getattr(args, name) or args.bits or 16
+    return ReportParameters(**values)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # a kill cleans up like Ctrl-C
     try:
+        args = build_parser().parse_args(argv)
         if args.command == "list":
             return _list(args.what)
         parameters = _parameters(args)
+        for note in _model_notes(parameters):
+            print(f"roofline: note: {note}", file=sys.stderr)
         if args.command == "table":
             return _table(parameters, args.format, args.out)
-        from .report import render_report
-
-        out = render_report(parameters, args.out)
-        print(f"wrote {out}")
-        return 0
-    except (RooflineInputError, RenderError) as exc:
+        return _render(parameters, args.out, args.show_code)
+    except RooflineInputError as exc:
         print(f"roofline: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("roofline: interrupted; nothing was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `roofline list models | head -1`: the reader has what it wanted
+        _silence_stdout()
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
-def _list(what: str) -> int:
-    if what == "models":
-        from .models import preset, preset_names
+def _silence_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so the interpreter's final flush stays quiet."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests capture it)
+        pass
 
-        for name in preset_names():
-            model = preset(name)
-            print(f"{name:16s} {model.parameter_count() / 1e9:7.1f}B params  {model.architecture}")
-    else:
-        from .hardware import get_hardware, hardware_names
 
-        for name in hardware_names():
-            hw = get_hardware(name)
-            print(f"{name:16s} {hw.name:32s} {hw.bandwidth_bytes_per_s / 1e9:6.0f} GB/s  "
-                  f"{hw.peak_flops_per_s.get('fp16', hw.peak_flops_per_s.get('bf16', 0)) / 1e12:7.1f} TFLOP/s 16-bit")
+def _model_notes(parameters: ReportParameters) -> tuple[str, ...]:
+    from .models import load_model
+
+    return tuple(getattr(load_model(parameters.model), "notes", ()))
+
+
+def _render(parameters: ReportParameters, out: str, show_code: bool) -> int:
+    from .report import RenderError, render_report
+
+    started = time.perf_counter()
+    try:
+        path = render_report(parameters, out, show_code=show_code,
+                             progress=lambda line: print(line, file=sys.stderr, flush=True))
+    except RenderError as exc:
+        print(f"roofline: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    from .output import write_stdout
+
+    write_stdout(f"wrote {path} ({time.perf_counter() - started:.1f} s)\n")
     return 0
 
 
-def _table(parameters: ReportParameters, fmt: str, out: str | None) -> int:
+def _list(what: str) -> int:
+    from .output import write_stdout
+
+    if what == "models":
+        from .models import preset, preset_names
+
+        lines = [f"{name:16s} {preset(name).parameter_count() / 1e9:7.1f}B params  {preset(name).architecture}"
+                 for name in preset_names()]
+    elif what == "hardware":
+        from .hardware import get_hardware, hardware_names
+
+        lines = [f"{'key':16s} {'device':32s} {'memory':>8s} {'bandwidth':>10s} {'16-bit peak':>13s}"]
+        for name in hardware_names():
+            hw = get_hardware(name)
+            sixteen = hw.peak_flops_per_s.get("fp16", hw.peak_flops_per_s.get("bf16"))
+            peak = f"{sixteen / 1e12:7.1f} TFLOP/s" if sixteen else "none"
+            lines.append(f"{name:16s} {hw.name:32s} {hw.memory_bytes / 2**30:4.0f} GiB {hw.bandwidth_bytes_per_s / 1e9:5.0f} "
+                         f"GB/s {peak:>13s}")
+    else:
+        from .measure import shipped_runs
+
+        lines = shipped_runs()
+    write_stdout("\n".join(lines) + "\n")
+    return 0
+
+
+def _table(parameters: ReportParameters, fmt: str, out: str) -> int:
+    from .output import write_text
     from .roofline import operator_table
 
     parameters.validate()
     table = operator_table(parameters.model, parameters.hardware, parameters.workload())
-    table = table.drop(columns=["batch", "seq_len"]).assign(batch=parameters.batch, seq_len=parameters.seq_len)
     text = table.to_csv(index=False) if fmt == "csv" else table.to_string(index=False) + "\n"
-    if out is None:
-        sys.stdout.write(text)
-        return 0
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
-        handle.write(text)
-    os.replace(handle.name, path)
-    print(f"wrote {path}", file=sys.stderr)
+    path = write_text(out, text)
+    if path is not None:
+        print(f"wrote {out}", file=sys.stderr)
     return 0
 
 

@@ -1,66 +1,57 @@
-"""Render the notebooks with papermill and export them as one self-contained HTML report.
-
-Everything is written into a temporary folder beside the destination and moved into
-place only when the whole render succeeded: a failed run leaves no half-written report.
-"""
+"""Execute the notebooks with their parameters injected (as papermill does) and export them as
+one self-contained HTML report. Output is atomic (see output.py): a failed run leaves nothing."""
 from __future__ import annotations
 
 import os
 import platform
 import re
-import shutil
 import sys
-import tempfile
-
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import nbformat
 
 from . import __version__
-from .errors import RooflineInputError
 from .hardware import get_hardware
 from .models import load_model
+from .output import publish, staged_folder
 from .params import ReportParameters
 
-NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = ("01_hardware.ipynb", "02_operators.ipynb", "03_roofline.ipynb", "04_sweeps.ipynb",
              "05_measured.ipynb")
+CELL_TIMEOUT_S = 600
 
 
 class RenderError(RuntimeError):
     """A notebook failed while rendering; the message names the notebook and the cell error."""
 
 
-def render_report(parameters: ReportParameters, out_dir: str | Path, notebook_dir: Path = NOTEBOOK_DIR) -> Path:
-    """Execute the notebooks, write ``<stem>.html``, the chart (PNG, SVG) and the operator CSV.
+def notebook_folder() -> Path:
+    """Where the notebooks are: inside the installed package (a wheel carries them as
+    ``roofline_utils/notebooks``), else the checkout's top-level ``notebooks/`` (editable install)."""
+    package = Path(__file__).resolve().parent
+    for folder in (package / "notebooks", package.parent / "notebooks"):
+        if all((folder / name).is_file() for name in NOTEBOOKS):
+            return folder
+    raise RenderError(f"the report's notebooks ({', '.join(NOTEBOOKS)}) are missing from {package / 'notebooks'}: "
+                      "reinstall the package ('pip install roofline' or 'pip install .' from a checkout)")
 
-    Returns the path of the HTML report.
+
+def render_report(parameters: ReportParameters, out_dir: str | Path, notebook_dir: Path | None = None,
+                  show_code: bool = False, progress=None) -> Path:
+    """Execute the notebooks, write ``<stem>.html``, the chart (PNG, SVG) and the operator CSV into ``out_dir``.
+
+    Everything is validated first, then written into a staging folder inside ``out_dir`` and moved
+    into place only when complete. ``progress(message)`` is called once per notebook. Returns the
+    path of the HTML report.
     """
-    import papermill
-
     parameters.validate()
-    missing = [name for name in NOTEBOOKS if not (notebook_dir / name).is_file()]
-    if missing:
-        raise RooflineInputError("notebooks", f"{', '.join(missing)} not found in {notebook_dir} "
-                                 "(install the project with 'pip install -e .' from its checkout)")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".roofline-render-", dir=out_dir))
-    try:
-        stem = parameters.stem()
-        values = {**parameters.values(), "figure_dir": str(staging)}
-        _use_this_interpreter_for_kernels()
-        executed = []
-        for name in NOTEBOOKS:
-            target = staging / name
-            try:
-                papermill.execute_notebook(str(notebook_dir / name), str(target), parameters=values,
-                                           kernel_name="python3", progress_bar=False, cwd=str(staging))
-            except papermill.PapermillExecutionError as exc:
-                raise RenderError(f"{name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}") from None
-            executed.append(nbformat.read(target, as_version=4))
-        html = notebooks_to_html(executed, parameters)
+    notebook_dir = Path(notebook_dir) if notebook_dir is not None else notebook_folder()
+    stem = parameters.stem()
+    with staged_folder(out_dir) as (folder, staging):
+        executed = execute_notebooks(parameters, notebook_dir, staging, progress)
+        html = notebooks_to_html(executed, parameters, show_code=show_code)
         (staging / f"{stem}.html").write_text(html, encoding="utf-8")
         from .roofline import operator_table
 
@@ -68,12 +59,69 @@ def render_report(parameters: ReportParameters, out_dir: str | Path, notebook_di
         table.to_csv(staging / f"{stem}_operators.csv", index=False)
         for suffix in (".png", ".svg"):
             (staging / f"roofline{suffix}").replace(staging / f"{stem}_roofline{suffix}")
-        outputs = [f"{stem}.html", f"{stem}_operators.csv", f"{stem}_roofline.png", f"{stem}_roofline.svg"]
-        for name in outputs[1:] + outputs[:1]:  # the report last: its presence means the render finished
-            os.replace(staging / name, out_dir / name)
-        return out_dir / f"{stem}.html"
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        publish(staging, folder, [f"{stem}_operators.csv", f"{stem}_roofline.png", f"{stem}_roofline.svg",
+                                  f"{stem}.html"])
+    return Path(out_dir) / f"{stem}.html"
+
+
+def execute_notebooks(parameters: ReportParameters, notebook_dir: Path, workdir: Path, progress=None) -> list:
+    """Run the notebooks one after another in ONE kernel (a kernel start and the imports cost
+    about a second each, more than most notebooks), each with its parameters injected as
+    papermill does. Returns the executed notebooks."""
+    import nbclient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from papermill.parameterize import parameterize_notebook
+
+    values = {**parameters.values(), "figure_dir": str(workdir)}
+    notebooks, owner, last_code_cells = [], [], set()
+    merged = nbformat.v4.new_notebook()
+    for name in NOTEBOOKS:
+        notebook = parameterize_notebook(nbformat.read(notebook_dir / name, as_version=4), values)
+        code = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
+        last_code_cells.add(len(owner) + code[-1])
+        notebooks.append(notebook)
+        owner += [len(notebooks) - 1] * len(notebook.cells)
+        merged.cells.extend(notebook.cells)
+    merged.metadata = notebooks[0].metadata
+    started, current = [time.perf_counter()], [0, 0]
+
+    def cell_done(cell, cell_index, **_):
+        index = owner[cell_index]
+        if progress is not None and cell_index in last_code_cells:
+            now = time.perf_counter()
+            label = NOTEBOOKS[index].removesuffix(".ipynb").split("_", 1)[1]
+            progress(f"[{index + 1}/{len(NOTEBOOKS)}] {label:10s} {now - started[0]:4.1f} s")
+            started[0] = now
+
+    def cell_start(cell, cell_index, **_):
+        current[0] = owner[cell_index]
+        current[1] = cell_index - owner.index(current[0]) + 1
+
+    _use_this_interpreter_for_kernels()
+    client = nbclient.NotebookClient(merged, kernel_name="python3", timeout=CELL_TIMEOUT_S,
+                                     resources={"metadata": {"path": str(workdir)}},
+                                     on_cell_start=cell_start, on_cell_executed=cell_done)
+    kernel_log = workdir / "kernel.log"  # the kernel's own chatter stays out of the user's terminal
+    try:
+        with open(kernel_log, "w") as log:
+            client.execute(stderr=log)
+    except CellExecutionError as exc:
+        raise RenderError(f"{NOTEBOOKS[current[0]]} failed in cell {current[1]}: {exc.ename}: {exc.evalue}") \
+            from None
+    except DeadKernelError:
+        raise RenderError(f"{NOTEBOOKS[current[0]]}: the notebook kernel died (out of memory?) "
+                          f"{_last_line(kernel_log)}".rstrip()) from None
+    except CellTimeoutError:
+        raise RenderError(f"{NOTEBOOKS[current[0]]}: a cell ran longer than {CELL_TIMEOUT_S} s") from None
+    except RuntimeError as exc:  # the kernel did not start
+        raise RenderError(f"the notebook kernel could not start: {exc}") from None
+    return notebooks
+
+
+def _last_line(path: Path) -> str:
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()] \
+        if path.exists() else []
+    return lines[-1][:200] if lines else ""
 
 
 def _use_this_interpreter_for_kernels() -> None:
@@ -132,7 +180,7 @@ def _without_repeats(cells: list) -> list:
     return kept
 
 
-def notebooks_to_html(notebooks: list, parameters: ReportParameters) -> str:
+def notebooks_to_html(notebooks: list, parameters: ReportParameters, show_code: bool = False) -> str:
     """Concatenate executed notebooks under a header cell and export one offline HTML page.
 
     Parameters cells are dropped (the header cell lists every value) and the shared set-up cell
