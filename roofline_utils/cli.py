@@ -19,7 +19,7 @@ from .params import BIT_CHOICES, ReportParameters, schema
 
 # Parameters that only the report uses; `table` takes the rest.
 REPORT_ONLY = {"output_len", "sweep_batches", "sweep_seq_lens", "show_other_ops", "measurement_run", "remeasure"}
-EXIT_INPUT, EXIT_INTERRUPTED = 2, 130
+EXIT_INPUT = 2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -120,8 +120,12 @@ def _parameters(args: argparse.Namespace) -> ReportParameters:
     return ReportParameters(**values)
 
 
+class _Interrupted(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C (SIGINT): unwind, clean up, one line."""
+
+
 def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+    raise _Interrupted(signum)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,9 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     except RooflineInputError as exc:
         print(f"roofline: error: {exc}", file=sys.stderr)
         return EXIT_INPUT
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("roofline: interrupted; nothing was written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return 128 + (exc.args[0] if isinstance(exc, _Interrupted) else signal.SIGINT)
     except BrokenPipeError:  # `roofline list models | head -1`: the reader has what it wanted
         _silence_stdout()
         return 0

@@ -68,8 +68,8 @@ class ReportParameters:
                     raise RooflineInputError(f.name, f"got {value!r}", ", ".join(map(str, meta["choices"])))
             elif meta["low"] is not None:
                 _check_int(f.name, value, meta["low"], meta["high"])
-            elif f.name != "figure_dir" and (not isinstance(value, str) or not value.strip()):
-                raise RooflineInputError(f.name, f"must be a non-empty string, got {value!r}")
+            elif f.name != "figure_dir" and not isinstance(value, str):  # model, hardware: validate() loads them
+                raise RooflineInputError(f.name, f"must be a string, got {value!r}")
 
     def validate(self) -> None:
         """Everything a render or a table needs, checked before any kernel starts: the model and the

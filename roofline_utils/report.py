@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import re
+import signal
 import sys
 import time
 from datetime import datetime, timezone
@@ -76,7 +77,10 @@ def execute_notebooks(parameters: ReportParameters, notebook_dir: Path, workdir:
     notebooks, owner, last_code_cells = [], [], set()
     merged = nbformat.v4.new_notebook()
     for name in NOTEBOOKS:
-        notebook = parameterize_notebook(nbformat.read(notebook_dir / name, as_version=4), values)
+        notebook = nbformat.read(notebook_dir / name, as_version=4)
+        for cell in notebook.cells:
+            cell.metadata.setdefault("tags", [])  # papermill's parameterize reads every cell's tags
+        notebook = parameterize_notebook(notebook, values)
         code = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
         last_code_cells.add(len(owner) + code[-1])
         notebooks.append(notebook)
@@ -104,7 +108,7 @@ def execute_notebooks(parameters: ReportParameters, notebook_dir: Path, workdir:
     kernel_log = workdir / "kernel.log"  # the kernel's own chatter stays out of the user's terminal
     try:
         with open(kernel_log, "w") as log:
-            client.execute(stderr=log)
+            _execute_interruptibly(client, stderr=log)
     except CellExecutionError as exc:
         raise RenderError(f"{NOTEBOOKS[current[0]]} failed in cell {current[1]}: {exc.ename}: {exc.evalue}") \
             from None
@@ -116,6 +120,44 @@ def execute_notebooks(parameters: ReportParameters, notebook_dir: Path, workdir:
     except RuntimeError as exc:  # the kernel did not start
         raise RenderError(f"the notebook kernel could not start: {exc}") from None
     return notebooks
+
+
+def _execute_interruptibly(client, **kwargs) -> None:
+    """``client.execute`` in a worker thread, so that Ctrl-C and SIGTERM stay with the main thread
+    (nbclient otherwise takes both over and crashes on its own clean-up): on an interrupt the
+    kernel's process group is killed, the worker unwinds, and the KeyboardInterrupt goes on up."""
+    import threading
+
+    failures = []
+
+    def work():
+        try:
+            client.execute(**kwargs)
+        except BaseException as exc:  # handed to the main thread as is
+            failures.append(exc)
+
+    worker = threading.Thread(target=work, name="notebooks", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.1)
+    except KeyboardInterrupt:
+        deadline = time.monotonic() + 30
+        while worker.is_alive() and time.monotonic() < deadline:
+            _kill_kernel(client)
+            worker.join(0.2)
+        raise
+    if failures:
+        raise failures[0]
+
+
+def _kill_kernel(client) -> None:
+    pid = getattr(getattr(client.km, "provisioner", None), "pid", None)
+    if pid is not None:
+        try:
+            os.killpg(pid, signal.SIGKILL)  # the kernel runs in its own session: its group is its pid
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _last_line(path: Path) -> str:

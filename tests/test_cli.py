@@ -1,4 +1,4 @@
-"""The console commands as a user types them: table CSV, render, and bad input."""
+"""The console commands as a user types them: table CSV, list, help, and every bad input as one line."""
 import io
 import json
 import re
@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 from roofline_utils.cli import main
-from roofline_utils.report import NOTEBOOKS, RenderError, ReportParameters, render_report
-from conftest import ROOT
+from roofline_utils.params import ReportParameters
 
 
 def run(*argv):
@@ -17,81 +16,128 @@ def run(*argv):
     with redirect_stdout(out), redirect_stderr(err):
         try:
             code = main(list(argv))
-        except SystemExit as exit_:  # argparse rejects bad values itself
+        except SystemExit as exit_:  # --help and --version exit through argparse
             code = exit_.code
     return code, out.getvalue(), err.getvalue()
 
 
 def test_table_csv_has_one_row_per_operator_and_phase(tmp_path):
     target = tmp_path / "ops.csv"
-    code, _, _ = run("table", "--model", "llama-33b", "--hardware", "a40", "--batch", "1", "--seq-len", "1024",
-                     "--format", "csv", "--out", str(target))
-    assert code == 0
+    code, _, err = run("table", "--model", "llama-33b", "--hardware", "a40", "--batch", "1", "--seq-len", "1024",
+                       "--format", "csv", "--out", str(target))
+    assert code == 0 and err == f"wrote {target}\n"
     table = pd.read_csv(target)
     for column in ["phase", "operator", "count", "flops", "bytes", "intensity", "attainable_flops_per_s",
                    "bound", "time_s"]:
         assert column in table.columns
     assert not table.duplicated(["phase", "operator"]).any()
     q = table[(table["phase"] == "prefill") & (table["operator"] == "q_proj")].iloc[0]
-    assert q["flops"] == 90_731_184_128 and q["count"] == 60
+    assert q["flops"] == 2 * 1024 * 6656 * 6656 and q["count"] == 60
+
+
+def test_table_to_standard_output_by_default():
+    code, out, err = run("table", "--format", "text", "--batch", "2")
+    assert code == 0 and err == ""
+    header = out.splitlines()[0].split()
+    assert header[:3] == ["phase", "operator", "group"] and "q_proj" in out
+
+
+def test_bits_sets_all_three_and_single_widths_override():
+    code, out, _ = run("table", "--bits", "8", "--kv-bits", "16")
+    rows = pd.read_csv(io.StringIO(out)).set_index(["phase", "operator"])
+    q = rows.loc[("decode", "q_proj")]
+    assert q["weight_bytes"] == 6656 * 6656  # 8-bit weights: one byte each
+    k = rows.loc[("decode", "k_proj")]
+    assert k["kv_write_bytes"] == 6656 * 2  # 16-bit KV: the one new token's K, two bytes each
+
+
+@pytest.mark.parametrize("what, expected", [("models", "llama-33b"), ("hardware", "a40"), ("runs", ".csv")])
+def test_list(what, expected):
+    code, out, _ = run("list", what)
+    assert code == 0 and expected in out
+
+
+def test_list_hardware_shows_memory_bandwidth_and_peak():
+    _, out, _ = run("list", "hardware")
+    a40 = next(line for line in out.splitlines() if line.startswith("a40 "))
+    assert "48 GiB" in a40 and "696 GB/s" in a40 and "149.7 TFLOP/s" in a40
+
+
+def test_version_and_help():
+    code, out, _ = run("--version")
+    assert code == 0 and re.fullmatch(r"roofline \d+\.\d+\.\d+\n", out)
+    code, out, _ = run("render", "--help")
+    assert code == 0
+    flags = re.findall(r"^  (--[a-z-]+)", out, flags=re.M)
+    assert {"--model", "--batch", "--seq-len", "--bits", "--tp", "--out", "--show-code"} <= set(flags)
+    # every flag has help text, and the defaults are shown
+    for flag in flags:
+        assert re.search(rf"^  {flag}\b.*\n?.*\S", out, flags=re.M)
+    assert "(default: 1024)" in out.replace("\n", " ") or "default: 1024" in " ".join(out.split())
+    assert "default: reports" in " ".join(out.split())
+
+
+def _err_line(err: str) -> str:
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--hardware", "a4000"], r"hardware: unknown device 'a4000' \(allowed: .*a40.*h100-sxm"),
-    (["--model", "llama-34b"], r"model: unknown preset 'llama-34b' \(allowed: .*llama-33b"),
-    (["--batch", "0"], r"--batch: expected a positive integer, got 0"),
-    (["--seq-len", "-8"], r"--seq-len: expected a positive integer, got -8"),
-    (["--batch", "two"], r"--batch: expected a positive integer, got 'two'"),
+    (["table", "--hardware", "a4000"], r"hardware: unknown device 'a4000' \(allowed: .*a40.*h100-sxm"),
+    (["table", "--model", "llama-34b"], r"model: unknown preset 'llama-34b' \(allowed: .*llama-33b"),
+    (["table", "--model", ""], r"model: .*\(allowed: .*llama-33b"),
+    (["table", "--batch", "0"], r"--batch: must be an integer from 1 to 1,048,576, got 0"),
+    (["table", "--seq-len", "-8"], r"--seq-len: must be an integer from 1 to 16,777,216, got -8"),
+    (["table", "--batch", "two"], r"--batch: must be an integer from 1 to 1,048,576, got 'two'"),
+    (["table", "--batch", "1e3"], r"--batch: must be an integer"),
+    (["table", "--bits", "3"], r"--bits: invalid choice: 3 \(choose from 4, 8, 16, 32\)"),
+    (["table", "--weight-bits", "x"], r"--weight-bits: invalid int value: 'x'"),
+    (["table", "--attention-io", "flash"], r"--attention-io: invalid choice: 'flash'"),
+    (["table", "--format", "xml"], r"--format: invalid choice: 'xml'"),
+    (["table", "--tp", "8"], r"tp: 8 devices do not split num_attention_heads=52 .*\(allowed: 1, 2, 4"),
+    (["table", "--hardware", "m2-ultra", "--tp", "2"], r"tp: .*no interconnect"),
+    (["render", "--output-len", "1000000000"], r"--output-len: must be an integer from 1 to 1,048,576"),
+    (["render", "--sweep-batches", "1,x"], r"--sweep-batches: must be an integer"),
+    (["render", "--sweep-seq-lens", ","], r"--sweep-seq-lens: must be comma-separated integers"),
+    (["render", "--sweep-batches", "0"], r"--sweep-batches: must be an integer from 1"),
+    (["render", "--measurement-run", "nope.csv"], r"measurement_run: no shipped run 'nope.csv' \(allowed: .*\.csv"),
+    (["render", "--tp", "8"], r"tp: 8 devices do not split"),
+    (["render", "--hardware", "m2-ultra", "--tp", "2"], r"tp: .*no interconnect"),
+    (["render", "--frobnicate"], r"unrecognized arguments: --frobnicate"),
+    (["list"], r"the following arguments are required: what"),
+    (["list", "gpus"], r"what: invalid choice: 'gpus'"),
+    ([], r"the following arguments are required"),
 ])
-def test_bad_input_is_one_clear_line(argv, message):
-    code, out, err = run("table", *argv)
+def test_bad_input_is_one_clear_line(argv, message, tmp_path):
+    code, out, err = run(*argv, *(["--out", str(tmp_path / "r")] if argv[:1] == ["render"] else []))
     assert code == 2 and out == ""
-    assert re.search(message, err) and "Traceback" not in err
+    line = _err_line(err)
+    assert line.startswith("roofline: error: ") and re.search(message, line), line
+    assert not (tmp_path / "r").exists()
 
 
-def test_config_json_with_a_nonsensical_field(tmp_path):
+def test_a_nonsensical_config_field_is_refused_before_any_kernel(tmp_path):
     bad = tmp_path / "config.json"
     bad.write_text(json.dumps({"architectures": ["LlamaForCausalLM"], "hidden_size": 4096,
                                "intermediate_size": 0, "num_attention_heads": 32, "num_hidden_layers": 2,
                                "vocab_size": 100}))
     code, _, err = run("render", "--model", str(bad), "--out", str(tmp_path / "reports"))
-    assert code == 2 and err.startswith("roofline: error: intermediate_size: must be a positive integer")
-    assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())
+    assert code == 2 and _err_line(err).startswith("roofline: error: intermediate_size: must be a positive integer")
+    assert not (tmp_path / "reports").exists()
 
 
-def test_render_writes_one_offline_report_with_parameters_and_version(tmp_path):
-    code, out, err = run("render", "--batch", "2", "--seq-len", "512", "--sweep-batches", "1,4",
-                         "--sweep-seq-lens", "128,1024", "--out", str(tmp_path))
-    assert code == 0, err
-    # the sweeps differ from the defaults, so the stem carries a hash of them after the readable part
-    stem = next(tmp_path.glob("*.html")).stem
-    assert re.fullmatch(r"llama-33b_a40_b2_s512_[0-9a-f]{8}", stem)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [f"{stem}.html", f"{stem}_operators.csv", f"{stem}_roofline.png", f"{stem}_roofline.svg"])
-    html = (tmp_path / f"{stem}.html").read_text()
-    assert "Roofline report: Llama 33B on NVIDIA A40" in html and "roofline 0.1.0" in html
-    assert "<code>sweep_batches</code>" in html and "[1, 4]" in html
-    assert html.count("data:image/png;base64") >= 2  # the roofs and the chart, embedded
-    assert not re.search(r"(src|href)=\"https?://", html) and "cdnjs" not in html
-    assert "Does not fit" in html and "4 settings per group" in html
-    assert "4. Sweeps" in html and "Interactive explorer: open notebooks/04_sweeps.ipynb" in html
-    assert "VBox(" not in html  # the live widget's text fallback is replaced by the note
-    assert ".roofline-render-" not in html  # no staging paths from the injected parameters
-    assert html.count("Llama 33B on NVIDIA A40: batch 2, length 512") == 1  # the shared set-up cell ran once
-    assert (tmp_path / f"{stem}_roofline.svg").read_text().lstrip().startswith("<?xml")
+def test_every_schema_field_is_a_flag_and_back():
+    """The CLI is generated from ReportParameters: each CLI-visible field has a flag with its default."""
+    from roofline_utils.cli import build_parser
+    from roofline_utils.params import schema
 
-
-def test_a_failed_render_leaves_nothing_behind(tmp_path):
-    notebooks = tmp_path / "notebooks"
-    notebooks.mkdir()
-    for name in NOTEBOOKS:
-        (notebooks / name).write_text((ROOT / "notebooks" / name).read_text())
-    broken = json.loads((notebooks / "03_roofline.ipynb").read_text())
-    broken["cells"].append({"cell_type": "code", "id": "boom", "metadata": {}, "execution_count": None, "outputs": [],
-                            "source": "raise RuntimeError('boom')"})
-    (notebooks / "03_roofline.ipynb").write_text(json.dumps(broken))
-    out = tmp_path / "out"
-    params = ReportParameters(sweep_batches=[1], sweep_seq_lens=[128])
-    with pytest.raises(RenderError, match="03_roofline.ipynb failed .*RuntimeError: boom"):
-        render_report(params, out, notebook_dir=notebooks)
-    assert list(out.iterdir()) == []
+    render = build_parser()._subparsers._group_actions[0].choices["render"]
+    flags = {action.dest: action for action in render._actions}
+    for f in schema():
+        if f.metadata["cli"]:
+            assert f.name in flags, f.name
+            if not f.name.endswith("_bits"):
+                assert flags[f.name].default == ReportParameters().values()[f.name]
+            assert flags[f.name].help
