@@ -143,7 +143,7 @@ def prepare_cells(cells: list, show_code: bool, math: list[str]) -> list:
 def to_html(cells: list, metadata: dict, title: str, header_markdown: str, abstract_markdown: str = "",
             show_code: bool = False) -> str:
     """One page: title and parameters, abstract, table of contents, then the numbered chapters."""
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup, Comment
     from nbconvert import HTMLExporter
 
     math: list[str] = []
@@ -163,15 +163,19 @@ def to_html(cells: list, metadata: dict, title: str, header_markdown: str, abstr
         tag.decompose()
     for tag in soup.find_all("link", href=re.compile(r"^https?://")):
         tag.decompose()
+    for comment in soup.find_all(string=lambda text: isinstance(text, Comment)):
+        comment.extract()  # the template's notes about loading MathJax from a CDN
     soup.title.string = title
     style = soup.new_tag("style")
     style.string = STYLE
     soup.head.append(style)
-    body = soup.body
-    main = soup.new_tag("main", attrs={"class": "rl-book"})
-    for child in list(body.children):
-        main.append(child.extract())
-    body.append(main)
+    main = soup.body.find("main")
+    if main is None:
+        main = soup.new_tag("main")
+        for child in list(soup.body.children):
+            main.append(child.extract())
+        soup.body.append(main)
+    main["class"] = main.get("class", []) + ["rl-book"]
     _number_and_list_sections(soup, main)
     for table in main.find_all("table"):
         if table.parent.name != "div" or "rl-scroll" not in (table.parent.get("class") or []):

@@ -1,0 +1,119 @@
+"""The HTML report a reader opens: a book, not a log. One default render, parsed."""
+import re
+
+import pytest
+from bs4 import BeautifulSoup
+
+from roofline_utils.params import ReportParameters
+from roofline_utils.report import render_report
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report")
+    path = render_report(ReportParameters(), folder)
+    return folder, path, BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+
+
+def test_the_render_writes_four_files_named_by_the_parameters(report):
+    folder, path, _ = report
+    stem = "llama-33b_a40_b1_s1024"
+    assert path == folder / f"{stem}.html"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [f"{stem}.html", f"{stem}_operators.csv", f"{stem}_roofline.png", f"{stem}_roofline.svg"])
+    assert (folder / f"{stem}_roofline.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_title_version_and_parameters_on_top(report):
+    _, _, soup = report
+    assert soup.title.string == "Roofline report: Llama 33B, NVIDIA A40"
+    text = soup.get_text(" ")
+    assert "Roofline report: Llama 33B on NVIDIA A40" in text and "roofline 0.1.0" in text
+    params = soup.find("details")
+    assert params is not None and "sweep_batches" in params.get_text() and "[1, 2, 4, 8, 16, 32, 64]" in params.get_text()
+
+
+def test_no_code_and_no_test_markers_by_default(report):
+    _, path, soup = report
+    assert soup.select(".jp-MarkdownCell") and not soup.select(".jp-CodeCell .jp-InputArea, .highlight")
+    html = path.read_text()
+    assert "NBVAL" not in html and "nbval" not in html
+    assert ".roofline-render-" not in html  # no staging paths from the injected parameters
+
+
+def test_nothing_loads_from_the_network_and_no_scripts(report):
+    _, path, soup = report
+    assert not soup.find_all("script")
+    for tag, attribute in (("script", "src"), ("link", "href"), ("img", "src")):
+        for element in soup.find_all(tag):
+            assert not re.match(r"https?://", element.get(attribute, "")), element
+    assert "cdnjs" not in path.read_text() and "mathjax" not in path.read_text().lower()
+
+
+def test_table_of_contents_links_resolve_to_numbered_sections(report):
+    _, _, soup = report
+    toc = soup.find("nav", class_="rl-toc")
+    links = [a["href"] for a in toc.find_all("a")]
+    assert len(links) >= 5 + 10  # five chapters and their sections
+    ids = {tag["id"] for tag in soup.find_all(id=True)}
+    assert all(link.startswith("#") and link[1:] in ids for link in links)
+    chapters = [li.a.get_text() for li in toc.find("ol").find_all("li", recursive=False)]
+    assert [c.split(".")[0] for c in chapters[:5]] == ["1", "2", "3", "4", "5"]
+    assert any(re.match(r"3\.\d+ ", a.get_text()) for a in toc.find_all("a"))
+
+
+def test_every_figure_has_alt_text_and_a_caption(report):
+    _, _, soup = report
+    figures = soup.find_all("figure")
+    assert len(figures) >= 5
+    for figure in figures:
+        image = figure.find(["svg", "img"])
+        alt = image.get("aria-label") if image.name == "svg" else image.get("alt")
+        assert alt and len(alt) > 20 and "No description" not in alt, alt
+        assert re.match(r"Figure \d+\. \S", figure.figcaption.get_text())
+    for image in soup.find_all("img"):
+        assert image.get("alt") and "No description has been provided" not in image["alt"]
+
+
+def test_math_is_mathml(report):
+    _, _, soup = report
+    assert len(soup.find_all("math")) >= 10
+    assert "$$" not in soup.get_text()
+
+
+def test_operator_tables_are_html_tables(report):
+    _, _, soup = report
+    tables = soup.find_all("table")
+    assert len(tables) >= 8
+    headers = [" ".join(th.get_text(" ", strip=True) for th in table.find_all("th")) for table in tables]
+    assert any("operator" in h.lower() and "flop" in h.lower() for h in headers)
+    text = soup.get_text(" ")
+    assert "90,731,184,128" in text  # q_proj prefill FLOPs, 2·1024·6656·6656, with thousands separators
+
+
+def test_chart_points_carry_tooltips(report):
+    _, _, soup = report
+    titles = [t.get_text() for svg in soup.find_all("svg") for t in svg.find_all("title")]
+    point = [t for t in titles if "batch" in t and "FLOP" in t]
+    assert len(point) >= 6 * 49  # six groups x 49 settings on the main chart
+    assert any("qk/pv" in t for t in point)
+
+
+def test_no_nan_or_inf_anywhere(report):
+    _, _, soup = report
+    words = re.findall(r"\b(?:nan|NaN|inf|Infinity)\b", soup.get_text(" "))
+    assert not words
+
+
+def test_show_code_keeps_the_code_cells():
+    import nbformat
+
+    from roofline_utils.report import NOTEBOOKS, notebook_folder, notebooks_to_html
+
+    notebooks = [nbformat.read(notebook_folder() / name, as_version=4) for name in NOTEBOOKS]
+    shown = BeautifulSoup(notebooks_to_html(notebooks, ReportParameters(), show_code=True), "html.parser")
+    hidden = BeautifulSoup(notebooks_to_html(notebooks, ReportParameters()), "html.parser")
+    assert len(shown.select(".jp-CodeCell .jp-InputArea")) >= 10
+    assert not hidden.select(".jp-CodeCell .jp-InputArea")
+    assert not any("parameters" in cell.get_text() and "papermill" in cell.get_text()
+                   for cell in shown.select(".jp-CodeCell"))  # parameters cells are never shown
