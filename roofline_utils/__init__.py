@@ -1,4 +1,10 @@
-"""roofline: why LLM inference is as fast (or slow) as it is, operator by operator."""
+"""roofline: why LLM inference is as fast (or slow) as it is, operator by operator.
+
+Imports are lazy: ``import roofline_utils`` costs almost nothing, and ``rl.plot`` or
+``rl.operator_table`` load their module on first use, so ``roofline table`` never pays for
+matplotlib, nbformat or papermill.
+"""
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
 
 try:
@@ -6,17 +12,34 @@ try:
 except PackageNotFoundError:  # running from a checkout that was not pip-installed
     __version__ = "0.1.0"
 
-from .errors import RooflineInputError
-from .hardware import Hardware, custom_hardware, get_hardware, hardware_names
-from .memory import MemoryFootprint, memory_footprint
-from .models import ModelConfig, from_hf_config, load_model, preset, preset_names
-from .roofline import group_points, operator_table, phase_totals
-from .workload import Workload, compute_precision
+# public name -> the module that defines it
+_EXPORTS = {
+    "RooflineInputError": "errors",
+    "Hardware": "hardware", "custom_hardware": "hardware", "get_hardware": "hardware", "hardware_names": "hardware",
+    "MemoryFootprint": "memory", "memory_footprint": "memory",
+    "ModelConfig": "models", "from_hf_config": "models", "load_model": "models", "preset": "models",
+    "preset_names": "models",
+    "group_points": "roofline", "operator_table": "roofline", "phase_totals": "roofline",
+    "Workload": "workload", "compute_precision": "workload",
+    "ReportParameters": "params",
+}
+_SUBMODULES = {"e2e", "empirical", "explorer", "export", "findings", "hardware", "measure", "memory", "models",
+               "operators", "output", "params", "plot", "report", "roofline", "summary", "sweeps", "tables",
+               "units", "workload", "notebook", "expr", "errors", "cli"}
 
-__all__ = [
-    "Hardware", "MemoryFootprint", "ModelConfig", "RooflineInputError", "Workload", "compute_precision",
-    "custom_hardware", "from_hf_config", "get_hardware", "group_points", "hardware_names", "load_model",
-    "memory_footprint", "operator_table", "phase_totals", "preset", "preset_names",
-]
+__all__ = sorted(_EXPORTS)
 
-from . import e2e, empirical, explorer, measure, memory, plot, roofline, summary, sweeps, units  # noqa: E402,F401  (rl.plot, ...)
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'roofline_utils' has no attribute {name!r}")
+    globals()[name] = value  # the next access is a plain lookup
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS) | _SUBMODULES)

@@ -141,3 +141,16 @@ def test_every_schema_field_is_a_flag_and_back():
             if not f.name.endswith("_bits"):
                 assert flags[f.name].default == ReportParameters().values()[f.name]
             assert flags[f.name].help
+
+
+@pytest.mark.parametrize("argv", [["table"], ["list", "models"], ["list", "hardware"]])
+def test_table_and_list_import_no_plotting_or_rendering(argv):
+    import subprocess
+    import sys
+
+    code = ("import sys, io, contextlib\nfrom roofline_utils.cli import main\n"
+            f"with contextlib.redirect_stdout(io.StringIO()): main({argv!r})\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'nbformat', 'nbconvert', "
+            "'papermill', 'ipywidgets', 'nbclient'}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr
