@@ -117,3 +117,14 @@ def test_show_code_keeps_the_code_cells():
     assert not hidden.select(".jp-CodeCell .jp-InputArea")
     assert not any("parameters" in cell.get_text() and "papermill" in cell.get_text()
                    for cell in shown.select(".jp-CodeCell"))  # parameters cells are never shown
+
+
+def test_an_odd_report_has_no_nan_or_inf_either(tmp_path):
+    """Tensor parallelism (all-reduce rows), fused attention (softmax on chip) and a single output
+    token (no decode steps) once gave inf in tables and text."""
+    params = ReportParameters(model="mixtral-8x7b", hardware="h100-sxm", tp=2, attention_io="fused", output_len=1,
+                              sweep_batches=[1, 64], sweep_seq_lens=[128, 8192])
+    soup = BeautifulSoup(render_report(params, tmp_path).read_text(encoding="utf-8"), "html.parser")
+    assert not re.findall(r"\b(?:nan|NaN|inf|Infinity)\b", soup.get_text(" "))
+    csv = next(tmp_path.glob("*_operators.csv")).read_text()
+    assert not re.findall(r"(?<![a-z_])(?:nan|inf)\b|,-\d", csv)
