@@ -3,6 +3,7 @@ import json
 import os
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from roofline_utils import (RooflineInputError, Workload, compute_precision, custom_hardware, from_hf_config,
@@ -185,3 +186,160 @@ def test_model_names_that_are_not_names(call):
     with pytest.raises(RooflineInputError) as err:
         call()
     assert err.value.field == "model"
+
+
+# ---------- workload and public API ----------
+
+from roofline_utils import group_points, memory_footprint, phase_totals  # noqa: E402
+from roofline_utils.e2e import end_to_end  # noqa: E402
+from roofline_utils.memory import fewest_devices_that_fit, largest_batch_that_fits  # noqa: E402
+from roofline_utils.operators import symbol_values  # noqa: E402
+from roofline_utils.roofline import link_bandwidth, phase_arrays  # noqa: E402
+from roofline_utils.sweeps import decode_sweep, time_breakdown  # noqa: E402
+
+
+@pytest.mark.parametrize("call", [
+    lambda: operator_table("llama-7b", "a40", None),
+    lambda: operator_table("llama-7b", "a40", {"batch": 1}),
+    lambda: memory_footprint("llama-7b", "a40", None),
+    lambda: largest_batch_that_fits("llama-7b", "a40", None),
+    lambda: fewest_devices_that_fit("llama-7b", "a40", "Workload()"),
+    lambda: end_to_end("llama-7b", "a40", None, 16, 4),
+    lambda: decode_sweep("llama-7b", "a40", None, [1], [128]),
+    lambda: phase_arrays(preset("llama-7b"), get_hardware("a40"), None, "decode"),
+])
+def test_a_workload_that_is_not_one(call):
+    with pytest.raises(RooflineInputError) as err:
+        call()
+    assert err.value.field == "workload"
+
+
+@pytest.mark.parametrize("phases", ["decod", ("prefill", "decod"), (), None, 3, ("decode", None)])
+def test_bad_phases_are_named(phases):
+    with pytest.raises(RooflineInputError, match="allowed: prefill, decode") as err:
+        operator_table("llama-7b", "a40", Workload(), phases=phases)
+    assert err.value.field == "phases"
+
+
+def test_a_single_phase_name_is_one_phase():
+    table = operator_table("llama-7b", "a40", Workload(), phases="decode")
+    assert set(table["phase"]) == {"decode"}
+    # one row per operator: embedding; 2 norms, q/k/v, rope, qk, softmax, pv, o, 2 adds, gate, up,
+    # act_mul, down per layer; final_norm, lm_head
+    assert len(table) == 1 + 16 + 2
+
+
+def test_symbol_values_names_the_phase():
+    with pytest.raises(RooflineInputError) as err:
+        symbol_values(preset("llama-7b"), Workload(), "generate")
+    assert err.value.field == "phases"
+
+
+def test_end_to_end_takes_one_request_shape():
+    with pytest.raises(RooflineInputError, match="one request shape") as err:
+        end_to_end("llama-7b", "a40", Workload(batch=np.array([1, 2])), 16, 4)
+    assert err.value.field == "batch"
+    with pytest.raises(RooflineInputError) as err:
+        end_to_end("llama-7b", "a40", Workload(kv_bits=np.array([8, 16])), 16, 4)
+    assert err.value.field == "kv_bits"
+    one = end_to_end("llama-7b", "a40", Workload(batch=np.array([2])), 16, 4)  # a one-element array is one
+    assert one.batch == 2
+
+
+def test_one_output_token_has_no_decode_speed():
+    run = end_to_end("llama-7b", "a40", Workload(), 16, 1)
+    assert run.tokens_per_s_per_user is None and run.mean_tpot_s == 0
+    two = end_to_end("llama-7b", "a40", Workload(), 16, 2)
+    assert two.tokens_per_s_per_user == pytest.approx(1 / two.step_times_s[0])
+
+
+@pytest.mark.parametrize("candidates", [(0,), (), (1, -2), ("2",), (True,), None, (2.0,)])
+def test_fewest_devices_candidates_are_device_counts(candidates):
+    with pytest.raises(RooflineInputError) as err:
+        fewest_devices_that_fit("llama-7b", "a40", Workload(), candidates=candidates)
+    assert err.value.field == "candidates"
+
+
+@pytest.mark.parametrize("max_batch", [0, -1, 1.5, True, 1 << 40, "8"])
+def test_largest_batch_search_bound(max_batch):
+    with pytest.raises(RooflineInputError) as err:
+        largest_batch_that_fits("llama-7b", "a40", Workload(), max_batch=max_batch)
+    assert err.value.field == "max_batch"
+
+
+def test_fit_functions_take_the_widest_bits_of_a_grid():
+    grid = memory_footprint("llama-7b", "a40", Workload(weight_bits=np.array([4, 16])))
+    assert grid.weights_bytes == preset("llama-7b").parameter_count() * 2  # 16 bits, the wider
+    assert largest_batch_that_fits("llama-7b", "a40", Workload(kv_bits=np.array([8, 16]))) == \
+        largest_batch_that_fits("llama-7b", "a40", Workload(kv_bits=16))
+
+
+@pytest.mark.parametrize("table", [None, [], {"flops": [1]}, pd.DataFrame({"flops": [1.0]})])
+def test_totals_and_points_take_a_table(table):
+    for function in (phase_totals, group_points, time_breakdown):
+        with pytest.raises(RooflineInputError) as err:
+            function(table)
+        assert err.value.field == "table"
+
+
+@pytest.mark.parametrize("field, value", [
+    ("batch", []), ("batch", "8"), ("batch", [1, "a"]), ("batch", [[1], [2, 3]]), ("batch", float("nan")),
+    ("batch", 0), ("batch", 1.5), ("batch", True), ("seq_len", 10**300), ("seq_len", np.array([])),
+    ("weight_bits", [[16], [8, 4]]), ("weight_bits", "16"), ("kv_bits", float("nan")), ("act_bits", True),
+    ("causal", "yes"), ("causal", 1), ("attention_io", ["fused"]), ("attention_io", np.array(["fused"])),
+    ("prefill_logits", None), ("tp", 0), ("tp", 2.0), ("compute_precision", "fp64"), ("compute_precision", 16),
+    ("softmax_flops_per_element", float("nan")), ("norm_flops_per_element", -1), ("rope_flops_per_element", "3"),
+    ("swiglu_flops_per_element", 1e308), ("norm_flops_per_element", True),
+])
+def test_workload_fields_are_checked(field, value):
+    with pytest.raises(RooflineInputError) as err:
+        Workload(**{field: value})
+    assert err.value.field == field
+
+
+def test_tensor_parallel_needs_a_link():
+    no_link = custom_hardware("island", 1000, 300, 40)
+    assert link_bandwidth(no_link, Workload()) is None  # tp=1 needs none
+    with pytest.raises(RooflineInputError, match="no interconnect") as err:
+        link_bandwidth(no_link, Workload(tp=2))
+    assert err.value.field == "tp"
+    assert link_bandwidth(custom_hardware("pair", 1000, 300, 40, link_gb_s=64), Workload(tp=2)) == 64e9
+
+
+def test_tp_that_does_not_split_the_model_is_named():
+    with pytest.raises(RooflineInputError, match="allowed: 1, 2, 4") as err:
+        memory_footprint("llama-7b", "a100", Workload(tp=3))
+    assert err.value.field == "tp"
+
+
+# ---------- no NaN, inf or negative number in any output ----------
+
+def test_allreduce_is_taken_against_its_link():
+    t = operator_table("llama-7b", "a100-80gb-sxm", Workload(tp=2), phases="decode").set_index("operator")
+    ar = t.loc["attn_allreduce"]
+    # ring all-reduce of T·h = 4096 elements over 2 devices: 2·(2-1)/2·4096 elements = 8192 B on the
+    # link at 16 bits, (2-1)/2·4096 = 2048 adds
+    assert ar["bytes"] == 0 and ar["link_bytes"] == 8192 and ar["flops"] == 2048
+    assert ar["intensity"] == 2048 / 8192
+    assert ar["attainable_flops_per_s"] == 0.25 * 300e9  # intensity × the 300 GB/s NVLink 3 per direction
+    assert ar["bound"] == "link" and ar["time_s"] == 8192 / 300e9
+    points = group_points(operator_table("llama-7b", "a100-80gb-sxm", Workload(tp=2), phases="decode"))
+    assert points.set_index("label").loc["attn_allreduce", "intensity"] == 0.25
+
+
+NUMERIC_SWEEP = [(m, hw, tp, io, bits) for m in ("llama-7b", "mixtral-8x7b", "mistral-7b", "qwen2.5-7b")
+                 for hw in ("a40", "h100", "t4", "tpu-v5e") for tp in (1, 4)
+                 for io in ("unfused", "fused") for bits in (4, 8, 16, 32)]
+
+
+def test_every_numeric_output_is_finite_and_non_negative():
+    checked = 0
+    for model, hw, tp, io, bits in NUMERIC_SWEEP:
+        work = Workload(batch=np.array([1, 8, 64]), seq_len=np.array([1, 128, 4096]), tp=tp, attention_io=io,
+                        weight_bits=bits, act_bits=bits, kv_bits=bits)
+        table = operator_table(model, hw, work)
+        for frame in (table, phase_totals(table), group_points(table), group_points(table, None)):
+            numbers = frame.select_dtypes("number").to_numpy(dtype=float)
+            assert np.isfinite(numbers).all() and (numbers >= 0).all(), (model, hw, tp, io, bits)
+            checked += numbers.size
+    assert checked > 0
