@@ -10,10 +10,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .errors import RooflineInputError
 from .hardware import Hardware, get_hardware
 from .models import ModelConfig, load_model
 from .roofline import phase_arrays
-from .workload import Workload
+from .workload import Workload, check_workload
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,12 @@ class EndToEnd:
         return float(self.step_times_s.mean()) if self.step_times_s.size else 0.0
 
     @property
-    def tokens_per_s_per_user(self) -> float:
-        """Decode speed one sequence sees: 1 / mean time per output token."""
-        return 1 / self.mean_tpot_s if self.mean_tpot_s else float("inf")
+    def tokens_per_s_per_user(self) -> float | None:
+        """Decode speed one sequence sees: 1 / mean time per output token.
+
+        None when output_len is 1: there is no decode step, so no decode speed to report.
+        """
+        return 1 / self.mean_tpot_s if self.step_times_s.size else None
 
     @property
     def tokens_per_s_per_device(self) -> float:
@@ -50,12 +54,21 @@ class EndToEnd:
 
 def end_to_end(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
                prompt_len: int, output_len: int) -> EndToEnd:
-    """Prefill ``prompt_len`` tokens for ``workload.batch`` sequences, then generate ``output_len`` tokens."""
-    from .errors import RooflineInputError
+    """Prefill ``prompt_len`` tokens for ``workload.batch`` sequences, then generate ``output_len`` tokens.
 
+    One request shape: the workload's batch and bit widths must be single values (its seq_len
+    is replaced by prompt_len and the growing KV length).
+    """
     for name, value in (("prompt_len", prompt_len), ("output_len", output_len)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise RooflineInputError(name, f"must be a positive integer, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 1 <= value <= 1 << 24:
+            raise RooflineInputError(name, f"must be a positive integer up to {1 << 24:,}, got {value!r}")
+    check_workload(workload)
+    for name in ("batch", "weight_bits", "act_bits", "kv_bits"):
+        if np.size(getattr(workload, name)) != 1:
+            raise RooflineInputError(name, f"end_to_end takes one request shape, got {getattr(workload, name)!r}",
+                                     "a single value; loop over values or use decode_sweep for a grid")
+    workload = replace(workload, **{name: np.asarray(getattr(workload, name)).item()
+                                    for name in ("batch", "weight_bits", "act_bits", "kv_bits")})
     model, hardware = load_model(model), get_hardware(hardware)
     prefill = phase_arrays(model, hardware, replace(workload, seq_len=prompt_len), "prefill")
     kv_lengths = prompt_len + np.arange(1, output_len)

@@ -112,59 +112,102 @@ def custom_hardware(name: str, bandwidth_gb_s: float, peak_tflops: float | Mappi
     ``peak_tflops`` is one number (taken as the fp16/bf16 peak) or a mapping
     precision -> TFLOP/s. ``memory_gb`` is read as GiB, like the catalog.
     """
-    peaks = peak_tflops if isinstance(peak_tflops, Mapping) else {"fp16": peak_tflops, "bf16": peak_tflops}
+    if not isinstance(name, str) or not name.strip():
+        raise RooflineInputError("name", f"must be a non-empty text, got {name!r}")
+    peaks = dict(peak_tflops) if isinstance(peak_tflops, Mapping) else {"fp16": peak_tflops, "bf16": peak_tflops}
     record = {"name": name, "bandwidth_gb_s": bandwidth_gb_s, "memory_gb": memory_gb,
-              "peak_tflops": dict(peaks), "link_gb_s": link_gb_s, "sources": "user-defined"}
+              "peak_tflops": peaks, "link_gb_s": link_gb_s, "sources": "user-defined"}
     return _from_record(_slug(name), _validated(record, where=name))
 
 
 def hardware_from_file(path: str | Path) -> Hardware:
     """A user-defined device from a small JSON or YAML file.
 
-    Fields: name, bandwidth_gb_s, memory_gb, peak_tflops (mapping precision -> TFLOP/s),
-    optionally link_gb_s, l2_mb, sources.
+    Fields: name, bandwidth_gb_s (decimal GB/s), memory_gb (GiB), peak_tflops (mapping
+    precision -> TFLOP/s), optionally link_gb_s, l2_mb (MiB), tdp_w, sources and the text
+    fields of the catalog. Unknown fields and implausible numbers (see ``PLAUSIBLE``) are errors.
     """
     path = Path(path)
     if not path.is_file():
         raise RooflineInputError("hardware", f"device file {str(path)!r} does not exist")
-    text = path.read_text()
     try:
+        text = path.read_bytes().decode("utf-8")
         if path.suffix.lower() == ".json":
             record = json.loads(text)
         else:
             import yaml  # papermill depends on PyYAML, so it is always installed with us
 
             record = yaml.safe_load(text)
-    except Exception as exc:  # json.JSONDecodeError or yaml.YAMLError
-        raise RooflineInputError("hardware", f"{path} could not be parsed: {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RooflineInputError("hardware", f"{path} could not be read as UTF-8 text: {exc}") from None
+    except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError, RecursionError (deep nesting)
+        raise RooflineInputError("hardware", f"{path} could not be parsed: {type(exc).__name__}: "
+                                 f"{str(exc)[:200]}") from None
     if not isinstance(record, dict):
         raise RooflineInputError("hardware", f"{path} must hold a mapping of fields")
     record.setdefault("name", path.stem)
-    return _from_record(_slug(str(record["name"])), _validated(record, where=str(path)))
+    record = _validated(record, where=str(path))
+    return _from_record(_slug(record["name"]), record)
+
+
+# Plausible range of every numeric field of a device record, in the record's unit. Each covers the
+# whole catalog with a wide margin (catalog: 300 to 7,700 GB/s, 16 to 192 GiB, 8.1 to 4,500 TFLOP/s,
+# 16 to 900 GB/s links, 4 to 96 MiB L2, 70 to 1,000 W); a value outside is almost surely a unit slip
+# (bytes given as GB/s). The peak goes down to 1 GFLOP/s so a measured CPU fits.
+PLAUSIBLE = {  # field -> (unit, low, high)
+    "bandwidth_gb_s": ("decimal GB/s", 1, 100_000),
+    "memory_gb": ("GiB", 0.1, 100_000),
+    "peak_tflops": ("TFLOP/s", 0.001, 100_000),
+    "link_gb_s": ("decimal GB/s per direction", 0.1, 10_000),
+    "l2_mb": ("MiB", 0.01, 10_000),
+    "tdp_w": ("W", 1, 100_000),
+}
+TEXT_FIELDS = ("name", "memory_type", "link", "link_confidence", "confidence", "sources")
+KNOWN_FIELDS = (*PLAUSIBLE, *TEXT_FIELDS)
+REQUIRED = ("name", "bandwidth_gb_s", "memory_gb", "peak_tflops")
 
 
 def _validated(record: dict, where: str) -> dict:
-    for field_name in ("bandwidth_gb_s", "memory_gb"):
-        _positive(record.get(field_name), field_name, where)
-    peaks = record.get("peak_tflops")
-    if not isinstance(peaks, Mapping) or not peaks:
-        raise RooflineInputError("peak_tflops", f"{where}: needs a mapping precision -> TFLOP/s",
+    """Every field known, of the right type, and every number inside its plausible range."""
+    unknown = sorted(str(k) for k in record if k not in KNOWN_FIELDS)
+    if unknown:
+        raise RooflineInputError(unknown[0], f"{where}: unknown field(s) {', '.join(map(repr, unknown))}",
+                                 ", ".join(KNOWN_FIELDS))
+    for field_name in REQUIRED:
+        if record.get(field_name) is None:
+            raise RooflineInputError(field_name, f"{where}: missing", ", ".join(REQUIRED) + " are required")
+    for field_name in TEXT_FIELDS:
+        if record.get(field_name) is not None and not isinstance(record[field_name], str):
+            raise RooflineInputError(field_name, f"{where}: must be text, got {record[field_name]!r}")
+    peaks = record["peak_tflops"]
+    if not isinstance(peaks, Mapping) or not any(v is not None for v in peaks.values()):
+        raise RooflineInputError("peak_tflops", f"{where}: needs a mapping precision -> TFLOP/s, got {peaks!r}",
                                  ", ".join(PRECISIONS))
     for precision, value in peaks.items():
         if precision not in PRECISIONS:
             raise RooflineInputError("peak_tflops", f"{where}: unknown precision {precision!r}",
                                      ", ".join(PRECISIONS))
         if value is not None:
-            _positive(value, f"peak_tflops.{precision}", where)
-    if record.get("link_gb_s") is not None:
-        _positive(record["link_gb_s"], "link_gb_s", where)
+            _plausible(value, "peak_tflops", where, f"peak_tflops.{precision}")
+    for field_name in ("bandwidth_gb_s", "memory_gb", "link_gb_s", "l2_mb", "tdp_w"):
+        if record.get(field_name) is not None:
+            _plausible(record[field_name], field_name, where)
     return record
 
 
-def _positive(value, field_name: str, where: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
-            or value == float("inf"):
-        raise RooflineInputError(field_name, f"{where}: must be a positive number, got {value!r}")
+def _plausible(value, field_name: str, where: str, label: str | None = None) -> None:
+    unit, low, high = PLAUSIBLE[field_name]
+    label = label or field_name
+    allowed = f"{unit}, from {low:,g} to {high:,g}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RooflineInputError(label, f"{where}: must be a number, got {value!r}", allowed)
+    if not low <= value <= high:  # NaN fails both comparisons
+        raise RooflineInputError(label, f"{where}: {value:g} is not plausible", allowed)
+
+
+def sixteen_bit_precision(hardware: Hardware) -> str | None:
+    """The device's 16-bit compute path: "fp16", else "bf16", else None (an 8-bit-only device)."""
+    return next((p for p in ("fp16", "bf16") if p in hardware.peak_flops_per_s), None)
 
 
 def _slug(name: str) -> str:

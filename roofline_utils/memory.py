@@ -5,10 +5,19 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .errors import RooflineInputError
 from .hardware import Hardware, get_hardware
 from .models import ModelConfig, load_model
-from .operators import PHASES, operator_costs
-from .workload import Workload
+from .operators import PHASES, check_tensor_parallel, operator_costs
+from .workload import Workload, check_workload
+
+MAX_BATCH_SEARCHED = 1 << 18  # the batch grid is evaluated at once; beyond this it costs gigabytes
+
+
+def _widest(workload: Workload) -> Workload:
+    """The workload at its widest bit widths: over a grid of widths, the footprint that must fit."""
+    return replace(workload, **{name: int(np.max(getattr(workload, name)))
+                                for name in ("weight_bits", "act_bits", "kv_bits")})
 
 
 def weight_bytes(model: ModelConfig, weight_bits: float, tp: int = 1) -> float:
@@ -74,8 +83,13 @@ class MemoryFootprint:
 
 
 def memory_footprint(model: ModelConfig | str, hardware: Hardware | str, workload: Workload) -> MemoryFootprint:
-    """Weights + KV cache (at the workload's seq_len) + peak activations, per device, vs capacity."""
+    """Weights + KV cache (at the workload's seq_len) + peak activations, per device, vs capacity.
+
+    Over a grid (arrays of batch, seq_len or bit widths) the largest of each term is taken.
+    """
     model, hardware = load_model(model), get_hardware(hardware)
+    workload = _widest(check_workload(workload))
+    check_tensor_parallel(model, workload.tp)
     return MemoryFootprint(
         weights_bytes=weight_bytes(model, workload.weight_bits, workload.tp),
         kv_cache_bytes=float(np.max(kv_cache_bytes(model, workload.batch, workload.seq_len,
@@ -90,9 +104,16 @@ def largest_batch_that_fits(model: ModelConfig | str, hardware: Hardware | str, 
     (0: not even one sequence).
 
     Prefill activations are left out: a server prefills a few prompts (or chunks of one) at a
-    time, not the whole batch in one pass. The footprint is evaluated on 1..max_batch at once.
+    time, not the whole batch in one pass. The footprint is evaluated on 1..max_batch at once
+    (max_batch up to MAX_BATCH_SEARCHED), at the workload's widest bit widths and longest seq_len.
     """
     model, hardware = load_model(model), get_hardware(hardware)
+    workload = _widest(check_workload(workload))
+    check_tensor_parallel(model, workload.tp)
+    if isinstance(max_batch, bool) or not isinstance(max_batch, (int, np.integer)) \
+            or not 1 <= max_batch <= MAX_BATCH_SEARCHED:
+        raise RooflineInputError("max_batch", f"must be an integer from 1 to {MAX_BATCH_SEARCHED:,}, "
+                                 f"got {max_batch!r}")
     batches = np.arange(1, max_batch + 1)
     grid = replace(workload, batch=batches, seq_len=int(np.max(workload.seq_len)))
     total = (weight_bytes(model, workload.weight_bits, workload.tp)
@@ -106,10 +127,15 @@ def fewest_devices_that_fit(model: ModelConfig | str, hardware: Hardware | str, 
                             candidates: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)) -> int | None:
     """The smallest tensor-parallel degree (of those that split the model evenly) whose per-device
     footprint fits. None when even the largest candidate does not."""
-    from .operators import check_tensor_parallel
-    from .errors import RooflineInputError
-
-    model, hardware = load_model(model), get_hardware(hardware)
+    model, hardware, workload = load_model(model), get_hardware(hardware), check_workload(workload)
+    try:
+        candidates = tuple(candidates)
+    except TypeError:
+        candidates = ()
+    if not candidates or not all(isinstance(tp, (int, np.integer)) and not isinstance(tp, bool)
+                                 and 1 <= tp <= 1024 for tp in candidates):
+        raise RooflineInputError("candidates", f"must be a non-empty sequence of device counts, got {candidates!r}",
+                                 "integers from 1 to 1024")
     for tp in candidates:
         try:
             check_tensor_parallel(model, tp)

@@ -22,6 +22,9 @@ SUPPORTED_ARCHITECTURES = {
     "MixtralForCausalLM": "mixtral",
     "Qwen2ForCausalLM": "qwen2",
 }
+# Hugging Face's MixtralConfig defaults, used when a Mixtral config leaves the fields out.
+MIXTRAL_DEFAULTS = {"num_local_experts": 8, "num_experts_per_tok": 2}
+MAX_SIZE = 2**31 - 1  # any size beyond int32 is not a real model, and keeps every count finite
 REQUIRED_FIELDS = ("hidden_size", "intermediate_size", "num_attention_heads",
                    "num_hidden_layers", "vocab_size")
 
@@ -44,6 +47,7 @@ class ModelConfig:
     num_experts: int = 1
     experts_per_token: int = 1
     sliding_window: int | None = None  # attention span limit in tokens (Mistral-7B-v0.1)
+    notes: tuple[str, ...] = ()  # one sentence per default assumed for a field the config left out
 
     @property
     def q_dim(self) -> int:
@@ -83,8 +87,9 @@ def _positive_int(config: Mapping, field_name: str, where: str) -> int:
     value = config.get(field_name)
     if value is None:
         raise RooflineInputError(field_name, f"missing from {where}")
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise RooflineInputError(field_name, f"must be a positive integer in {where}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SIZE:
+        raise RooflineInputError(field_name, f"must be a positive integer up to {MAX_SIZE:,} in {where}, "
+                                 f"got {value!r}")
     return value
 
 
@@ -98,7 +103,7 @@ def _bool(config: Mapping, field_name: str, default: bool, where: str) -> bool:
 def _architecture(config: Mapping, where: str) -> str:
     archs = config.get("architectures")
     allowed = ", ".join(SUPPORTED_ARCHITECTURES)
-    if archs:
+    if archs is not None and archs != []:  # an empty list defers to model_type
         if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
             raise RooflineInputError("architectures", f"must be a list of names in {where}", allowed)
         for arch in archs:
@@ -135,6 +140,7 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
                                  f"multiple of num_attention_heads={heads} in {where}")
     else:
         head_dim = sizes["hidden_size"] // heads
+    config, notes = _with_family_defaults(config, arch)
     experts = _positive_int(config, "num_local_experts", where) \
         if config.get("num_local_experts") is not None else 1
     per_token = _positive_int(config, "num_experts_per_tok", where) \
@@ -150,7 +156,19 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
         name=name, architecture=arch, head_dim=head_dim, num_key_value_heads=kv_heads,
         tie_word_embeddings=_bool(config, "tie_word_embeddings", False, where),
         attention_bias=_bool(config, "attention_bias", default_bias, where),
-        num_experts=experts, experts_per_token=per_token, sliding_window=window, **sizes)
+        num_experts=experts, experts_per_token=per_token, sliding_window=window, notes=notes, **sizes)
+
+
+def _with_family_defaults(config: Mapping, arch: str) -> tuple[dict, tuple[str, ...]]:
+    """Fill what a family's Hugging Face config class defaults (a Mixtral without
+    num_local_experts is still a mixture of experts), and say so in one sentence each."""
+    config, notes = dict(config), []
+    if SUPPORTED_ARCHITECTURES[arch] == "mixtral":
+        for field_name, default in MIXTRAL_DEFAULTS.items():
+            if config.get(field_name) is None:
+                config[field_name] = default
+                notes.append(f"{field_name} absent: Hugging Face's MixtralConfig default of {default} used")
+    return config, tuple(notes)
 
 
 def from_hf_config(path: str | Path, name: str | None = None) -> ModelConfig:
@@ -161,9 +179,12 @@ def from_hf_config(path: str | Path, name: str | None = None) -> ModelConfig:
     if not path.is_file():
         raise RooflineInputError("model", f"config file {str(path)!r} does not exist")
     try:
-        config = json.loads(path.read_text())
-    except ValueError as exc:
-        raise RooflineInputError("model", f"{path} is not valid JSON: {exc}") from None
+        config = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RooflineInputError("model", f"{path} could not be read as UTF-8 text: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than Python's stack
+        raise RooflineInputError("model", f"{path} is not valid JSON: {type(exc).__name__}: "
+                                 f"{str(exc)[:200]}") from None
     default_name = path.parent.name if path.name == "config.json" else path.stem
     return model_from_dict(config, name or default_name or "model", where=str(path))
 
@@ -182,6 +203,8 @@ def preset_names() -> list[str]:
 def preset(name: str) -> ModelConfig:
     """A shipped preset by name, e.g. ``"llama-33b"``."""
     files = _preset_files()
+    if not isinstance(name, str):
+        raise RooflineInputError("model", f"expected a preset name, got {name!r}", ", ".join(preset_names()))
     key = name.strip().lower()
     if key not in files:
         raise RooflineInputError("model", f"unknown preset {name!r}",

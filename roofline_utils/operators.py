@@ -147,7 +147,8 @@ def attention(io: str, softmax_flops: float) -> list[Operator]:
     Q is T·H·d elements; K and V are b·s_kv·Hkv·d each, read from the KV cache once per
     K/V head whatever the number of query heads sharing it (GQA).
     unfused: QK^T writes n_scores_stored, softmax reads and writes them, PV reads them.
-    fused:   scores never leave the chip, so only Q, K, V are read and O written.
+    fused:   scores never leave the chip, so only Q, K, V are read and O written; the softmax
+             FLOPs are part of the fused kernel and counted in qk_matmul (no softmax row).
     """
     k_or_v = b * s_kv * Hkvd
     qk_flops, pv_flops = 2 * d * n_scores, 2 * d * n_scores
@@ -163,11 +164,12 @@ def attention(io: str, softmax_flops: float) -> list[Operator]:
                      {"act_read": n_scores_stored, "kv_read": k_or_v, "act_write": T * Hd},
                      note="out = P·V, P read back from memory"),
         ]
+    # Fused: the softmax runs inside the attention kernel and moves no bytes of its own, so its
+    # FLOPs are charged to that kernel (here the QK^T half) instead of a row with no traffic.
     return [
-        Operator("qk_matmul", ATTN, qk_flops, {"act_read": T * Hd, "kv_read": k_or_v},
-                 note="fused: Q and K read once, scores stay on chip"),
-        Operator("softmax", OTHER, softmax_flops * n_scores, {},
-                 note=f"fused: {softmax_flops:g} FLOPs per score, no memory traffic"),
+        Operator("qk_matmul", ATTN, qk_flops + softmax_flops * n_scores, {"act_read": T * Hd, "kv_read": k_or_v},
+                 note=f"fused: Q and K read once, scores stay on chip; includes the row softmax "
+                      f"({softmax_flops:g} FLOPs per score), which runs inside the same kernel"),
         Operator("pv_matmul", ATTN, pv_flops, {"kv_read": k_or_v, "act_write": T * Hd},
                  note="fused: V read once, output written once"),
     ]
@@ -240,6 +242,20 @@ def causal_scores_per_head(seq_len: np.ndarray, window: int | None) -> np.ndarra
     return np.where(seq_len <= window, full_triangle, window * (window + 1) / 2 + (seq_len - window) * window)
 
 
+def check_phases(phases: object) -> tuple[str, ...]:
+    """One phase name or a non-empty sequence of them, as a tuple; a named error otherwise."""
+    from .errors import RooflineInputError
+
+    chosen = (phases,) if isinstance(phases, str) else phases
+    try:
+        chosen = tuple(chosen)
+    except TypeError:
+        chosen = ()
+    if not chosen or not all(isinstance(p, str) and p in PHASES for p in chosen):
+        raise RooflineInputError("phases", f"got {phases!r}", ", ".join(PHASES) + ", or a sequence of them")
+    return chosen
+
+
 def check_tensor_parallel(model: ModelConfig, tp: int) -> None:
     """Tensor parallelism splits heads and the MLP evenly: both must divide by ``tp``."""
     from .errors import RooflineInputError
@@ -259,8 +275,7 @@ def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[st
     max(Hkv/p, 1) K/V heads (replicated when there are fewer K/V heads than devices),
     I/p of the MLP and V/p of the vocabulary; the values here are per device.
     """
-    if phase not in PHASES:
-        raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
+    check_phases(phase)
     p = workload.tp
     check_tensor_parallel(model, p)
     batch = np.asarray(workload.batch, dtype=float)

@@ -2,7 +2,13 @@
 
 attainable FLOP/s = min(peak, intensity × bandwidth), intensity = FLOPs / bytes moved.
 time = max(FLOPs / peak, bytes / bandwidth, link bytes / link bandwidth): the operator
-can go no faster than its slowest resource. Every number here is an upper bound on
+can go no faster than its slowest resource.
+
+An operator that moves nothing through memory but does cross the link (the tensor-parallel
+all-reduce) is taken against the traffic that bounds it: intensity = FLOPs / link bytes,
+attainable = min(peak, intensity × link bandwidth), bound "link". Every operator moves bytes
+through one or the other (a fused softmax is counted inside its attention kernel), so every
+number in the tables is finite and non-negative. Every number here is an upper bound on
 performance (a lower bound on time): real kernels reach a fraction of each ceiling.
 """
 from __future__ import annotations
@@ -13,8 +19,8 @@ import pandas as pd
 from .errors import RooflineInputError
 from .hardware import Hardware, get_hardware
 from .models import ModelConfig, load_model
-from .operators import MEMORY_TRAFFIC, PHASES, TRAFFIC_BITS, operator_costs
-from .workload import Workload, compute_precision
+from .operators import MEMORY_TRAFFIC, PHASES, TRAFFIC_BITS, check_phases, operator_costs
+from .workload import Workload, check_workload, compute_precision
 
 BYTE_COLUMNS = [f"{kind}_bytes" for kind in TRAFFIC_BITS]
 
@@ -38,6 +44,7 @@ def memory_bytes(cost: dict[str, np.ndarray]) -> np.ndarray:
 
 def link_bandwidth(hardware: Hardware, workload: Workload) -> float | None:
     """The per-direction link bandwidth tensor parallelism needs; a named error if the device has none."""
+    check_workload(workload)
     if workload.tp > 1 and hardware.link_bytes_per_s is None:
         raise RooflineInputError("tp", f"{hardware.name} has no interconnect figure for tensor parallelism")
     return hardware.link_bytes_per_s
@@ -52,19 +59,23 @@ def _seconds(flops, memory_bytes, link_bytes, peak, bandwidth, link_bandwidth):
 def roofline(flops, memory_bytes, link_bytes, peak, bandwidth, link_bandwidth=None) -> dict[str, np.ndarray]:
     """Intensity, attainable FLOP/s, time and bound for arrays of operator costs.
 
-    intensity   = flops / memory_bytes (inf when nothing moves, 0 when nothing is computed)
-    attainable  = min(peak, intensity · bandwidth)
+    intensity   = flops / memory_bytes; for link-only operators flops / link_bytes (0 when
+                  nothing moves at all)
+    attainable  = min(peak, intensity · bandwidth), the link's bandwidth for link-only operators
     time_s      = max(flops / peak, memory_bytes / bandwidth, link_bytes / link_bandwidth)
     bound       = which of the three terms sets the time ("compute", "memory" or "link").
     """
     flops, memory_bytes, link_bytes = (np.asarray(x, dtype=float) for x in (flops, memory_bytes, link_bytes))
+    link_only = (memory_bytes == 0) & (link_bytes > 0)
+    moved = np.where(link_only, link_bytes, memory_bytes)
+    roof_bandwidth = np.where(link_only, link_bandwidth or 0.0, bandwidth)
     with np.errstate(divide="ignore", invalid="ignore"):
-        intensity = np.where(memory_bytes > 0, flops / memory_bytes, np.where(flops > 0, np.inf, 0.0))
+        intensity = np.where(moved > 0, flops / moved, 0.0)
     compute_s, memory_s, link_s = _seconds(flops, memory_bytes, link_bytes, peak, bandwidth, link_bandwidth)
     time_s = np.maximum(np.maximum(compute_s, memory_s), link_s)
     bound = np.where(compute_s >= memory_s, "compute", "memory")
     bound = np.where((link_bytes > 0) & (link_s >= np.maximum(compute_s, memory_s)), "link", bound)
-    return {"intensity": intensity, "attainable_flops_per_s": np.minimum(peak, intensity * bandwidth),
+    return {"intensity": intensity, "attainable_flops_per_s": np.minimum(peak, intensity * roof_bandwidth),
             "time_s": time_s, "bound": bound}
 
 
@@ -74,6 +85,8 @@ def phase_arrays(model: ModelConfig, hardware: Hardware, workload: Workload, pha
     The fast path for sweeps: the same operator costs as :func:`operator_table`, summed with
     their counts, without building a DataFrame.
     """
+    check_workload(workload)
+    check_phases(phase)
     peak, link = peak_flops(hardware, workload), link_bandwidth(hardware, workload)
     totals = {"flops": 0.0, "bytes": 0.0, "link_bytes": 0.0, "time_s": 0.0}
     for op, cost in operator_costs(model, workload, phase):
@@ -89,15 +102,17 @@ def phase_arrays(model: ModelConfig, hardware: Hardware, workload: Workload, pha
 
 
 def operator_table(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
-                   phases: tuple[str, ...] = PHASES) -> pd.DataFrame:
+                   phases: tuple[str, ...] | str = PHASES) -> pd.DataFrame:
     """One row per (phase, operator[, grid point]): FLOPs, bytes, intensity, bound, time.
 
     Numbers are per occurrence; ``count`` says how often the operator runs in one forward
     pass (num_hidden_layers for decoder-layer operators, 1 for embedding, final_norm and
     lm_head). ``bytes`` is the memory traffic (weights + activations + KV cache); ``link_bytes``
-    (tensor-parallel all-reduce) travels over the interconnect instead.
+    (tensor-parallel all-reduce) travels over the interconnect instead. ``phases`` is one phase
+    name or a sequence of them.
     """
-    model, hardware = load_model(model), get_hardware(hardware)
+    model, hardware, workload = load_model(model), get_hardware(hardware), check_workload(workload)
+    phases = check_phases(phases)
     peak, link = peak_flops(hardware, workload), link_bandwidth(hardware, workload)
     batch, seq_len = np.broadcast_arrays(np.asarray(workload.batch), np.asarray(workload.seq_len))
     frames = []
@@ -125,6 +140,8 @@ def phase_totals(table: pd.DataFrame) -> pd.DataFrame:
     The time is the sum of each operator at its own roofline: every operator is charged
     for its slowest resource, then the operators run one after another.
     """
+    _check_table(table, ["phase", "batch", "seq_len", "count", "flops", "flops_full_square", *BYTE_COLUMNS,
+                         "bytes", "time_s"])
     weighted = table.assign(**{col: table[col] * table["count"]
                                for col in ["flops", "flops_full_square", *BYTE_COLUMNS, "bytes", "time_s"]})
     sums = weighted.groupby(["phase", "batch", "seq_len"], sort=False)[
@@ -140,12 +157,24 @@ def group_points(table: pd.DataFrame, groups: tuple[str, ...] | None = None) -> 
     the same side of the ridge this is exactly the roofline at that intensity.
     With ``groups=None`` every operator outside the three groups becomes its own point.
     """
+    _check_table(table, ["phase", "operator", "group", "batch", "seq_len", "flops", "bytes", "link_bytes",
+                         "time_s"])
     labelled = table.assign(label=np.where(table["group"] == "other", table["operator"], table["group"]))
     if groups is not None:
         labelled = labelled[labelled["label"].isin(groups)]
     sums = labelled.groupby(["phase", "label", "batch", "seq_len"], sort=False)[
-        ["flops", "bytes", "time_s"]].sum().reset_index()
+        ["flops", "bytes", "link_bytes", "time_s"]].sum().reset_index()
+    moved = np.where(sums["bytes"] > 0, sums["bytes"], sums["link_bytes"])  # all-reduce: its link bytes
     with np.errstate(divide="ignore", invalid="ignore"):
-        sums["intensity"] = np.where(sums["bytes"] > 0, sums["flops"] / sums["bytes"], np.inf)
-        sums["performance_flops_per_s"] = sums["flops"] / sums["time_s"]
-    return sums
+        sums["intensity"] = np.where(moved > 0, sums["flops"] / moved, 0.0)
+        sums["performance_flops_per_s"] = np.where(sums["time_s"] > 0, sums["flops"] / sums["time_s"], 0.0)
+    return sums.drop(columns="link_bytes")
+
+
+def _check_table(table: object, columns: list[str]) -> None:
+    """phase_totals and group_points take what operator_table returns, nothing else."""
+    if not isinstance(table, pd.DataFrame) or not set(columns) <= set(table.columns):
+        missing = sorted(set(columns) - set(getattr(table, "columns", [])))
+        raise RooflineInputError("table", f"expected the DataFrame operator_table returns, got "
+                                 f"{type(table).__name__}" + (f" without {', '.join(missing)}" if missing else ""),
+                                 "operator_table(model, hardware, workload)")

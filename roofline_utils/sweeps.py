@@ -7,10 +7,10 @@ import numpy as np
 import pandas as pd
 
 from .hardware import Hardware, get_hardware
-from .memory import activation_bytes, kv_cache_bytes, weight_bytes
+from .memory import _widest, activation_bytes, kv_cache_bytes, weight_bytes
 from .models import ModelConfig, load_model
-from .roofline import phase_arrays
-from .workload import Workload
+from .roofline import _check_table, phase_arrays
+from .workload import Workload, check_positive_integers, check_workload
 
 CATEGORIES = {  # operator -> bar of the time breakdown
     "q_proj": "projections", "k_proj": "projections", "v_proj": "projections", "o_proj": "projections",
@@ -29,7 +29,10 @@ def decode_sweep(model: ModelConfig | str, hardware: Hardware | str, workload: W
     batch, per tensor-parallel group); fits compares weights + KV cache + activations with
     one device's memory (decode activations; prefills are assumed chunked). One vectorised call.
     """
-    model, hardware = load_model(model), get_hardware(hardware)
+    model, hardware, workload = load_model(model), get_hardware(hardware), check_workload(workload)
+    check_positive_integers("batches", batches)
+    check_positive_integers("seq_lens", seq_lens)
+    workload = _widest(workload)
     batch, seq = (a.ravel() for a in np.meshgrid(np.asarray(batches), np.asarray(seq_lens), indexing="ij"))
     grid = replace(workload, batch=batch, seq_len=seq)
     tpot = phase_arrays(model, hardware, grid, "decode")["time_s"]
@@ -42,6 +45,7 @@ def decode_sweep(model: ModelConfig | str, hardware: Hardware | str, workload: W
 
 def time_breakdown(table: pd.DataFrame) -> pd.DataFrame:
     """Seconds per phase and category (count × time per call); all-reduce is its own category."""
+    _check_table(table, ["phase", "operator", "count", "time_s"])
     categories = table["operator"].map(CATEGORIES).fillna("norms + residuals")
     seconds = (table["time_s"] * table["count"]).groupby([table["phase"], categories], sort=False).sum()
     return seconds.rename("time_s").reset_index().rename(columns={"operator": "category"})

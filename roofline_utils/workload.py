@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .errors import RooflineInputError
-from .hardware import Hardware
+from .hardware import PRECISIONS, Hardware, sixteen_bit_precision
 
 BIT_WIDTHS = (4, 8, 16, 32)
 ATTENTION_IO = ("unfused", "fused")
@@ -43,20 +43,22 @@ class Workload:
         for name in ("batch", "seq_len"):
             check_positive_integers(name, getattr(self, name))
         for name in ("weight_bits", "act_bits", "kv_bits"):
-            values = np.asarray(getattr(self, name))
+            values = _as_array(name, getattr(self, name))
             if values.dtype.kind not in "iuf" or values.size == 0 or not np.isin(values, BIT_WIDTHS).all():
                 raise RooflineInputError(name, f"got {getattr(self, name)!r}", ", ".join(map(str, BIT_WIDTHS)))
         _check_choice("attention_io", self.attention_io, ATTENTION_IO)
         _check_choice("prefill_logits", self.prefill_logits, PREFILL_LOGITS)
         if not isinstance(self.causal, (bool, np.bool_)):
             raise RooflineInputError("causal", f"must be True or False, got {self.causal!r}")
-        if isinstance(self.tp, bool) or not isinstance(self.tp, (int, np.integer)) or self.tp < 1:
-            raise RooflineInputError("tp", f"must be a positive integer, got {self.tp!r}")
+        if isinstance(self.tp, bool) or not isinstance(self.tp, (int, np.integer)) or not 1 <= self.tp <= 1024:
+            raise RooflineInputError("tp", f"must be a positive integer up to 1024, got {self.tp!r}")
+        if self.compute_precision is not None:
+            _check_choice("compute_precision", self.compute_precision, PRECISIONS)
         for f in fields(self):
             if f.name.endswith("_flops_per_element"):
                 value = getattr(self, f.name)
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < np.inf:
-                    raise RooflineInputError(f.name, f"must be a non-negative number, got {value!r}")
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
+                    raise RooflineInputError(f.name, f"must be a number of FLOPs from 0 to 1,000, got {value!r}")
 
     def assumptions(self) -> dict[str, object]:
         """Every field and its value, for the report's assumptions table."""
@@ -64,17 +66,37 @@ class Workload:
 
 
 def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise RooflineInputError(name, f"got {value!r}", ", ".join(allowed))
+
+
+MAX_COUNT = 2**31  # batch and length cap: beyond it nothing is physical, and b·H·s² stays far from overflow
+
+
+def _as_array(name: str, value: object) -> np.ndarray:
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError):  # ragged nested lists
+        raise RooflineInputError(name, f"must be a number or a rectangular array of numbers, got {value!r}") from None
 
 
 def check_positive_integers(name: str, value: object) -> None:
     """A clear error naming ``name`` unless ``value`` is a positive integer or a non-empty array of them."""
-    values = np.asarray(value)
-    if values.size == 0 or values.dtype.kind not in "iuf" or values.dtype == bool:
-        raise RooflineInputError(name, f"must be a positive integer (or an array of them), got {value!r}")
-    if not (np.isfinite(values).all() and (values >= 1).all() and (values == np.round(values)).all()):
-        raise RooflineInputError(name, f"must be a positive integer (or an array of them), got {value!r}")
+    values = _as_array(name, value)
+    problem = f"must be a positive integer up to {MAX_COUNT:,} (or a non-empty array of them), got {value!r}"
+    if values.size == 0 or values.dtype.kind not in "iuf":
+        raise RooflineInputError(name, problem)
+    if not (np.isfinite(values).all() and (values >= 1).all() and (values <= MAX_COUNT).all()
+            and (values == np.round(values)).all()):
+        raise RooflineInputError(name, problem)
+
+
+def check_workload(workload: object) -> "Workload":
+    """The public functions' guard: a Workload instance, not None or a dict."""
+    if not isinstance(workload, Workload):
+        raise RooflineInputError("workload", f"expected a Workload, got {type(workload).__name__}",
+                                 "Workload(batch=..., seq_len=..., ...)")
+    return workload
 
 
 def compute_precision(hardware: Hardware, weight_bits: int, act_bits: int) -> str:
@@ -87,12 +109,22 @@ def compute_precision(hardware: Hardware, weight_bits: int, act_bits: int) -> st
       * either operand 16-bit: fp16 (bf16 on devices without an fp16 path).
       * both 8-bit or narrower, activations 8-bit: fp8, else int8, else the 16-bit roof.
       * both 4-bit: int4, else as 8-bit.
-    A device without a faster path for a format keeps the 16-bit roof.
+    A device without a faster path for a format keeps the 16-bit roof (32-bit falls back to it
+    too); a device with no path at all for the widths (16-bit on an 8-bit-only device) is an error
+    naming the widths it does support.
     """
     widest = max(int(weight_bits), int(act_bits))
-    peaks = hardware.peak_flops_per_s
-    sixteen = "fp16" if "fp16" in peaks else "bf16"
-    if widest >= 32:
-        return "fp32" if "fp32" in peaks else sixteen
-    candidates = {16: [], 8: ["fp8", "int8"], 4: ["int4", "fp8", "int8"]}[widest]
-    return next((p for p in candidates if p in peaks), sixteen)
+    precision = _precision_for(hardware, widest)
+    if precision is None:
+        supported = [bits for bits in BIT_WIDTHS if _precision_for(hardware, bits) is not None]
+        raise RooflineInputError(
+            "weight_bits/act_bits", f"{hardware.name} has no compute ceiling for {widest}-bit operands "
+            f"(weight_bits={weight_bits}, act_bits={act_bits})",
+            "bit widths " + (", ".join(map(str, supported)) or "none") + " on this device")
+    return precision
+
+
+def _precision_for(hardware: Hardware, widest_bits: int) -> str | None:
+    candidates = {32: ["fp32"], 16: [], 8: ["fp8", "int8"], 4: ["int4", "fp8", "int8"]}[widest_bits]
+    sixteen = sixteen_bit_precision(hardware)
+    return next((p for p in [*candidates, sixteen] if p is not None and p in hardware.peak_flops_per_s), None)

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from roofline_utils import RooflineInputError, Workload, group_points, operator_table
+from roofline_utils import RooflineInputError, Workload, group_points, operator_table, phase_totals, preset
+from roofline_utils.operators import operator_list
 from roofline_utils.summary import paper_claims
 
 H, I, HEADS, D, VOCAB = 6656, 17920, 52, 128, 32000
@@ -75,11 +76,23 @@ def test_gqa_reads_each_kv_head_once():
 
 def test_fused_attention_moves_only_q_k_v_and_o():
     t = operator_table("llama-33b", "a40", Workload(attention_io="fused"))
-    qk, pv, softmax = (row(t, "prefill", n) for n in ("qk_matmul", "pv_matmul", "softmax"))
+    qk, pv = (row(t, "prefill", n) for n in ("qk_matmul", "pv_matmul"))
     tensor = 1024 * H * 2
     assert qk["bytes"] == 2 * tensor and pv["bytes"] == 2 * tensor  # Q+K, and V+O
-    assert softmax["bytes"] == 0 and softmax["bound"] == "compute" and np.isinf(softmax["intensity"])
-    assert softmax["time_s"] == softmax["flops"] / 149.7e12
+    # the softmax runs inside the fused kernel: no row of its own, its 5 FLOPs per score are in qk_matmul
+    assert "softmax" not in set(t["operator"])
+    scores = 52 * 1024 * 1025 // 2  # causal: H·s·(s+1)/2
+    assert qk["flops"] == 2 * 128 * scores + 5 * scores and pv["flops"] == 2 * 128 * scores
+    fused_qk = next(op for op in operator_list(preset("llama-33b"), Workload(attention_io="fused"))
+                    if op.name == "qk_matmul")
+    assert "softmax" in fused_qk.note
+
+
+def test_fusing_attention_keeps_the_flop_totals():
+    unfused, fused = (phase_totals(operator_table("llama-33b", "a40", Workload(attention_io=io)))
+                      for io in ("unfused", "fused"))
+    assert (unfused["flops"] == fused["flops"]).all()
+    assert (unfused["flops_full_square"] == fused["flops_full_square"]).all()
 
 
 def test_sliding_window_caps_the_kv_read():
