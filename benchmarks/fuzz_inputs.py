@@ -399,7 +399,7 @@ def device_cases() -> list[Case]:
         case("a folder named dev.json", Dir(), field=("hardware",)),
         case("a FIFO named dev.json", Fifo(), field=("hardware",)),
         case("dev.json with only an int8 peak, 16-bit (no roof)",
-             _json(_with(BASE_DEVICE, peak_tflops={"int8": 299.3})), field=("precision", "bits", "hardware")),
+             _json(_with(BASE_DEVICE, peak_tflops={"int8": 299.3})), field=("precision", "bits", "hardware", "weight_bits/act_bits")),
         case("dev.json with no link, --tp 2", _json(_with(BASE_DEVICE, link_gb_s=MISSING)), field=("tp",),
              extra=("--tp", "2")),
         # odd but valid

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import time
@@ -28,6 +29,13 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
         if message.startswith("argument ") and ": " in message:
             raise RooflineInputError(*message.removeprefix("argument ").split(": ", 1))
+        required = re.match(r"the following arguments are required: (.*)", message)
+        if required:
+            names = required.group(1)
+            missing = [a for a in self._actions if a.dest in names or (a.metavar and a.metavar in names)]
+            field = missing[0].dest if missing else names
+            choices = ", ".join(map(str, missing[0].choices)) if missing and missing[0].choices else "see --help"
+            raise RooflineInputError(field, f"missing after '{self.prog}'", choices)
         raise RooflineInputError(self.prog, message)
 
 
@@ -48,11 +56,11 @@ def _integer_list(name: str, low: int, high: int):
     one = _integer(name, low, high)
 
     def parse(text: str) -> list[int]:
-        values = [one(part.strip()) for part in text.split(",") if part.strip()]
-        if not values:
+        parts = [part.strip() for part in text.split(",")]
+        if not all(parts):
             raise argparse.ArgumentTypeError(f"must be comma-separated integers from {low:,} to {high:,}, "
                                              f"got {text!r}")
-        return values
+        return [one(part) for part in parts]
     parse.__name__ = name
     return parse
 
@@ -141,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             return _table(parameters, args.format, args.out)
         return _render(parameters, args.out, args.show_code)
     except RooflineInputError as exc:
-        print(f"roofline: error: {exc}", file=sys.stderr)
+        print(f"roofline: error: {' '.join(str(exc).split())}", file=sys.stderr)  # always one line
         return EXIT_INPUT
     except KeyboardInterrupt as exc:
         print("roofline: interrupted; nothing was written", file=sys.stderr)
@@ -175,7 +183,7 @@ def _render(parameters: ReportParameters, out: str, show_code: bool) -> int:
         path = render_report(parameters, out, show_code=show_code,
                              progress=lambda line: print(line, file=sys.stderr, flush=True))
     except RenderError as exc:
-        print(f"roofline: error: {exc}", file=sys.stderr)
+        print(f"roofline: error: render: {' '.join(str(exc).split())}", file=sys.stderr)
         return EXIT_INPUT
     from .output import write_stdout
 

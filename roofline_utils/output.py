@@ -92,6 +92,13 @@ def remove_stale_staging(folder: Path) -> list[Path]:
 
 def check_out_folder(out: str | os.PathLike) -> Path:
     """The absolute destination folder of a render (it need not exist yet); a named error otherwise."""
+    try:
+        return _check_out_folder(out)
+    except OSError as exc:  # a name too long, a loop of links, ...
+        raise _failure(out, exc) from None
+
+
+def _check_out_folder(out: str | os.PathLike) -> Path:
     if not str(out).strip():
         raise RooflineInputError("out", "is empty", "a folder path, e.g. reports/")
     folder = Path(out).expanduser().absolute()  # the notebooks run with cwd=staging: never relative
@@ -149,6 +156,13 @@ def write_text(target: str, text: str) -> Path | None:
     if target == "-":
         write_stdout(text)
         return None
+    try:
+        return _write_file(target, text)
+    except OSError as exc:  # a name too long, a loop of links, ...: before anything was written
+        raise _failure(target, exc) from None
+
+
+def _write_file(target: str, text: str) -> Path:
     if not target.strip():
         raise RooflineInputError("out", "is empty", "a file path, or - for standard output")
     path = Path(target).expanduser().absolute()

@@ -73,6 +73,9 @@ def execute_notebooks(parameters: ReportParameters, notebook_dir: Path, workdir:
     from papermill.parameterize import parameterize_notebook
 
     values = {**parameters.values(), "figure_dir": str(workdir)}
+    for name in ("model", "hardware"):  # the notebooks run in the staging folder: files by absolute path
+        if Path(values[name]).expanduser().exists():
+            values[name] = str(Path(values[name]).expanduser().absolute())
     notebooks, owner, last_code_cells = [], [], set()
     merged = nbformat.v4.new_notebook()
     for name in NOTEBOOKS:

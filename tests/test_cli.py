@@ -106,9 +106,10 @@ def _err_line(err: str) -> str:
     (["render", "--tp", "8"], r"tp: 8 devices do not split"),
     (["render", "--hardware", "m2-ultra", "--tp", "2"], r"tp: .*no interconnect"),
     (["render", "--frobnicate"], r"unrecognized arguments: --frobnicate"),
-    (["list"], r"the following arguments are required: what"),
+    (["list"], r"what: missing after 'roofline list' \(allowed: models, hardware, runs\)"),
     (["list", "gpus"], r"what: invalid choice: 'gpus'"),
-    ([], r"the following arguments are required"),
+    ([], r"command: missing after 'roofline' \(allowed: render, table, list\)"),
+    (["render", "--sweep-batches", "1,,2"], r"--sweep-batches: must be comma-separated integers"),
 ])
 def test_bad_input_is_one_clear_line(argv, message, tmp_path):
     code, out, err = run(*argv, *(["--out", str(tmp_path / "r")] if argv[:1] == ["render"] else []))

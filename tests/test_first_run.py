@@ -166,3 +166,17 @@ def test_a_dead_kernel_is_a_render_error(tmp_path):
     with pytest.raises(RenderError, match=r"01_hardware.ipynb: the notebook kernel died"):
         render_report(params, tmp_path / "out", notebook_dir=notebooks)
     assert not (tmp_path / "out").exists()
+
+
+def test_render_with_relative_model_and_device_files(tmp_path, llama33b_config_json):
+    """The notebooks run in a staging folder: files named relative to the user's folder must still be found."""
+    (tmp_path / "my_gpu.yaml").write_text("name: My GPU\nbandwidth_gb_s: 1000\nmemory_gb: 32\n"
+                                          "peak_tflops: {fp16: 250, int8: 500}\n")
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "config.json").write_text(llama33b_config_json.read_text())
+    done = subprocess.run([str(BIN / "roofline"), "render", "--model", "cfg/config.json", "--hardware", "my_gpu.yaml",
+                           "--sweep-batches", "1", "--sweep-seq-lens", "128", "--out", "r"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    html = next((tmp_path / "r").glob("cfg_my_gpu_b1_s1024_*.html")).read_text()
+    assert "My GPU" in html

@@ -135,3 +135,10 @@ def test_stale_staging_of_a_dead_process_is_removed_and_a_live_one_kept(tmp_path
 def test_write_text_to_standard_output(capsys):
     assert write_text("-", "a,b\n") is None
     assert capsys.readouterr().out == "a,b\n"
+
+
+@pytest.mark.parametrize("command", ["table", "render"])
+def test_a_name_too_long_is_one_line(tmp_path, command):
+    code, _, err = run(command, "--out", str(tmp_path / ("x" * 300) / "ops.csv"))
+    assert code == 2 and _err_line(err).endswith("File name too long")
+    assert list(tmp_path.iterdir()) == []
