@@ -18,7 +18,9 @@ def explorer(model: str = "llama-33b", hardware: str = "a40", batch: int = 1, se
     from .models import load_model, preset_names
     from .plot import roofline_chart
     from .roofline import group_points, operator_table, peak_flops
-    from .summary import totals_text
+    from IPython.display import Markdown, display
+
+    from .findings import headline, markdown
     from .workload import Workload
 
     powers = [2**i for i in range(0, 11)]
@@ -49,7 +51,7 @@ def explorer(model: str = "llama-33b", hardware: str = "a40", batch: int = 1, se
                 points = group_points(operator_table(llm, device, work))
                 roofline_chart(points, device, peak, f"Roofline Model ({llm.display_name}, {device.name})")
                 plt.show()
-                print(totals_text(llm, device, work))
+                display(Markdown(markdown(headline(llm, device, work))))
             except ValueError as exc:  # e.g. a precision the device lacks: say so in the output area
                 print(f"cannot evaluate: {exc}")
 

@@ -40,6 +40,14 @@ class Expr:
         """The formula with every symbol replaced by its (scalar) value."""
         return self._show(lambda name: _number(env[name]))
 
+    def latex(self) -> str:
+        """The formula as LaTeX (typeset as MathML in the report): ``2 \\cdot T \\cdot h``."""
+        return self._show(lambda name: LATEX_NAMES.get(name, name)).replace("·", r" \cdot ")
+
+    def latex_values(self, env: Env) -> str:
+        """The formula as LaTeX with every symbol replaced by its (scalar) value."""
+        return self._show(lambda name: _number(env[name])).replace("·", r" \cdot ")
+
     def __add__(self, other: "Expr | float") -> "Expr":
         other = as_expr(other)
         if other.constant == 0:
@@ -95,5 +103,11 @@ def as_expr(value: "Expr | float") -> Expr:
     return value if isinstance(value, Expr) else Const(value)
 
 
+# How the operators' symbol names are typeset (names not listed are already plain letters).
+LATEX_NAMES = {
+    "H·d": r"H\,d", "Hkv·d": r"H_{kv}\,d", "s_kv": r"s_{kv}", "n_scores": r"n_{\text{scores}}",
+    "n_scores_stored": r"n_{\text{stored}}", "T_logits": r"T_{\text{logits}}", "min(T,V)": r"\min(T,V)",
+    "T·k": r"T\,k", "E_read": r"E_{\text{read}}", "2(p-1)/p": r"\frac{2(p-1)}{p}",
+}
 ZERO = Const(0)
 ONE = Const(1)

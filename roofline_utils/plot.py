@@ -22,12 +22,13 @@ def legend_label(group: str, phase: str) -> str:
 
 def axis_limits(points: pd.DataFrame, peak: float) -> tuple[tuple[float, float], tuple[float, float]]:
     """The original's 1..1e4 FLOP/byte and 10G..100T FLOP/s, widened only to keep every point
-    and the compute roof in view (an A40 peak of 149.7 TFLOP/s sits above 100 T)."""
+    and the highest roof, with room for its label, in view (an A40 peak of 149.7 TFLOP/s sits
+    above 100 T). ``peak`` is the highest roof drawn."""
     finite = _plottable(points)
     x_low = min(X_RANGE[0], finite["intensity"].min() / 1.5) if len(finite) else X_RANGE[0]
     x_high = max(X_RANGE[1], finite["intensity"].max() * 1.5) if len(finite) else X_RANGE[1]
     y_low = min(Y_RANGE[0], finite["performance_flops_per_s"].min() / 1.5) if len(finite) else Y_RANGE[0]
-    y_high = max(Y_RANGE[1], peak * 2)
+    y_high = max(Y_RANGE[1], peak * 3)
     return (x_low, x_high), (y_low, y_high)
 
 
@@ -49,26 +50,36 @@ def roofline_chart(points: pd.DataFrame | None, hardware: Hardware, peak_flops_p
              if not (rows := _plottable(points[(points["label"] == label) & (points["phase"] == phase)])).empty]
     bandwidth = hardware.bandwidth_bytes_per_s
     ridge = peak_flops_per_s / bandwidth
-    (x_low, x_high), (y_low, y_high) = axis_limits(pd.concat([r for *_, r in drawn]) if drawn else points,
-                                                   peak_flops_per_s)
+    highest = max([peak_flops_per_s, *(extra_roofs or {}).values()])
+    (x_low, x_high), (y_low, y_high) = axis_limits(pd.concat([r for *_, r in drawn]) if drawn else points, highest)
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 6.5))
     ax.set_xscale("log")
     ax.set_yscale("log")
     x_memory = np.array([x_low, ridge])
-    ax.plot(x_memory, x_memory * bandwidth, "b--", lw=1.5, label=f"{bandwidth / 1e9:.0f}GB/s")
+    ax.plot(x_memory, x_memory * bandwidth, "b--", lw=1.5, label=si(bandwidth, "B/s"))
     ax.plot([ridge, x_high], [peak_flops_per_s] * 2, "r--", lw=1.5, label=si(peak_flops_per_s, "FLOP/s"))
     ax.axvline(ridge, color="green", ls="--", lw=1, label=f"ridge {ridge:.1f} FLOP/B")
     for label, peak in (extra_roofs or {}).items():
         ax.plot([peak / bandwidth, x_high], [peak] * 2, ":", color="gray", lw=1)
-        ax.annotate(f"{label} {si(peak, 'FLOP/s')}", (x_high, peak), ha="right", va="bottom", fontsize=8)
+        ax.annotate(f"{label} {si(peak, 'FLOP/s')}", (x_high, peak), xytext=(-4, 2), textcoords="offset points",
+                    ha="right", va="bottom", fontsize=8, annotation_clip=True)
 
     colours = plt.get_cmap("tab20" if show_other else "tab10").colors
+    tooltips = {}
     for index, (label, phase, rows) in enumerate(drawn):
-        # decode q/k/v and MLP GEMMs land on the same spots: shrinking sizes keeps both visible
+        # decode q/k/v and MLP GEMMs land on the same spots: shrinking sizes keeps both visible,
+        # and the legend says how many settings each visible cross stands for
         size = max(70 - 9 * index, 14)
-        ax.scatter(rows["intensity"], rows["performance_flops_per_s"], marker="x", s=size,
-                   color=colours[index % len(colours)], label=legend_label(label, phase), zorder=3 + index)
+        distinct = len(rows[["intensity", "performance_flops_per_s"]].round(6).drop_duplicates())
+        shown = f" ({len(rows)} settings, {distinct} distinct)" if distinct < len(rows) else ""
+        points_drawn = ax.scatter(rows["intensity"], rows["performance_flops_per_s"], marker="x", s=size,
+                                  color=colours[index % len(colours)], label=legend_label(label, phase) + shown,
+                                  zorder=3 + index)
+        gid = f"rl-points-{index}"
+        points_drawn.set_gid(gid)
+        tooltips[gid] = [point_tooltip(legend_label(label, phase), phase, row) for _, row in rows.iterrows()]
+    ax.figure.rl_tooltips = tooltips  # read by figure_svg(): one <title> per point
     ax.set_xlim(x_low, x_high)
     ax.set_ylim(y_low, y_high)
     ax.set_xlabel("Operational Intensity (FLOP/byte)")
@@ -77,6 +88,60 @@ def roofline_chart(points: pd.DataFrame | None, hardware: Hardware, peak_flops_p
     ax.grid(True, which="major", ls=":", lw=0.5)
     ax.legend(loc="lower right", fontsize=8, ncol=2 if show_other else 1)
     return ax.figure
+
+
+def point_tooltip(label: str, phase: str, row: pd.Series) -> str:
+    """What hovering a point shows: group, phase, setting, FLOPs, bytes, intensity, attainable FLOP/s."""
+    parts = [f"{label} ({phase})"]
+    if "batch" in row and "seq_len" in row:
+        parts.append(f"batch {int(row['batch'])}, length {int(row['seq_len'])}")
+    if "flops" in row and "bytes" in row:
+        parts.append(f"{si(row['flops'], 'FLOP')}, {si(row['bytes'], 'B')}")
+    parts.append(f"{row['intensity']:.4g} FLOP/byte, attainable {si(row['performance_flops_per_s'], 'FLOP/s')}")
+    return "; ".join(parts)
+
+
+def figure_svg(figure) -> str:
+    """The figure as SVG text, each scatter point wrapped in a ``<g>`` with a ``<title>`` tooltip
+    (what a browser shows on hover; no JavaScript)."""
+    import io
+    import xml.etree.ElementTree as ET
+
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    tooltips = getattr(figure, "rl_tooltips", {})
+    if not tooltips:
+        return buffer.getvalue()
+    svg_ns, xlink_ns = "http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"
+    ET.register_namespace("", svg_ns)
+    ET.register_namespace("xlink", xlink_ns)
+    root = ET.fromstring(buffer.getvalue())
+    for group in root.iter(f"{{{svg_ns}}}g"):
+        texts = tooltips.get(group.get("id"))
+        if not texts:
+            continue
+        for parent in list(group.iter(f"{{{svg_ns}}}g")):
+            uses = [child for child in parent if child.tag == f"{{{svg_ns}}}use"]
+            for use, text in zip(uses, texts):
+                index = list(parent).index(use)
+                wrapper = ET.Element(f"{{{svg_ns}}}g")
+                title = ET.SubElement(wrapper, f"{{{svg_ns}}}title")
+                title.text = text
+                parent.remove(use)
+                wrapper.append(use)
+                parent.insert(index, wrapper)
+    return '<?xml version="1.0" encoding="utf-8" standalone="no"?>\n' + ET.tostring(root, encoding="unicode")
+
+
+def show(figure, alt: str, caption: str) -> None:
+    """Display a figure as inline SVG with its alt text and caption (the report turns them into a
+    numbered ``<figure>``), then close it so it is not drawn a second time."""
+    from IPython.display import display
+
+    svg = figure_svg(figure)
+    plt.close(figure)
+    display({"image/svg+xml": svg, "text/plain": f"[figure] {caption}"}, raw=True,
+            metadata={"alt": alt, "caption": caption})
 
 
 def _plottable(rows: pd.DataFrame) -> pd.DataFrame:
@@ -91,7 +156,7 @@ def save_figure(figure, folder: str | Path, stem: str) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{stem}.png", folder / f"{stem}.svg"]
     figure.savefig(paths[0], dpi=150, bbox_inches="tight")
-    figure.savefig(paths[1], bbox_inches="tight", metadata={"Date": None})
+    paths[1].write_text(figure_svg(figure), encoding="utf-8")
     return paths
 
 
@@ -185,3 +250,28 @@ def empirical_chart(points: pd.DataFrame, flops_per_s: float, bytes_per_s: float
     ax.scatter([], [], marker="o", facecolors="none", edgecolors="black", label="measured (o)")
     ax.legend(loc="lower right", fontsize=8)
     return figure
+
+
+def describe_roofs(hardware: Hardware, peak_flops_per_s: float, precision: str,
+                   extra_roofs: dict[str, float] | None = None) -> str:
+    """Alt text for the bare roofs: what the chart shows, in numbers."""
+    ridge = peak_flops_per_s / hardware.bandwidth_bytes_per_s
+    extra = "; dotted: " + ", ".join(f"{name} at {si(value, 'FLOP/s')}" for name, value in extra_roofs.items()) \
+        if extra_roofs else ""
+    return (f"Log-log roofline of the {hardware.name}: the memory roof rises at "
+            f"{si(hardware.bandwidth_bytes_per_s, 'B/s')} up to the ridge at {ridge:.1f} FLOP/byte, where the "
+            f"{precision} compute roof of {si(peak_flops_per_s, 'FLOP/s')} begins{extra}.")
+
+
+def describe_points(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: float) -> str:
+    """Alt text for a roofline with points: each group's intensity span and which side of the ridge it is on."""
+    ridge = peak_flops_per_s / hardware.bandwidth_bytes_per_s
+    parts = []
+    for (label, phase), rows in _plottable(points).groupby(["label", "phase"], sort=False):
+        if label not in GROUPS:
+            continue
+        below = int((rows["intensity"] < ridge).sum())
+        parts.append(f"{legend_label(label, phase)} from {rows['intensity'].min():.3g} to "
+                     f"{rows['intensity'].max():.3g} FLOP/byte ({below} of {len(rows)} below the ridge)")
+    return (f"Roofline of the {hardware.name} (memory roof {si(hardware.bandwidth_bytes_per_s, 'B/s')}, compute roof "
+            f"{si(peak_flops_per_s, 'FLOP/s')}, ridge {ridge:.1f} FLOP/byte) with crosses for " + "; ".join(parts) + ".")

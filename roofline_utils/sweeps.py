@@ -49,3 +49,12 @@ def time_breakdown(table: pd.DataFrame) -> pd.DataFrame:
     categories = table["operator"].map(CATEGORIES).fillna("norms + residuals")
     seconds = (table["time_s"] * table["count"]).groupby([table["phase"], categories], sort=False).sum()
     return seconds.rename("time_s").reset_index().rename(columns={"operator": "category"})
+
+
+def sweep_points(model: ModelConfig | str, hardware: Hardware | str, workload: Workload, batches, seq_lens,
+                 phases=("prefill", "decode")) -> pd.DataFrame:
+    """Chart points (one per phase, group and setting) over every batch x length pair: one vectorised call."""
+    from .roofline import group_points, operator_table
+
+    batch, seq = (a.ravel() for a in np.meshgrid(np.asarray(batches), np.asarray(seq_lens), indexing="ij"))
+    return group_points(operator_table(model, hardware, replace(workload, batch=batch, seq_len=seq), phases=phases))

@@ -1,0 +1,138 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. The roofline: every operator on one chart
+#
+# Each cross is one operator group in one phase at one setting of the sweep grid (batch × sequence
+# length). Its x is the group's operational intensity ($\sum \text{FLOPs} / \sum \text{bytes}$ of its
+# operators); its y is the performance the roofline allows ($\sum \text{FLOPs} / \sum t$, each operator
+# at its own ceiling). Groups: `qkv mlp` = the Q/K/V projections, `up/gate/down` = the MLP GEMMs,
+# `qk/pv` = the two attention matmuls; `init` = prefill, `ar` = decode. Hover a cross in the report
+# for its numbers.
+#
+# **Every point is an upper bound.** A measured kernel sits at or below it.
+
+# %% tags=["parameters"]
+model = "llama-33b"
+hardware = "a40"
+batch = 1
+seq_len = 1024
+output_len = 256  # tokens generated, for the end-to-end latency
+weight_bits = 16
+act_bits = 16
+kv_bits = 16
+attention_io = "unfused"
+tp = 1
+sweep_batches = [1, 2, 4, 8, 16, 32, 64]  # the chart's cloud: batch axis
+sweep_seq_lens = [128, 256, 512, 1024, 2048, 4096, 8192]  # and length axis
+show_other_ops = False  # also plot o_proj, norms, softmax, lm_head, ...
+figure_dir = None  # folder to save the chart as PNG and SVG (None: not saved)
+
+# %%
+import roofline_utils as rl
+from roofline_utils import findings, plot, summary, tables
+from roofline_utils.findings import markdown
+
+r = rl.notebook.setup(model=model, hardware=hardware, batch=batch, seq_len=seq_len, output_len=output_len,
+                      weight_bits=weight_bits, act_bits=act_bits, kv_bits=kv_bits, attention_io=attention_io,
+                      tp=tp, sweep_batches=sweep_batches, sweep_seq_lens=sweep_seq_lens)
+points = rl.sweeps.sweep_points(r.model, r.hardware, r.workload, sweep_batches, sweep_seq_lens)
+
+# %% tags=["nbval-ignore-output"]
+figure = plot.roofline_chart(points, r.hardware, r.peak_flops_per_s, r.title, show_other=show_other_ops)
+if figure_dir is not None:
+    plot.save_figure(figure, figure_dir, "roofline")
+plot.show(figure, alt=plot.describe_points(points, r.hardware, r.peak_flops_per_s),
+          caption=f"{r.title}: {len(sweep_batches) * len(sweep_seq_lens)} settings per group, batch "
+                  f"{min(sweep_batches)} to {max(sweep_batches)} × length {min(sweep_seq_lens):,} to "
+                  f"{max(sweep_seq_lens):,}. The legend counts how many settings share each visible cross.")
+
+# %% [markdown]
+# ## What the chart shows
+#
+# Computed from the points above, group by group:
+
+# %%
+tables.show_markdown("\n".join("- " + markdown(reading)
+                               for reading in findings.chart_reading(points, r.hardware, r.peak_flops_per_s)))
+
+# %% [markdown]
+# ## The original figure's reading, checked
+#
+# The Medusa paper (Cai et al., arXiv:2401.10774, appendix, Figure 14) reads its chart this way. Each
+# claim is tested against the analytical points (and in the test-suite).
+
+# %%
+tables.show_markdown("\n".join("- " + markdown(claim) for claim in findings.paper_claims(points, r.ridge)))
+tables.show_markdown(markdown(findings.axis_note(points, r.peak_flops_per_s)))
+
+# %% [markdown]
+# ## When do decode GEMMs become compute-bound?
+#
+# Decode intensity grows with the batch because each weight byte read serves every sequence in the
+# batch.
+
+# %%
+tables.show_markdown(markdown(findings.ridge_batch(r.model, r.hardware, r.workload)))
+
+# %% [markdown]
+# ## Totals for this setting
+#
+# The model's time is each operator at its own roofline, summed over the operators that run one after
+# another. Time to first token is the whole prefill; time per output token is one decode step at this
+# KV length.
+
+# %%
+tables.show_markdown(markdown(findings.headline(r.model, r.hardware, r.workload)))
+
+# %% [markdown]
+# ## End to end: one request
+#
+# The prefill of the prompt gives the first token; every further token is one decode step whose KV
+# cache is one position longer. All steps are evaluated at once (a vectorised sum, not a loop).
+
+# %%
+tables.show_markdown(markdown(rl.e2e.end_to_end(r.model, r.hardware, r.workload, prompt_len=seq_len,
+                                                output_len=output_len)))
+
+# %% [markdown]
+# ## Where the time goes
+#
+# Roofline time per category of operator. Under tensor parallelism the all-reduce after attention and
+# after the MLP travels over the interconnect, not memory: it gets its own bar.
+
+# %% tags=["nbval-ignore-output"]
+breakdown = rl.sweeps.time_breakdown(rl.operator_table(r.model, r.hardware, r.workload))
+figure = plot.time_breakdown_chart(breakdown, f"{r.model.display_name} on {tp} × {r.hardware.name}, batch {batch}, "
+                                   f"{seq_len:,} tokens")
+largest = breakdown.sort_values("time_s").groupby("phase").tail(1)
+plot.show(figure, alt="Bars of roofline time per operator category; the largest: " + "; ".join(
+              f"{row.phase} {row.category} {row.time_s * 1e3:.3g} ms" for row in largest.itertuples()),
+          caption="Where the time goes, per phase (purple: the tensor-parallel all-reduce over the link).")
+
+# %%
+tables.show(summary.time_shares(r.model, r.hardware, r.workload, "decode"), caption="Decode step, by operator")
+
+# %% [markdown]
+# ## Does it fit?
+#
+# Weights, the KV cache at this batch and length, and the largest transient activation, against one
+# device's memory.
+
+# %%
+footprint = rl.memory_footprint(r.model, r.hardware, r.workload)
+tables.show_markdown(markdown(footprint) + "\n\n**" + footprint.verdict(r.hardware.name) + "**")
+tables.show_markdown(markdown(findings.capacity(r.model, r.hardware, r.workload)))

@@ -1,0 +1,111 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4. Sweeps: batch, context length and the memory wall
+#
+# How the operator points move along the roofline as the batch grows, what that does to time per
+# token and throughput, and where memory runs out. Every curve is one vectorised evaluation.
+
+# %% tags=["parameters"]
+model = "llama-33b"
+hardware = "a40"
+batch = 1
+seq_len = 1024
+weight_bits = 16
+act_bits = 16
+kv_bits = 16
+attention_io = "unfused"
+tp = 1
+sweep_batches = [1, 2, 4, 8, 16, 32, 64]
+sweep_seq_lens = [128, 256, 512, 1024, 2048, 4096, 8192]
+
+# %%
+import roofline_utils as rl
+from roofline_utils import findings, plot, tables
+from roofline_utils.findings import markdown
+
+r = rl.notebook.setup(model=model, hardware=hardware, batch=batch, seq_len=seq_len, weight_bits=weight_bits,
+                      act_bits=act_bits, kv_bits=kv_bits, attention_io=attention_io, tp=tp,
+                      sweep_batches=sweep_batches, sweep_seq_lens=sweep_seq_lens)
+
+# %% [markdown]
+# ## Decode points climb the bandwidth slope as the batch grows
+#
+# Each weight byte read in a decode step serves every sequence of the batch, so the projections' and
+# MLP's intensity grows about linearly with the batch until it reaches the ridge. Attention does not
+# move: each sequence reads its own KV cache.
+
+# %%
+batches = [2**i for i in range(0, 11)]
+trajectory = rl.sweeps.sweep_points(r.model, r.hardware, r.workload, batches, [seq_len], phases=("decode",))
+ridge = findings.ridge_batch(r.model, r.hardware, r.workload)
+mlp = trajectory[trajectory["label"] == "up/gate/down"]
+tables.show(mlp[["batch", "intensity", "performance_flops_per_s"]].rename(
+    columns={"intensity": "intensity (FLOP/byte)", "performance_flops_per_s": "attainable (FLOP/s)"}),
+    caption=f"MLP GEMMs in decode at {seq_len:,} tokens")
+tables.show_markdown(markdown(ridge))
+
+# %% tags=["nbval-ignore-output"]
+figure = plot.batch_trajectory_chart(trajectory, r.hardware, r.peak_flops_per_s,
+                                     f"Decode at {seq_len:,} tokens: batch 1 to {batches[-1]:,} "
+                                     f"({r.model.display_name}, {r.hardware.name})", ridge.batch)
+plot.show(figure, alt=plot.describe_points(trajectory, r.hardware, r.peak_flops_per_s),
+          caption="Decode points as the batch doubles from 1 to 1,024, labelled by batch on the MLP points.")
+
+# %% [markdown]
+# ## Time per token and throughput against the batch
+#
+# Until the ridge, a bigger batch costs almost nothing per step (the weights are read once either
+# way), so throughput grows with the batch. The KV cache grows with batch × length and eventually
+# dominates the bytes, and memory runs out: hollow markers do not fit.
+
+# %%
+lengths = sweep_seq_lens[::2]
+by_batch = rl.sweeps.decode_sweep(r.model, r.hardware, r.workload, batches, lengths)
+fitting = by_batch[by_batch["fits"]].groupby("seq_len")["batch"].max()
+tables.show_markdown("\n".join(f"- context {length:,}: largest batch that fits (of those swept) "
+                               f"**{findings.largest_batch_text(int(fitting.get(length, 0)))}**" for length in lengths))
+
+# %% tags=["nbval-ignore-output"]
+figure = plot.sweep_chart(by_batch, "batch", "seq_len", f"{r.model.display_name} on {r.hardware.name}, decode")
+plot.show(figure, alt=f"Time per output token and tokens/s against batch 1 to {batches[-1]:,}, one line per context "
+                      f"length {lengths[0]:,} to {lengths[-1]:,}; settings that do not fit are hollow.",
+          caption="Decode time per token (left) and throughput (right) against the batch.")
+
+# %% [markdown]
+# ## Time per token against the context length
+
+# %%
+by_length = rl.sweeps.decode_sweep(r.model, r.hardware, r.workload, sweep_batches[::2], [2**i for i in range(7, 18)])
+at_batch = by_length[by_length["batch"] == sweep_batches[0]]
+tables.show(at_batch[["seq_len", "tpot_s", "tokens_per_s", "fits"]].rename(columns={
+    "seq_len": "context (tokens)", "tpot_s": "time per token (s)", "tokens_per_s": "tokens/s", "fits": "fits"}),
+    caption=f"Decode at batch {sweep_batches[0]}")
+
+# %% tags=["nbval-ignore-output"]
+figure = plot.sweep_chart(by_length, "seq_len", "batch", f"{r.model.display_name} on {r.hardware.name}, decode")
+plot.show(figure, alt="Time per output token and tokens/s against context length 128 to 131,072, one line per batch; "
+                      "settings that do not fit are hollow.",
+          caption="Decode time per token (left) and throughput (right) against the context length.")
+
+# %% [markdown]
+# ## Explore
+#
+# In JupyterLab, the controls below redraw the roofline and the totals for any preset, device, batch,
+# context and precision. (The HTML report cannot run widgets and shows a note instead.)
+
+# %% tags=["nbval-ignore-output"]
+rl.explorer.explorer(model, hardware, batch, seq_len, weight_bits)

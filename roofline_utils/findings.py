@@ -1,0 +1,363 @@
+"""What the report concludes, as small dataclasses with numbers, and the one renderer to Markdown.
+
+Each finding is computed from the tables (tests check it by number); :func:`markdown` is the only
+place that turns one into sentences, so a verdict is phrased once and reads the same everywhere.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from functools import singledispatch
+
+import numpy as np
+import pandas as pd
+
+from .e2e import EndToEnd
+from .hardware import Hardware, get_hardware
+from .memory import MemoryFootprint, fewest_devices_that_fit, largest_batch_that_fits, memory_footprint
+from .models import ModelConfig, load_model
+from .operators import GROUPS, PHASE_LABELS
+from .roofline import group_points, operator_table, peak_flops, phase_totals
+from .units import grouped, seconds, si
+from .workload import Workload
+
+X_RANGE = (1.0, 1e4)  # the original figure's axes (FLOP/byte, FLOP/s)
+Y_RANGE = (1e10, 1e14)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """Time to first token, time per decode token and model FLOPs/bytes per phase, at the roofline."""
+
+    ttft_s: float  # the whole prefill of b prompts of s tokens
+    tpot_s: float  # one decode step with a KV cache of s positions
+    batch: int
+    prefill_flops: float
+    prefill_flops_full_square: float
+    decode_flops: float
+    prefill_bytes: float
+    decode_bytes: float
+
+    @property
+    def tokens_per_s_per_sequence(self) -> float:
+        return 1 / self.tpot_s
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.batch / self.tpot_s
+
+
+def headline(model: ModelConfig | str, hardware: Hardware | str, workload: Workload) -> Headline:
+    totals = phase_totals(operator_table(model, hardware, workload)).set_index("phase")
+    return Headline(ttft_s=float(totals.loc["prefill", "time_s"]), tpot_s=float(totals.loc["decode", "time_s"]),
+                    batch=int(np.asarray(workload.batch)), prefill_flops=float(totals.loc["prefill", "flops"]),
+                    prefill_flops_full_square=float(totals.loc["prefill", "flops_full_square"]),
+                    decode_flops=float(totals.loc["decode", "flops"]),
+                    prefill_bytes=float(totals.loc["prefill", "bytes"]),
+                    decode_bytes=float(totals.loc["decode", "bytes"]))
+
+
+def batch_at_ridge(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
+                   group: str = "up/gate/down", max_batch: int = 1 << 14) -> int | None:
+    """Smallest decode batch at which ``group``'s intensity reaches the ridge point (None: never).
+
+    Decode GEMM intensity is about 2·b·n·k / (n·k·w + b·(n+k)·a): it grows with b and
+    saturates at 2·n·k/((n+k)·a), so small models on devices with a high ridge may never
+    get there. Evaluated on the grid b = 1..max_batch in one vectorised call.
+    """
+    model, hardware = load_model(model), get_hardware(hardware)
+    batches = np.arange(1, max_batch + 1)
+    grid = replace(workload, batch=batches, seq_len=int(np.max(workload.seq_len)))
+    points = group_points(operator_table(model, hardware, grid, phases=("decode",)), groups=(group,))
+    ridge = float(np.max(peak_flops(hardware, workload))) / hardware.bandwidth_bytes_per_s
+    reached = points.loc[points["intensity"] >= ridge, "batch"]
+    return int(reached.min()) if len(reached) else None
+
+
+@dataclass(frozen=True)
+class RidgeBatch:
+    """The decode batch at which a group's GEMMs reach the ridge (None: not by batch 16,384)."""
+
+    group: str
+    batch: int | None
+    ridge: float
+
+
+def ridge_batch(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
+                group: str = "up/gate/down") -> RidgeBatch:
+    hardware = get_hardware(hardware)
+    ridge = float(np.max(peak_flops(hardware, workload))) / hardware.bandwidth_bytes_per_s
+    return RidgeBatch(group, batch_at_ridge(model, hardware, workload, group), ridge)
+
+
+@dataclass(frozen=True)
+class GroupReading:
+    """Where one legend group's cloud sits on the chart, and what moves it."""
+
+    label: str  # e.g. "qkv mlp ar"
+    phase: str
+    intensity_low: float
+    intensity_high: float
+    memory_bound: int  # settings below the ridge
+    settings: int
+    depends_on: tuple[str, ...]  # "batch", "length"
+    best_flops_per_s: float
+    peak_flops_per_s: float
+    ridge: float
+
+
+def chart_reading(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: float) -> tuple[GroupReading, ...]:
+    """One reading per legend group. "depends on batch" means the intensity changes when only the
+    batch changes (relative spread above 1%)."""
+    ridge = peak_flops_per_s / hardware.bandwidth_bytes_per_s
+    readings = []
+    for group in GROUPS:
+        for phase, word in PHASE_LABELS.items():
+            rows = points[(points["label"] == group) & (points["phase"] == phase)]
+            if rows.empty:
+                continue
+            depends = tuple(axis for axis, other in (("batch", "seq_len"), ("length", "batch"))
+                            if _varies(rows, by=other))
+            readings.append(GroupReading(f"{group} {word}", phase, float(rows["intensity"].min()),
+                                         float(rows["intensity"].max()), int((rows["intensity"] < ridge).sum()),
+                                         len(rows), depends, float(rows["performance_flops_per_s"].max()),
+                                         peak_flops_per_s, ridge))
+    return tuple(readings)
+
+
+def _varies(rows: pd.DataFrame, by: str) -> bool:
+    """True when the intensity changes within groups of equal ``by`` (so along the other axis)."""
+    spread = rows.groupby(by)["intensity"].agg(lambda x: (x.max() - x.min()) / x.max())
+    return bool((spread > 0.01).any())
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One sentence of the Medusa paper's reading of its Figure 14, and whether the points bear it out."""
+
+    text: str
+    holds: bool
+
+
+def paper_claims(points: pd.DataFrame, ridge: float | None = None) -> tuple[Claim, ...]:
+    """The paper's reading, checked on every setting of the sweep."""
+    def rows(label, phase):
+        return points[(points["label"] == label) & (points["phase"] == phase)]
+
+    decode_gemms = pd.concat([rows("qkv mlp", "decode"), rows("up/gate/down", "decode")])
+    claims = [
+        Claim("decode projections and MLP intensity grows with batch",
+              all(_increasing_in_batch(rows(g, "decode")) for g in ("qkv mlp", "up/gate/down"))),
+        Claim("decode projections and MLP intensity does not depend on length",
+              not any(_varies(rows(g, "decode"), by="batch") for g in ("qkv mlp", "up/gate/down"))),
+        Claim("decode attention stays near 1 FLOP/byte (0.5 to 2) whatever batch and length",
+              bool(rows("qk/pv", "decode")["intensity"].between(0.5, 2).all())),
+        Claim("prefill attention intensity does not depend on batch", not _varies(rows("qk/pv", "prefill"), by="seq_len")),
+    ]
+    if ridge is not None:
+        claims.append(Claim("decode projections and MLP lie on the bandwidth slope (memory-bound)",
+                            bool((decode_gemms["intensity"] < ridge).all())))
+    return tuple(claims)
+
+
+def _increasing_in_batch(rows: pd.DataFrame) -> bool:
+    return bool(all(np.all(np.diff(part.sort_values("batch")["intensity"].to_numpy()) > 0)
+                    for _, part in rows.groupby("seq_len")))
+
+
+@dataclass(frozen=True)
+class AxisNote:
+    """Where this chart's axes leave the original's 1..1e4 FLOP/byte and 10 G..100 T FLOP/s."""
+
+    points_left_of_x1: int
+    lowest_label: str
+    lowest_intensity: float
+    peak_flops_per_s: float
+
+    @property
+    def roof_above_top(self) -> bool:
+        return self.peak_flops_per_s > Y_RANGE[1]
+
+
+def axis_note(points: pd.DataFrame, peak_flops_per_s: float) -> AxisNote:
+    shown = points[points["label"].isin(GROUPS) & np.isfinite(points["intensity"]) & (points["intensity"] > 0)]
+    low = shown[shown["intensity"] < X_RANGE[0]]
+    worst = low.loc[low["intensity"].idxmin()] if len(low) else None
+    return AxisNote(len(low), "" if worst is None else f"{worst['label']} {PHASE_LABELS[worst['phase']]}",
+                    0.0 if worst is None else float(worst["intensity"]), peak_flops_per_s)
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The largest decode batch that fits at this length, and the fewest devices that hold the model."""
+
+    seq_len: int
+    devices: int
+    largest_batch: int  # 0: not even one sequence
+    fewest_devices: int | None  # None: more than 64
+
+
+def capacity(model: ModelConfig | str, hardware: Hardware | str, workload: Workload) -> Capacity:
+    return Capacity(int(np.max(workload.seq_len)), workload.tp, largest_batch_that_fits(model, hardware, workload),
+                    fewest_devices_that_fit(model, hardware, replace(workload, tp=1)))
+
+
+@dataclass(frozen=True)
+class MeasuredSource:
+    """Which machine and model a measurement run comes from, against the report's."""
+
+    run_model: str
+    run_device: str
+    report_model: str
+    report_device: str
+    same_model: bool
+    same_device: bool
+
+
+def measured_source(run, model: ModelConfig, hardware: Hardware) -> MeasuredSource:
+    from .empirical import datasheet_device
+
+    device = datasheet_device(run)
+    run_model = str(run.metadata.get("model", "?"))
+    return MeasuredSource(run_model, device.name if device is not None else run.metadata.get("device", "another machine"),
+                          model.name, hardware.name, run_model == model.name,
+                          device is not None and device.key == hardware.key)
+
+
+def measurement_for(model: ModelConfig, requested: str) -> str:
+    """The shipped run to show: the one asked for, unless it is the default and another shipped run
+    measured the report's own model."""
+    from .measure import load_shipped, shipped_runs
+    from .params import DEFAULT_MEASUREMENT
+
+    if requested != DEFAULT_MEASUREMENT:
+        return requested
+    same = [name for name in shipped_runs() if load_shipped(name).metadata.get("model") == model.name]
+    return same[0] if same else requested
+
+
+def largest_batch_text(largest: int) -> str:
+    """The one phrasing of 'largest batch that fits', for every section that states it."""
+    return str(largest) if largest else "none (not even batch 1)"
+
+
+@singledispatch
+def markdown(finding) -> str:
+    """The one renderer: a finding as Markdown."""
+    raise TypeError(f"no Markdown for {type(finding).__name__}")
+
+
+@markdown.register
+def _(finding: Headline) -> str:
+    return "\n".join([
+        "| | prefill (time to first token) | decode (one step) |", "|---|---:|---:|",
+        f"| FLOPs | {grouped(finding.prefill_flops)} (full square: {grouped(finding.prefill_flops_full_square)}) "
+        f"| {grouped(finding.decode_flops)} |",
+        f"| bytes | {grouped(finding.prefill_bytes)} | {grouped(finding.decode_bytes)} |",
+        f"| time at the roofline | **{seconds(finding.ttft_s)}** | **{seconds(finding.tpot_s)}** |",
+        "", f"Decode: **{finding.tokens_per_s_per_sequence:.1f} tokens/s** per sequence, "
+        f"{finding.tokens_per_s:.1f} tokens/s for the batch of {finding.batch}."])
+
+
+@markdown.register
+def _(finding: RidgeBatch) -> str:
+    if finding.batch is None:
+        return (f"The {finding.group} decode GEMMs never reach the ridge ({finding.ridge:.1f} FLOP/byte) on this "
+                "device at these bit widths: decode stays memory-bound at any batch.")
+    return (f"The {finding.group} decode GEMMs reach the ridge ({finding.ridge:.1f} FLOP/byte) at **batch "
+            f"{finding.batch:,}**: below it a decode step costs about the same whatever the batch, since the "
+            "weights are read once either way.")
+
+
+@markdown.register
+def _(finding: GroupReading) -> str:
+    span = f"{finding.intensity_low:.3g}" if np.isclose(finding.intensity_low, finding.intensity_high, rtol=0.01) \
+        else f"{finding.intensity_low:.3g} to {finding.intensity_high:.3g}"
+    depends = " and ".join(finding.depends_on) or "neither batch nor length"
+    return (f"**{finding.label}** ({finding.phase}): intensity {span} FLOP/byte; {finding.memory_bound} of "
+            f"{finding.settings} settings memory-bound (below the ridge at {finding.ridge:.1f}); depends on {depends}; "
+            f"at best {si(finding.best_flops_per_s, 'FLOP/s')} "
+            f"({100 * finding.best_flops_per_s / finding.peak_flops_per_s:.3g}% of peak).")
+
+
+@markdown.register
+def _(finding: Claim) -> str:
+    return f"{'✓ holds' if finding.holds else '✗ fails'}: {finding.text}"
+
+
+@markdown.register
+def _(finding: AxisNote) -> str:
+    notes = []
+    if finding.points_left_of_x1:
+        notes.append(f"{finding.points_left_of_x1} points sit left of the original's x = 1 edge (lowest: "
+                     f"{finding.lowest_label} at {finding.lowest_intensity:.3f} FLOP/byte), so the x axis is widened.")
+    if finding.roof_above_top:
+        notes.append(f"The compute roof ({si(finding.peak_flops_per_s, 'FLOP/s')}) lies above the original's "
+                     "100 T top, so the y axis extends above it.")
+    return " ".join(notes) or "All points and both roofs fit the original figure's axes."
+
+
+@markdown.register
+def _(finding: Capacity) -> str:
+    devices = str(finding.fewest_devices) if finding.fewest_devices else "more than 64"
+    return (f"Largest decode batch that fits at {finding.seq_len:,} tokens on {finding.devices} device(s): "
+            f"**{largest_batch_text(finding.largest_batch)}**. Fewest devices that hold the model (tensor "
+            f"parallel): **{devices}**.")
+
+
+@markdown.register
+def _(finding: MemoryFootprint) -> str:
+    return "\n".join([
+        "| | bytes |", "|---|---:|",
+        f"| weights | {grouped(finding.weights_bytes)} |", f"| KV cache | {grouped(finding.kv_cache_bytes)} |",
+        f"| activations (peak estimate) | {grouped(finding.activations_bytes)} |",
+        f"| **total** | **{grouped(finding.total_bytes)}** |", f"| capacity | {grouped(finding.capacity_bytes)} |"])
+
+
+@markdown.register
+def _(finding: EndToEnd) -> str:
+    steps = finding.step_times_s
+    growth = (f"from {seconds(steps[0])} at {finding.prompt_len + 1:,} positions to {seconds(steps[-1])} at "
+              f"{finding.prompt_len + finding.output_len - 1:,}") if steps.size else "no decode steps"
+    per_user = finding.tokens_per_s_per_user
+    return "\n".join([
+        f"One request: batch {finding.batch}, a {finding.prompt_len:,}-token prompt, {finding.output_len:,} output "
+        f"tokens, {finding.tp} device{'s' if finding.tp > 1 else ''}.", "",
+        "| | |", "|---|---:|",
+        f"| time to first token | {seconds(finding.ttft_s)} |",
+        f"| time per output token | {seconds(finding.mean_tpot_s) if steps.size else 'n/a'} on average ({growth}) |",
+        f"| total latency | {seconds(finding.total_s)} |",
+        f"| tokens/s per user | {'n/a (one output token)' if per_user is None else f'{per_user:.1f}'} |",
+        f"| tokens/s per device | {finding.tokens_per_s_per_device:.1f} (all {finding.batch} sequences, prefill "
+        "included) |"])
+
+
+@markdown.register
+def _(finding: MeasuredSource) -> str:
+    if finding.same_model and finding.same_device:
+        return f"This run was measured for the report's model on the report's device ({finding.report_device})."
+    differs = [f"the model differs: the run measured **{finding.run_model}**, this report is about "
+               f"**{finding.report_model}**"] if not finding.same_model else []
+    if not finding.same_device:
+        differs.append(f"the device differs: the run was measured on **{finding.run_device}**, not the report's "
+                       f"**{finding.report_device}**")
+    return ("**Read this section as a check of the counting, not of this report's numbers**: " + "; and ".join(differs)
+            + ". The comparison holds each operator against that machine's own measured ceilings.")
+
+
+def abstract(parameters) -> str:
+    """The report in a few sentences: the headline numbers and verdicts, for the top of the page."""
+    model, hardware, workload = load_model(parameters.model), get_hardware(parameters.hardware), parameters.workload()
+    top = headline(model, hardware, workload)
+    fit = memory_footprint(model, hardware, workload)
+    table = operator_table(model, hardware, workload, phases=("decode",))
+    time_s = table["time_s"] * table["count"]
+    memory_share = float(time_s[table["bound"] == "memory"].sum() / time_s.sum())
+    devices = f"{parameters.tp} × {hardware.name}" if parameters.tp > 1 else hardware.name
+    verdict = (f"fits: {fit.total_bytes / 1e9:.1f} GB of {fit.capacity_bytes / 1e9:.1f} GB" if fit.fits else
+               f"**does not fit**: it needs {fit.total_bytes / 1e9:.1f} GB, the device holds {fit.capacity_bytes / 1e9:.1f} GB")
+    return (f"**{model.display_name} on {devices}**, batch {parameters.batch}, {parameters.seq_len:,} tokens, "
+            f"{parameters.weight_bits}-bit weights. At the roofline a decode step takes **{seconds(top.tpot_s)}** "
+            f"({top.tokens_per_s_per_sequence:.1f} tokens/s per sequence) and the first token **{seconds(top.ttft_s)}**. "
+            f"Decode is **{'memory' if memory_share >= 0.5 else 'compute'}-bound**: {memory_share:.0%} of its time "
+            f"goes to operators waiting on memory. In memory the model {verdict} per device. These are upper "
+            "bounds on speed; real kernels reach a fraction of each roof.")

@@ -1,0 +1,51 @@
+"""The one set-up call every notebook makes: ``r = rl.notebook.setup(model=model, ...)``.
+
+The notebook passes the parameters it declared (its ``parameters`` cell); the rest keep the
+schema's defaults. ``ReportParameters`` validates them, so a bad value fails here, at the top of
+the notebook, with a message that names the field.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .hardware import Hardware, get_hardware
+from .models import ModelConfig, load_model
+from .params import ReportParameters
+from .workload import Workload
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every section starts from: the parameters and what they load."""
+
+    params: ReportParameters
+    model: ModelConfig
+    hardware: Hardware
+    workload: Workload
+    peak_flops_per_s: float  # the compute roof the bit widths imply on this device
+    precision: str  # its name, e.g. "fp16"
+
+    @property
+    def ridge(self) -> float:
+        """peak FLOP/s / bandwidth: the intensity (FLOP/byte) where the two roofs meet."""
+        return self.peak_flops_per_s / self.hardware.bandwidth_bytes_per_s
+
+    @property
+    def title(self) -> str:
+        """'Roofline Model (Llama 33B, A40)': the original figure's title, for this model and device."""
+        return f"Roofline Model ({self.model.display_name}, {self.hardware.name.removeprefix('NVIDIA ')})"
+
+
+def setup(**values) -> Setup:
+    """Validate the notebook's parameters against the schema and load model, device and workload."""
+    import matplotlib
+
+    matplotlib.rcParams["svg.hashsalt"] = "roofline"  # stable ids in the SVG a notebook stores
+    params = ReportParameters(**values)
+    params.validate()
+    model, hardware, workload = load_model(params.model), get_hardware(params.hardware), params.workload()
+    from .roofline import peak_flops
+    from .workload import compute_precision
+
+    precision = workload.compute_precision or compute_precision(hardware, params.weight_bits, params.act_bits)
+    return Setup(params, model, hardware, workload, float(peak_flops(hardware, workload)), precision)

@@ -1,0 +1,70 @@
+"""Tables as a reader sees them: HTML with grouped digits and units in the headers, and a text twin.
+
+Each table is displayed as one output bundle: ``text/html`` (what JupyterLab and the report show)
+and ``text/plain`` (what nbval compares and a terminal prints). Numbers are formatted once, here.
+"""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import pandas as pd
+
+from .units import grouped
+
+
+def _cell(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        return grouped(float(value)) if np.isfinite(value) else "n/a"
+    return str(value)
+
+
+def formatted(table: pd.DataFrame) -> pd.DataFrame:
+    """Every cell as the text a reader sees: 90,731,184,128; 0.9998; yes/no; n/a for a missing number."""
+    return table.apply(lambda column: column.map(_cell))
+
+
+def to_html(table: pd.DataFrame, caption: str = "", math_columns: tuple[str, ...] = ()) -> str:
+    """A plain ``<table class="rl-table">``: numbers right-aligned, text left, no index.
+
+    Cells of ``math_columns`` hold LaTeX and are wrapped in ``$...$`` (typeset when exported).
+    """
+    text = formatted(table)
+    numeric = [pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])
+               for c in table.columns]
+    head = "".join(f'<th class="{"num" if n else "text"}">{html.escape(str(c))}</th>'
+                   for c, n in zip(table.columns, numeric))
+    rows = []
+    for _, row in text.iterrows():
+        cells = []
+        for column, is_number in zip(table.columns, numeric):
+            value = row[column]
+            value = f"${value}$" if column in math_columns else html.escape(value)
+            cells.append(f'<td class="{"num" if is_number else "text"}">{value}</td>')
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    caption_html = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return (f'<table class="rl-table">{caption_html}<thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def to_text(table: pd.DataFrame, caption: str = "") -> str:
+    body = formatted(table).to_string(index=False)
+    return f"{caption}\n{body}" if caption else body
+
+
+def show(table: pd.DataFrame, caption: str = "", math_columns: tuple[str, ...] = ()) -> None:
+    """Display ``table`` as HTML (with a text twin for nbval and terminals)."""
+    from IPython.display import display
+
+    display({"text/html": to_html(table, caption, math_columns), "text/plain": to_text(table, caption)}, raw=True)
+
+
+def show_markdown(text: str, plain: str | None = None) -> None:
+    """Display Markdown (math in ``$...$`` is typeset) with a plain-text twin for nbval."""
+    from IPython.display import display
+
+    display({"text/markdown": text, "text/plain": plain if plain is not None else text}, raw=True)
