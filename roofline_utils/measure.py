@@ -242,12 +242,14 @@ class Ceilings:
 def measure_ceilings(backend, gemm_n: int = 4096, stream_bytes: int | None = None, repeats: int = 5) -> Ceilings:
     """Best-of-``repeats`` GEMM FLOP/s (n×n×n, 2n³ FLOPs) and streaming bandwidth.
 
-    The stream working set defaults to 16× the last-level cache (at least 256 MiB) so the
-    caches cannot serve it; the bandwidth ceiling is the best of read, copy and triad.
+    The stream working set defaults to 16× the last-level cache (at least 256 MiB, at most an
+    eighth of RAM per array) so the caches cannot serve it; the bandwidth ceiling is the best of read, copy and triad.
     """
     a, b, out = backend.random(gemm_n, gemm_n), backend.random(gemm_n, gemm_n), backend.empty(gemm_n, gemm_n)
     gemm_s = backend.time(backend.matmul(a, b, out), repeats).min()
-    stream_bytes = stream_bytes or max(16 * last_level_cache_bytes(), 256 * 2**20)
+    # three arrays of this size are live at once: an eighth of RAM each at most (a 480 MiB L3
+    # would otherwise ask for 3 × 7.5 GiB on a 23 GiB machine)
+    stream_bytes = stream_bytes or min(max(16 * last_level_cache_bytes(), 256 * 2**20), physical_memory_bytes() // 8)
     elements = stream_bytes // (backend.dtype_bits // 8)
     kernels = backend.stream_kernels(elements)
     rates = {name: moved / backend.time(fn, repeats).min() for name, (fn, moved) in kernels.items()}
