@@ -200,13 +200,13 @@ def _list(what: str) -> int:
         lines = [f"{name:16s} {preset(name).parameter_count() / 1e9:7.1f}B params  {preset(name).architecture}"
                  for name in preset_names()]
     elif what == "hardware":
-        from .hardware import get_hardware, hardware_names
+        from .hardware import get_hardware, hardware_names, sixteen_bit_precision
 
         lines = [f"{'key':16s} {'device':32s} {'memory':>8s} {'bandwidth':>10s} {'16-bit peak':>13s}"]
         for name in hardware_names():
             hw = get_hardware(name)
-            sixteen = hw.peak_flops_per_s.get("fp16", hw.peak_flops_per_s.get("bf16"))
-            peak = f"{sixteen / 1e12:7.1f} TFLOP/s" if sixteen else "none"
+            sixteen = sixteen_bit_precision(hw)
+            peak = f"{hw.peak_flops_per_s[sixteen] / 1e12:7.1f} TFLOP/s" if sixteen else "none"
             lines.append(f"{name:16s} {hw.name:32s} {hw.memory_bytes / 2**30:4.0f} GiB {hw.bandwidth_bytes_per_s / 1e9:5.0f} "
                          f"GB/s {peak:>13s}")
     else:

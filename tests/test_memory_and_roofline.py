@@ -5,7 +5,7 @@ import pytest
 from roofline_utils import Workload, memory_footprint, operator_table, phase_totals, preset
 from roofline_utils.memory import kv_cache_bytes
 from roofline_utils.roofline import roofline
-from roofline_utils.summary import batch_at_ridge, headline
+from roofline_utils.findings import batch_at_ridge, headline
 
 A40_BW, A40_PEAK = 696e9, 149.7e12
 
@@ -60,8 +60,8 @@ def test_headline_numbers():
     top = headline("llama-33b", "a40", Workload())
     # prefill is mostly compute-bound: at least the GEMM FLOPs over the peak
     gemm_flops = 60 * 2 * 1024 * (4 * 6656**2 + 3 * 6656 * 17920)
-    assert top["ttft_s"] > gemm_flops / A40_PEAK
-    assert top["decode_tokens_per_s"] == pytest.approx(1 / top["tpot_s"])
+    assert top.ttft_s > gemm_flops / A40_PEAK
+    assert top.tokens_per_s == pytest.approx(1 / top.tpot_s)
 
 
 def test_decode_mlp_reaches_the_ridge_where_the_closed_form_says():
