@@ -42,11 +42,13 @@ table { border-collapse: collapse; max-width: 100%; font: .85rem/1.35 "Helvetica
 .jp-RenderedHTMLCommon table, table.rl-table { margin: .6rem 0 1.2rem; }
 th, td { padding: .25rem .6rem; border-bottom: 1px solid var(--rule); text-align: right; }
 th:first-child, td:first-child { text-align: left; }
+table.rl-table td.text, table.rl-table th.text { text-align: left !important; }
+table.rl-table td.num, table.rl-table th.num { text-align: right !important; font-variant-numeric: tabular-nums; }
 caption { caption-side: top; text-align: left; font-style: italic; color: var(--muted); padding-bottom: .3rem; }
 .rl-scroll { overflow-x: auto; }
 figure.rl-figure { margin: 1.2rem 0; } figure.rl-figure svg, figure.rl-figure img { max-width: 100%; height: auto; }
 figcaption { font-style: italic; color: var(--muted); font-size: .9rem; margin-top: .3rem; }
-math[display="block"] { margin: .6rem 0; overflow-x: auto; }
+math[display="block"] { margin: .6rem 0; overflow-x: auto; overflow-y: hidden; }
 a.anchor-link { display: none; }
 .jp-InputPrompt, .jp-OutputPrompt { display: none; }
 @media print {
@@ -111,6 +113,7 @@ def prepare_cells(cells: list, show_code: bool, math: list[str]) -> list:
         if set(cell.get("metadata", {}).get("tags", [])) & HIDDEN_TAGS:
             continue
         cell = nbformat.from_dict(cell)  # a copy: the executed notebook stays as it ran
+        cell.metadata.pop("tags", None)  # tags become CSS classes: no test markers in the page
         if cell.cell_type == "markdown":
             cell.source = _math_to_placeholders(cell.source, math)
         elif cell.cell_type == "code":
@@ -132,6 +135,9 @@ def prepare_cells(cells: list, show_code: bool, math: list[str]) -> list:
                     output = nbformat.from_dict(output)
                     output["data"]["text/markdown"] = _math_to_placeholders(data["text/markdown"], math)
                     output["data"].pop("text/html", None)
+                elif "text/html" in data:  # tables with formulas in their cells
+                    output = nbformat.from_dict(output)
+                    output["data"]["text/html"] = _math_to_placeholders(data["text/html"], math)
                 outputs.append(output)
             cell.outputs = outputs
             if not show_code and not outputs:

@@ -173,6 +173,8 @@ def _with_family_defaults(config: Mapping, arch: str) -> tuple[dict, tuple[str, 
 
 def from_hf_config(path: str | Path, name: str | None = None) -> ModelConfig:
     """Read a local Hugging Face ``config.json`` (or a folder that holds one)."""
+    if not isinstance(path, (str, Path)) or not str(path).strip():
+        raise RooflineInputError("model", f"expected a path to a config.json, got {path!r}")
     path = Path(path)
     if path.is_dir():
         path = path / "config.json"

@@ -80,8 +80,9 @@ def execute_notebooks(parameters: ReportParameters, notebook_dir: Path, workdir:
     merged = nbformat.v4.new_notebook()
     for name in NOTEBOOKS:
         notebook = nbformat.read(notebook_dir / name, as_version=4)
+        notebook.metadata.setdefault("papermill", {})  # papermill's parameterize records the values there
         for cell in notebook.cells:
-            cell.metadata.setdefault("tags", [])  # papermill's parameterize reads every cell's tags
+            cell.metadata.setdefault("tags", [])  # and reads every cell's tags
         notebook = parameterize_notebook(notebook, values)
         code = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
         last_code_cells.add(len(owner) + code[-1])

@@ -153,8 +153,8 @@ def worked_example(model: ModelConfig, hardware: Hardware, workload: Workload, n
 
 
 def _tex(value: float) -> str:
-    """90731184128.0 -> '90{,}731{,}184{,}128' (grouped digits that LaTeX does not space as a list)."""
-    return grouped(value).replace(",", "{,}")
+    """90731184128.0 -> '90\\,731\\,184\\,128': digits grouped by thin spaces (a comma would read as a list)."""
+    return grouped(value).replace(",", "\\,")
 
 
 def causal_table(model: ModelConfig, hardware: Hardware, workload: Workload) -> pd.DataFrame:

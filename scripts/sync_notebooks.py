@@ -23,7 +23,7 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
-KEEP_NOTEBOOK_METADATA = ("kernelspec", "jupytext", "language_info")
+KEEP_NOTEBOOK_METADATA = ("kernelspec", "jupytext")
 KEEP_CELL_METADATA = ("tags",)
 
 
