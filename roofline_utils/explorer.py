@@ -18,8 +18,7 @@ def explorer(model: str = "llama-33b", hardware: str = "a40", batch: int = 1, se
     from .models import load_model, preset_names
     from .plot import roofline_chart
     from .roofline import group_points, operator_table, peak_flops
-    from IPython.display import Markdown, display
-
+    from .tables import show_markdown
     from .findings import headline, markdown
     from .workload import Workload
 
@@ -51,7 +50,7 @@ def explorer(model: str = "llama-33b", hardware: str = "a40", batch: int = 1, se
                 points = group_points(operator_table(llm, device, work))
                 roofline_chart(points, device, peak, f"Roofline Model ({llm.display_name}, {device.name})")
                 plt.show()
-                display(Markdown(markdown(headline(llm, device, work))))
+                show_markdown(markdown(headline(llm, device, work)))
             except ValueError as exc:  # e.g. a precision the device lacks: say so in the output area
                 print(f"cannot evaluate: {exc}")
 
