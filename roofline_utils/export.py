@@ -81,8 +81,11 @@ def _math_to_placeholders(text: str, found: list[str]) -> str:
     return MATH.sub(replace, text)
 
 
-def _figure(output, number: int) -> nbformat.NotebookNode:
-    """An image output with alt/caption metadata, as one ``<figure>`` (inline SVG keeps tooltips)."""
+def _figure(output, number: int, stash: list[str]) -> nbformat.NotebookNode:
+    """An image output with alt/caption metadata, as one ``<figure>`` (inline SVG keeps tooltips).
+
+    The SVG itself waits in ``stash`` behind a placeholder: thousands of chart elements would
+    otherwise be parsed twice by the HTML passes below, for nothing."""
     meta = output.get("metadata", {})
     alt = meta.get("alt") or meta.get("image/svg+xml", {}).get("alt") or ""
     caption = meta.get("caption", "")
@@ -91,7 +94,8 @@ def _figure(output, number: int) -> nbformat.NotebookNode:
         svg = data["image/svg+xml"]
         svg = re.sub(r"<\?xml[^>]*\?>|<!DOCTYPE[^>]*>", "", svg).strip()
         svg = re.sub(r"<svg\b", f'<svg role="img" aria-label="{html_lib.escape(alt, quote=True)}"', svg, count=1)
-        body = svg
+        stash.append(svg)
+        body = f"rlmath{len(stash) - 1}x"
     else:
         body = (f'<img src="data:image/png;base64,{data["image/png"].strip()}" '
                 f'alt="{html_lib.escape(alt, quote=True)}">')
@@ -130,7 +134,7 @@ def prepare_cells(cells: list, show_code: bool, math: list[str]) -> list:
                     output = nbformat.v4.new_output("stream", name="stdout", text=WIDGET_NOTE)
                 elif _is_figure(output):
                     figures += 1
-                    output = _figure(output, figures)
+                    output = _figure(output, figures, math)
                 elif "text/markdown" in data:
                     output = nbformat.from_dict(output)
                     output["data"]["text/markdown"] = _math_to_placeholders(data["text/markdown"], math)

@@ -15,6 +15,20 @@ X_RANGE = (1.0, 1e4)  # the original figure's axes
 Y_RANGE = (1e10, 1e14)
 
 
+def _si_ticks(ax, which: str = "xy", counts: str = "") -> None:
+    """Log-axis labels as plain SI numbers (1, 10, 100, 1 k; 10 G, 1 T), not 10^x: easier to
+    read beside the roofs' own labels, and matplotlib lays out mathtext labels several times
+    slower (most of a chart's drawing time)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    label = FuncFormatter(lambda value, _: si(value, "").strip() if value > 0 else "")
+    count = FuncFormatter(lambda value, _: f"{value:,.0f}" if value >= 1 else f"{value:g}")  # batch 4,096
+    for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+        if name in which or name in counts:
+            axis.set_major_formatter(count if name in counts else label)
+            axis.set_minor_formatter(NullFormatter())
+
+
 def legend_label(group: str, phase: str) -> str:
     """'qkv mlp' + 'prefill' -> 'qkv mlp init' (the original figure's wording)."""
     return f"{group} {PHASE_LABELS[phase]}"
@@ -82,6 +96,7 @@ def roofline_chart(points: pd.DataFrame | None, hardware: Hardware, peak_flops_p
     ax.figure.rl_tooltips = tooltips  # read by figure_svg(): one <title> per point
     ax.set_xlim(x_low, x_high)
     ax.set_ylim(y_low, y_high)
+    _si_ticks(ax)
     ax.set_xlabel("Operational Intensity (FLOP/byte)")
     ax.set_ylabel("Performance (FLOP/s)")
     ax.set_title(title)
@@ -107,6 +122,8 @@ def figure_svg(figure) -> str:
     import io
     import xml.etree.ElementTree as ET
 
+    if getattr(figure, "rl_svg", None):  # drawn once, for the saved file and the page alike
+        return figure.rl_svg
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     tooltips = getattr(figure, "rl_tooltips", {})
@@ -130,7 +147,8 @@ def figure_svg(figure) -> str:
                 parent.remove(use)
                 wrapper.append(use)
                 parent.insert(index, wrapper)
-    return '<?xml version="1.0" encoding="utf-8" standalone="no"?>\n' + ET.tostring(root, encoding="unicode")
+    figure.rl_svg = '<?xml version="1.0" encoding="utf-8" standalone="no"?>\n' + ET.tostring(root, encoding="unicode")
+    return figure.rl_svg
 
 
 def show(figure, alt: str, caption: str) -> None:
@@ -212,6 +230,7 @@ def sweep_chart(sweep: pd.DataFrame, x: str, series: str, title: str):
     for ax, label in ((left, "time per output token (ms)"), (right, "decode tokens/s (whole batch)")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        _si_ticks(ax, "y", counts="x")
         ax.set_xlabel(x)
         ax.set_ylabel(label)
         ax.grid(True, ls=":", lw=0.5)
