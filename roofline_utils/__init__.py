@@ -12,6 +12,9 @@ try:
 except PackageNotFoundError:  # running from a checkout that was not pip-installed
     __version__ = "0.1.0"
 
+# set in the notebook kernel's environment while `roofline render` runs it (plot.show reads it)
+RENDERING_REPORT_ENV = "ROOFLINE_RENDERING_REPORT"
+
 # public name -> the module that defines it
 _EXPORTS = {
     "RooflineInputError": "errors",

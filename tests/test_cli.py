@@ -155,3 +155,16 @@ def test_table_and_list_import_no_plotting_or_rendering(argv):
             "'papermill', 'ipywidgets', 'nbclient'}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_render_does_not_pay_for_jsonschemas_iri_grammars():
+    """With JupyterLab installed, jsonschema would compile rfc3987_syntax's grammars (6 s here)
+    when nbformat loads; report.py keeps it out, and leaves it importable afterwards."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("rfc3987_syntax", reason="only present where JupyterLab's dependencies are")
+    code = ("import sys\nimport roofline_utils.report\nprint('rfc3987_syntax' in sys.modules)\n"
+            "import rfc3987_syntax\nprint('importable')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["False", "importable"], done.stderr

@@ -70,3 +70,17 @@ def test_one_set_up_call_and_no_test_markers(name):
     assert sum("rl.notebook.setup(" in source for source in code) == 1
     assert not any("NBVAL" in source for source in code)
     assert not any(".replace(\"**\"" in source or ".replace('**'" in source for source in code)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_every_committed_figure_shows_in_an_untrusted_jupyterlab(name):
+    """JupyterLab renders no SVG from a notebook it does not trust (any notebook someone else
+    executed): each figure carries a PNG too, or a reader sees only its caption text."""
+    notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    figures = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
+               if "image/svg+xml" in output.get("data", {})]
+    for output in figures:
+        assert output["data"].get("image/png"), f"{name}: a figure without its PNG"
+        assert output["metadata"]["alt"] and output["metadata"]["caption"]
+    if name != "02_operators.ipynb":
+        assert figures, f"{name} shows no figure"

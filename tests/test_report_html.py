@@ -73,6 +73,8 @@ def test_every_figure_has_alt_text_and_a_caption(report):
         assert re.match(r"Figure \d+\. \S", figure.figcaption.get_text())
     for image in soup.find_all("img"):
         assert image.get("alt") and "No description has been provided" not in image["alt"]
+    # figures are inline SVG only: the notebooks' PNG fallback is not drawn for the report
+    assert all(figure.find("svg") for figure in figures) and not soup.find_all("img")
 
 
 def test_math_is_mathml(report):
