@@ -17,8 +17,8 @@ import re
 
 import nbformat
 
-WIDGET_NOTE = ("Interactive explorer: open notebooks/04_sweeps.ipynb in JupyterLab to use the controls. "
-               "A static HTML page cannot run widgets; the charts above show the report's parameters.")
+WIDGET_NOTE = ("In JupyterLab the explorer's controls appear here: open notebooks/04_sweeps.ipynb "
+               "there to use them.")
 HIDDEN_TAGS = {"parameters", "injected-parameters", "remove-cell"}
 MATH = re.compile(r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<![\\$])\$(?!\s)([^$\n]+?)(?<![\s\\])\$(?!\d)", re.S)
 
@@ -131,7 +131,7 @@ def prepare_cells(cells: list, show_code: bool, math: list[str]) -> list:
                 if output.get("output_type") == "stream" and output.get("name") == "stderr":
                     continue
                 if "application/vnd.jupyter.widget-view+json" in data:
-                    output = nbformat.v4.new_output("stream", name="stdout", text=WIDGET_NOTE)
+                    output = nbformat.v4.new_output("display_data", data={"text/markdown": f"*{WIDGET_NOTE}*"})
                 elif _is_figure(output):
                     figures += 1
                     output = _figure(output, figures, math)

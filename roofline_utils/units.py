@@ -11,8 +11,9 @@ def si(value: float, unit: str) -> str:
 
 
 def grouped(value: float) -> str:
-    """90731184128.0 -> '90,731,184,128' (exact integers); 0.9997 -> '0.9997'."""
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.4g}"
+    """90731184128.0 -> '90,731,184,128'; 695877000000.4 -> '695,877,000,000' (whole units from
+    10,000 up: never 6.959e+11 beside 149,700,000,000,000); 0.9997 -> '0.9997'."""
+    return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 1e4 else f"{value:,.4g}"
 
 
 def seconds(value: float) -> str:

@@ -80,3 +80,17 @@ def test_abstract_states_the_headline_and_verdicts():
     text = findings.abstract(ReportParameters())
     assert "95.3 ms" in text and "memory-bound" in text and "does not fit" in text
     assert "fits: " in findings.abstract(ReportParameters(model="llama-7b"))
+
+
+
+def test_large_numbers_are_written_in_whole_units():
+    import pandas as pd
+
+    from roofline_utils.tables import formatted
+
+    table = pd.DataFrame({"attainable": [695_877_000_000.4, 149.7e12, float("nan")], "intensity": [0.9998, 845.6, 2.0],
+                          "mixed": [0.25, 12_000.7, -31_415.9]})
+    text = formatted(table)
+    assert list(text["attainable"]) == ["695,877,000,000", "149,700,000,000,000", "n/a"]
+    assert list(text["intensity"]) == ["0.9998", "845.6", "2"]
+    assert list(text["mixed"]) == ["0.25", "12,001", "-31,416"]

@@ -130,3 +130,11 @@ def test_an_odd_report_has_no_nan_or_inf_either(tmp_path):
     assert not re.findall(r"\b(?:nan|NaN|inf|Infinity)\b", soup.get_text(" "))
     csv = next(tmp_path.glob("*_operators.csv")).read_text()
     assert not re.findall(r"(?<![a-z_])(?:nan|inf)\b|,-\d", csv)
+
+
+def test_the_widget_is_a_note_in_the_text_not_a_code_dump(report):
+    _, _, soup = report
+    notes = [tag for tag in soup.find_all(string=lambda text: text and "explorer's controls appear here" in text)]
+    assert len(notes) == 1
+    assert not notes[0].find_parent("pre") and notes[0].find_parent("p")
+    assert "widget-view" not in str(soup) and "Loading widget" not in soup.get_text()
