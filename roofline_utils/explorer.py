@@ -7,10 +7,25 @@ from __future__ import annotations
 
 import numpy as np
 
+WIDGET_NOTE = ("In JupyterLab the explorer's controls appear here: open notebooks/04_sweeps.ipynb "
+               "there to use them.")
+
 
 def explorer(model: str = "llama-33b", hardware: str = "a40", batch: int = 1, seq_len: int = 1024,
              bits: int = 16):
-    """A VBox of controls and an output area holding the chart and the headline numbers."""
+    """A VBox of controls and an output area holding the chart and the headline numbers.
+
+    While ``roofline render`` runs the notebook, widgets could not run in the page anyway: the
+    cell shows the note that says where the explorer lives, and builds nothing."""
+    import os
+
+    from . import RENDERING_REPORT_ENV
+
+    if os.environ.get(RENDERING_REPORT_ENV):
+        from .tables import show_markdown
+
+        show_markdown(f"*{WIDGET_NOTE}*", plain=WIDGET_NOTE)
+        return None
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 

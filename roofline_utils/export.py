@@ -17,8 +17,8 @@ import re
 
 import nbformat
 
-WIDGET_NOTE = ("In JupyterLab the explorer's controls appear here: open notebooks/04_sweeps.ipynb "
-               "there to use them.")
+from .explorer import WIDGET_NOTE
+
 HIDDEN_TAGS = {"parameters", "injected-parameters", "remove-cell"}
 MATH = re.compile(r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<![\\$])\$(?!\s)([^$\n]+?)(?<![\s\\])\$(?!\d)", re.S)
 

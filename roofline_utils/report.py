@@ -66,6 +66,7 @@ def render_report(parameters: ReportParameters, out_dir: str | Path, notebook_di
     notebook_dir = Path(notebook_dir) if notebook_dir is not None else notebook_folder()
     stem = parameters.stem()
     with staged_folder(out_dir) as (folder, staging):
+        _warm_up_export()
         executed = execute_notebooks(parameters, notebook_dir, staging, progress)
         html = notebooks_to_html(executed, parameters, show_code=show_code)
         (staging / f"{stem}.html").write_text(html, encoding="utf-8")
@@ -78,6 +79,24 @@ def render_report(parameters: ReportParameters, out_dir: str | Path, notebook_di
         publish(staging, folder, [f"{stem}_operators.csv", f"{stem}_roofline.png", f"{stem}_roofline.svg",
                                   f"{stem}.html"])
     return Path(out_dir) / f"{stem}.html"
+
+
+def _warm_up_export() -> None:
+    """Load and exercise the HTML export (nbconvert's templates, its regexes, the MathML
+    converter: about 2 s) on a spare thread while the kernel runs the notebooks: the
+    render process only waits on the kernel meanwhile."""
+    import threading
+
+    def warm():
+        try:
+            from .export import to_html
+
+            cell = nbformat.v4.new_markdown_cell("$x$")
+            to_html([cell], {}, "warm-up", "# warm-up")
+        except Exception:  # a real failure shows, with its message, in the real export
+            pass
+
+    threading.Thread(target=warm, name="export warm-up", daemon=True).start()
 
 
 def execute_notebooks(parameters: ReportParameters, notebook_dir: Path, workdir: Path, progress=None) -> list:
