@@ -120,6 +120,14 @@ def point_tooltip(label: str, phase: str, row: pd.Series) -> str:
     return "; ".join(parts)
 
 
+def _tight_box(figure):
+    """What ``bbox_inches="tight"`` crops to (0.1 inch around everything drawn), worked out once
+    per figure: "tight" draws the whole figure an extra time on every save, for the same box."""
+    if getattr(figure, "rl_tight_box", None) is None:
+        figure.rl_tight_box = figure.get_tightbbox(figure.canvas.get_renderer()).padded(0.1)
+    return figure.rl_tight_box
+
+
 def figure_svg(figure) -> str:
     """The figure as SVG text, each scatter point wrapped in a ``<g>`` with a ``<title>`` tooltip
     (what a browser shows on hover; no JavaScript)."""
@@ -129,7 +137,7 @@ def figure_svg(figure) -> str:
     if getattr(figure, "rl_svg", None):  # drawn once, for the saved file and the page alike
         return figure.rl_svg
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    figure.savefig(buffer, format="svg", bbox_inches=_tight_box(figure), metadata={"Date": None})
     tooltips = getattr(figure, "rl_tooltips", {})
     if not tooltips:
         return buffer.getvalue()
@@ -172,7 +180,7 @@ def show(figure, alt: str, caption: str) -> None:
         import io
 
         png = io.BytesIO()
-        figure.savefig(png, format="png", dpi=100, bbox_inches="tight")
+        figure.savefig(png, format="png", dpi=100, bbox_inches=_tight_box(figure))
         bundle["image/png"] = base64.b64encode(png.getvalue()).decode("ascii")
     plt.close(figure)
     display(bundle, raw=True, metadata={"alt": alt, "caption": caption})
@@ -189,7 +197,7 @@ def save_figure(figure, folder: str | Path, stem: str) -> list[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"{stem}.png", folder / f"{stem}.svg"]
-    figure.savefig(paths[0], dpi=150, bbox_inches="tight")
+    figure.savefig(paths[0], dpi=150, bbox_inches=_tight_box(figure))
     paths[1].write_text(figure_svg(figure), encoding="utf-8")
     return paths
 
