@@ -65,9 +65,10 @@ def render_report(parameters: ReportParameters, out_dir: str | Path, notebook_di
     parameters.validate()
     notebook_dir = Path(notebook_dir) if notebook_dir is not None else notebook_folder()
     stem = parameters.stem()
-    with staged_folder(out_dir) as (folder, staging):
+    with staged_folder(out_dir) as (folder, staging), _DeferredSignals() as stop:
         _warm_up_export()
-        executed = execute_notebooks(parameters, notebook_dir, staging, progress)
+        executed = execute_notebooks(parameters, notebook_dir, staging, progress, stop)
+        stop.check()
         html = notebooks_to_html(executed, parameters, show_code=show_code)
         (staging / f"{stem}.html").write_text(html, encoding="utf-8")
         from .roofline import operator_table
@@ -76,9 +77,48 @@ def render_report(parameters: ReportParameters, out_dir: str | Path, notebook_di
         table.to_csv(staging / f"{stem}_operators.csv", index=False)
         for suffix in (".png", ".svg"):
             (staging / f"roofline{suffix}").replace(staging / f"{stem}_roofline{suffix}")
+        stop.check()
         publish(staging, folder, [f"{stem}_operators.csv", f"{stem}_roofline.png", f"{stem}_roofline.svg",
                                   f"{stem}.html"])
     return Path(out_dir) / f"{stem}.html"
+
+
+class _DeferredSignals:
+    """SIGINT and SIGTERM recorded while a render runs, and acted on at safe points.
+
+    A KeyboardInterrupt raised at an arbitrary instant can land inside the import machinery's
+    own bookkeeping while other threads import (the export warm-up, nbclient's worker): the
+    lock it held is never released, both threads wait forever and the interrupt is lost. So the
+    handlers only record the signal; ``check()`` (called between steps and while the kernel runs)
+    raises, and on the way out the signal is raised again for the caller's own handling (the CLI
+    turns it into one line and exit 128 + signum; a script without handlers gets the default)."""
+
+    def __init__(self):
+        self.received = None
+        self.previous = {}
+
+    def __enter__(self):
+        import threading
+
+        if threading.current_thread() is threading.main_thread():  # handlers live only there
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.previous[signum] = signal.signal(signum, self._record)
+        return self
+
+    def _record(self, signum, frame):
+        if self.received is None:
+            self.received = signum
+
+    def check(self) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc_info):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        if self.received is not None:
+            signal.raise_signal(self.received)  # the caller's handler raises here, at a safe point
+        return False
 
 
 def _warm_up_export() -> None:
@@ -99,7 +139,8 @@ def _warm_up_export() -> None:
     threading.Thread(target=warm, name="export warm-up", daemon=True).start()
 
 
-def execute_notebooks(parameters: ReportParameters, notebook_dir: Path, workdir: Path, progress=None) -> list:
+def execute_notebooks(parameters: ReportParameters, notebook_dir: Path, workdir: Path, progress=None,
+                      stop: _DeferredSignals | None = None) -> list:
     """Run the notebooks one after another in ONE kernel (a kernel start and the imports cost
     about a second each, more than most notebooks), each with its parameters injected as
     papermill does. Returns the executed notebooks."""
@@ -147,7 +188,7 @@ def execute_notebooks(parameters: ReportParameters, notebook_dir: Path, workdir:
     try:
         with open(kernel_log, "w") as log:
             # the kernel knows it renders the report: figures skip the PNG only a notebook shows
-            _execute_interruptibly(client, stderr=log, env={**os.environ, RENDERING_REPORT_ENV: "1"})
+            _execute_interruptibly(client, stop, stderr=log, env={**os.environ, RENDERING_REPORT_ENV: "1"})
     except CellExecutionError as exc:
         raise RenderError(f"{NOTEBOOKS[current[0]]} failed in cell {current[1]}: {exc.ename}: {exc.evalue}") \
             from None
@@ -161,10 +202,11 @@ def execute_notebooks(parameters: ReportParameters, notebook_dir: Path, workdir:
     return notebooks
 
 
-def _execute_interruptibly(client, **kwargs) -> None:
+def _execute_interruptibly(client, stop: _DeferredSignals | None = None, **kwargs) -> None:
     """``client.execute`` in a worker thread, so that Ctrl-C and SIGTERM stay with the main thread
-    (nbclient otherwise takes both over and crashes on its own clean-up): on an interrupt the
-    kernel's process group is killed, the worker unwinds, and the KeyboardInterrupt goes on up."""
+    (nbclient otherwise takes both over and crashes on its own clean-up): on an interrupt (a
+    signal recorded in ``stop``, or a KeyboardInterrupt) the kernel's process group is killed,
+    the worker unwinds, and the KeyboardInterrupt goes on up."""
     import threading
 
     failures = []
@@ -180,12 +222,20 @@ def _execute_interruptibly(client, **kwargs) -> None:
     try:
         while worker.is_alive():
             worker.join(0.1)
+            if stop is not None:
+                stop.check()
     except KeyboardInterrupt:
         deadline = time.monotonic() + 30
         while worker.is_alive() and time.monotonic() < deadline:
             _kill_kernel(client)
             worker.join(0.2)
         raise
+    finally:
+        import atexit
+
+        # nbclient registers a kernel clean-up to run at exit and forgets it when the kernel's
+        # start fails (as when it is killed while starting): it would print a traceback at exit
+        atexit.unregister(client._cleanup_kernel)
     if failures:
         raise failures[0]
 

@@ -50,6 +50,15 @@ def test_every_operator_above_the_cache_takes_at_least_its_roofline_time(big_run
     assert set(big.loc[big["phase"] == "decode", "operator"]) >= LINEAR
     assert set(big.loc[big["phase"] == "prefill", "operator"]) >= LINEAR
     too_fast = big[big["min_s"] < NOISE_MARGIN * big["predicted_s"]]
+    if not too_fast.empty:
+        # A counting bug is systematic; a ceiling measured while a neighbour loaded this shared
+        # machine is not (seen: GEMVs at 0.52 of a bound from a halved bandwidth). Measure the
+        # ceilings again and judge against the best seen: a doubled count still shows as 0.5.
+        flops_per_s, bytes_per_s = big_run.ceilings
+        again = measure_ceilings(NumpyBackend(), gemm_n=2048, stream_bytes=int(big_run.metadata["stream_bytes"]))
+        flops_per_s, bytes_per_s = max(flops_per_s, again.flops_per_s), max(bytes_per_s, again.bytes_per_s)
+        bound_s = np.maximum(too_fast["flops"] / flops_per_s, too_fast["bytes"] / bytes_per_s)
+        too_fast = too_fast[too_fast["min_s"] < NOISE_MARGIN * bound_s]
     assert too_fast.empty, too_fast[["phase", "operator", "min_s", "predicted_s", "ratio"]].to_string()
 
 
