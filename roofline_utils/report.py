@@ -102,7 +102,8 @@ class _DeferredSignals:
 
         if threading.current_thread() is threading.main_thread():  # handlers live only there
             for signum in (signal.SIGINT, signal.SIGTERM):
-                self.previous[signum] = signal.signal(signum, self._record)
+                if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored stays ignored (`nohup`, `&`)
+                    self.previous[signum] = signal.signal(signum, self._record)
         return self
 
     def _record(self, signum, frame):

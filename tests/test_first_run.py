@@ -131,6 +131,19 @@ def test_an_interrupted_render_says_one_line_and_leaves_nothing(tmp_path, signum
     assert list(tmp_path.iterdir()) == []  # the out folder it created is gone too
 
 
+def test_an_ignored_interrupt_stays_ignored(tmp_path):
+    """A render started with SIGINT ignored (a background job of a script, nohup) runs to the end."""
+    process = subprocess.Popen([str(BIN / "roofline"), "render", "--out", "out", "--sweep-batches", "1",
+                                "--sweep-seq-lens", "128"], cwd=tmp_path, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    _wait_for_staging(tmp_path, process)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert out.startswith("wrote out/") and len(list((tmp_path / "out").glob("*.html"))) == 1
+
+
 def test_a_killed_render_is_cleaned_up_by_the_next_one(tmp_path):
     process = _start_render(tmp_path)
     _wait_for_staging(tmp_path, process)
