@@ -103,9 +103,12 @@ def test_a_wheel_installed_in_a_fresh_venv_renders_from_any_folder(wheel, tmp_pa
 
 
 def _start_render(folder: Path) -> subprocess.Popen:
+    # as from a terminal, where Ctrl-C is live: a suite run as a background job inherits SIGINT
+    # ignored, and a render honours that (see test_an_ignored_interrupt_stays_ignored)
     return subprocess.Popen([str(BIN / "roofline"), "render", "--out", "out", "--sweep-batches", "1",
                              "--sweep-seq-lens", "128"], cwd=folder, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_staging(folder: Path, process: subprocess.Popen, then_s: float = 0.5) -> None:
