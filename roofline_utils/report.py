@@ -65,19 +65,19 @@ def render_report(parameters: ReportParameters, out_dir: str | Path, notebook_di
     parameters.validate()
     notebook_dir = Path(notebook_dir) if notebook_dir is not None else notebook_folder()
     stem = parameters.stem()
-    with staged_folder(out_dir) as (folder, staging), _DeferredSignals() as stop:
-        _warm_up_export()
-        executed = execute_notebooks(parameters, notebook_dir, staging, progress, stop)
-        stop.check()
-        html = notebooks_to_html(executed, parameters, show_code=show_code)
-        (staging / f"{stem}.html").write_text(html, encoding="utf-8")
-        from .roofline import operator_table
+    with staged_folder(out_dir) as (folder, staging):
+        with _DeferredSignals() as stop:  # a signal caught here stops the render before anything is published
+            _warm_up_export()
+            executed = execute_notebooks(parameters, notebook_dir, staging, progress, stop)
+            stop.check()
+            html = notebooks_to_html(executed, parameters, show_code=show_code)
+            (staging / f"{stem}.html").write_text(html, encoding="utf-8")
+            from .roofline import operator_table
 
-        table = operator_table(parameters.model, parameters.hardware, parameters.workload())
-        table.to_csv(staging / f"{stem}_operators.csv", index=False)
-        for suffix in (".png", ".svg"):
-            (staging / f"roofline{suffix}").replace(staging / f"{stem}_roofline{suffix}")
-        stop.check()
+            table = operator_table(parameters.model, parameters.hardware, parameters.workload())
+            table.to_csv(staging / f"{stem}_operators.csv", index=False)
+            for suffix in (".png", ".svg"):
+                (staging / f"roofline{suffix}").replace(staging / f"{stem}_roofline{suffix}")
         publish(staging, folder, [f"{stem}_operators.csv", f"{stem}_roofline.png", f"{stem}_roofline.svg",
                                   f"{stem}.html"])
     return Path(out_dir) / f"{stem}.html"
