@@ -16,21 +16,22 @@ X_RANGE = (1.0, 1e4)  # the original figure's axes
 Y_RANGE = (1e10, 1e14)
 
 
-def _si_ticks(ax, which: str = "xy", counts: str = "") -> None:
-    """Log-axis labels as plain SI numbers (1, 10, 100, 1 k; 10 G, 1 T), or grouped counts
-    (1,024) on the axes named in ``counts``, not 10^x: easier to read beside the roofs' own
-    labels. Minor ticks at 2 and 5 of each decade, not at 2..9: drawing tick marks and their
-    labels was most of a chart's time (mathtext labels cost as much again)."""
+def _si_ticks(ax, counts: bool = False) -> None:
+    """Log-axis labels as plain SI numbers (1, 10, 100, 1 k; 10 G, 1 T), or as grouped counts
+    (1,024) when ``counts``, not 10^x: easier to read beside the roofs' own labels. Minor ticks
+    at 2 and 5 of each decade, not at 2..9: drawing tick marks and their labels was most of a
+    chart's time (mathtext labels cost as much again)."""
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    label = FuncFormatter(lambda value, _: si(value, "").strip() if value > 0 else "")
-    count = FuncFormatter(lambda value, _: f"{value:,.0f}" if value >= 1 else f"{value:g}")  # batch 4,096
-    for name, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
-        if name in which or name in counts:
-            axis.set_major_formatter(count if name in counts else label)
-            axis.set_minor_formatter(NullFormatter())
-            if getattr(axis.get_transform(), "base", None) == 10:
-                axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
+    if counts:  # batch 4,096
+        label = FuncFormatter(lambda value, _: f"{value:,.0f}" if value >= 1 else f"{value:g}")
+    else:
+        label = FuncFormatter(lambda value, _: si(value, "").strip() if value > 0 else "")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(label)
+        axis.set_minor_formatter(NullFormatter())
+        if getattr(axis.get_transform(), "base", None) == 10:
+            axis.set_minor_locator(LogLocator(subs=(2.0, 5.0)))
 
 
 def legend_label(group: str, phase: str) -> str:
@@ -254,7 +255,7 @@ def sweep_chart(sweep: pd.DataFrame, x: str, series: str, title: str):
     for ax, label in ((left, "time per output token (ms)"), (right, "decode tokens/s (whole batch)")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        _si_ticks(ax, counts="xy")  # batches, lengths, ms and tokens/s: 1,024 reads better than 1 k
+        _si_ticks(ax, counts=True)  # batches, lengths, ms and tokens/s: 1,024 reads better than 1 k
         ax.set_xlabel(x)
         ax.set_ylabel(label)
         ax.grid(True, ls=":", lw=0.5)
