@@ -11,6 +11,27 @@ WIDGET_NOTE = ("In JupyterLab the explorer's controls appear here: open notebook
                "there to use them.")
 
 
+def frame(model: str, hardware: str, batch: int, seq_len: int, bits: int):
+    """What one position of the controls shows: the roofline chart and the headline numbers.
+
+    Returns (figure, headline Markdown). The explorer redraws with this on every slider move;
+    benchmarks/engine_speed.py times it (target 150 ms, the figure's PNG included).
+    """
+    from .findings import headline, markdown
+    from .hardware import get_hardware
+    from .models import load_model
+    from .plot import roofline_chart
+    from .roofline import group_points, operator_table, peak_flops
+    from .workload import Workload
+
+    work = Workload(batch=batch, seq_len=seq_len, weight_bits=bits, act_bits=bits if bits == 8 else 16, kv_bits=bits)
+    llm, device = load_model(model), get_hardware(hardware)
+    peak = float(np.max(peak_flops(device, work)))
+    points = group_points(operator_table(llm, device, work))
+    figure = roofline_chart(points, device, peak, f"Roofline Model ({llm.display_name}, {device.name})")
+    return figure, markdown(headline(llm, device, work))
+
+
 def explorer(model: str = "llama-33b", hardware: str = "a40", batch: int = 1, seq_len: int = 1024,
              bits: int = 16):
     """A VBox of controls and an output area holding the chart and the headline numbers.
@@ -29,13 +50,9 @@ def explorer(model: str = "llama-33b", hardware: str = "a40", batch: int = 1, se
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
 
-    from .hardware import get_hardware, hardware_names
-    from .models import load_model, preset_names
-    from .plot import roofline_chart
-    from .roofline import group_points, operator_table, peak_flops
+    from .hardware import hardware_names
+    from .models import preset_names
     from .tables import show_markdown
-    from .findings import headline, markdown
-    from .workload import Workload
 
     powers = [2**i for i in range(0, 11)]
     lengths = [2**i for i in range(7, 18)]
@@ -54,18 +71,12 @@ def explorer(model: str = "llama-33b", hardware: str = "a40", batch: int = 1, se
     out = widgets.Output()
 
     def redraw(_=None):
-        values = {name: control.value for name, control in controls.items()}
-        work = Workload(batch=values["batch"], seq_len=values["seq_len"], weight_bits=values["bits"],
-                        act_bits=values["bits"] if values["bits"] == 8 else 16, kv_bits=values["bits"])
-        llm, device = load_model(values["model"]), get_hardware(values["hardware"])
         with out:
             out.clear_output(wait=True)
             try:
-                peak = float(np.max(peak_flops(device, work)))
-                points = group_points(operator_table(llm, device, work))
-                roofline_chart(points, device, peak, f"Roofline Model ({llm.display_name}, {device.name})")
+                _, text = frame(**{name: control.value for name, control in controls.items()})
                 plt.show()
-                show_markdown(markdown(headline(llm, device, work)))
+                show_markdown(text)
             except ValueError as exc:  # e.g. a precision the device lacks: say so in the output area
                 print(f"cannot evaluate: {exc}")
 

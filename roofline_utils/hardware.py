@@ -207,7 +207,8 @@ def _plausible(value, field_name: str, where: str, label: str | None = None) -> 
 
 def sixteen_bit_precision(hardware: Hardware) -> str | None:
     """The device's 16-bit compute path: "fp16", else "bf16", else None (an 8-bit-only device)."""
-    return next((p for p in ("fp16", "bf16") if p in hardware.peak_flops_per_s), None)
+    peaks = hardware.peak_flops_per_s
+    return "fp16" if "fp16" in peaks else "bf16" if "bf16" in peaks else None
 
 
 def _slug(name: str) -> str:

@@ -31,9 +31,10 @@ from typing import Mapping
 
 import numpy as np
 
+from .errors import RooflineInputError
 from .expr import ONE, SUM_PRECEDENCE, ZERO, Expr, Sym
 from .models import ModelConfig
-from .workload import Workload
+from .workload import Workload, is_number
 
 PHASES = ("prefill", "decode")
 PHASE_LABELS = {"prefill": "init", "decode": "ar"}  # the original figure's legend words
@@ -77,6 +78,8 @@ SYMBOLS = {
     "E_read": "distinct experts a batch touches: E·(1 - (1 - k/E)^T), uniform routing",
     "2(p-1)/p": "ring all-reduce factor over p tensor-parallel devices",
 }
+# Symbols fixed by the model and tp: the same at every batch x length grid point.
+MODEL_SYMBOLS = frozenset({"h", "d", "H·d", "Hkv·d", "I", "V", "E", "2(p-1)/p"})
 
 
 @dataclass(frozen=True)
@@ -229,7 +232,7 @@ def _allreduce(name: str, tp: int) -> list[Operator]:
                      note="ring all-reduce over the interconnect")]
 
 
-def causal_scores_per_head(seq_len: np.ndarray, window: int | None) -> np.ndarray:
+def causal_scores_per_head(seq_len, window: int | None):
     """Scores a causal kernel computes for one sequence and one head in prefill.
 
     Query i (1-based) attends keys max(1, i-W+1)..i, i.e. min(i, W) keys, so the count is
@@ -239,13 +242,16 @@ def causal_scores_per_head(seq_len: np.ndarray, window: int | None) -> np.ndarra
     full_triangle = seq_len * (seq_len + 1) / 2
     if window is None:
         return full_triangle
-    return np.where(seq_len <= window, full_triangle, window * (window + 1) / 2 + (seq_len - window) * window)
+    windowed = window * (window + 1) / 2 + (seq_len - window) * window
+    if isinstance(seq_len, np.ndarray):
+        return np.where(seq_len <= window, full_triangle, windowed)
+    return full_triangle if seq_len <= window else windowed
 
 
 def check_phases(phases: object) -> tuple[str, ...]:
     """One phase name or a non-empty sequence of them, as a tuple; a named error otherwise."""
-    from .errors import RooflineInputError
-
+    if isinstance(phases, str) and phases in PHASES:
+        return (phases,)
     chosen = (phases,) if isinstance(phases, str) else phases
     try:
         chosen = tuple(chosen)
@@ -258,8 +264,6 @@ def check_phases(phases: object) -> tuple[str, ...]:
 
 def check_tensor_parallel(model: ModelConfig, tp: int) -> None:
     """Tensor parallelism splits heads and the MLP evenly: both must divide by ``tp``."""
-    from .errors import RooflineInputError
-
     for field_name in ("num_attention_heads", "intermediate_size"):
         if getattr(model, field_name) % tp:
             divisors = [n for n in range(1, 129) if model.num_attention_heads % n == 0
@@ -271,6 +275,9 @@ def check_tensor_parallel(model: ModelConfig, tp: int) -> None:
 def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[str, np.ndarray]:
     """The value of every symbol for one phase, broadcast over the workload's batch x length grid.
 
+    Plain floats when batch and length are single numbers (the scalar fast path stays in
+    Python arithmetic), numpy arrays otherwise.
+
     Under tensor parallelism over p devices each device holds H/p query heads,
     max(Hkv/p, 1) K/V heads (replicated when there are fewer K/V heads than devices),
     I/p of the MLP and V/p of the vocabulary; the values here are per device.
@@ -278,8 +285,7 @@ def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[st
     check_phases(phase)
     p = workload.tp
     check_tensor_parallel(model, p)
-    batch = np.asarray(workload.batch, dtype=float)
-    seq = np.asarray(workload.seq_len, dtype=float)
+    batch, seq = _floats(workload.batch), _floats(workload.seq_len)
     heads = model.num_attention_heads / p
     kv_heads = max(model.num_key_value_heads / p, 1.0)
     window = model.sliding_window
@@ -291,7 +297,7 @@ def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[st
         logit_tokens = batch if workload.prefill_logits == "last" else tokens
     else:
         tokens = batch * 1.0
-        kv_len = seq if window is None else np.minimum(seq, window)
+        kv_len = seq if window is None else _minimum(seq, window)
         full = computed = stored = batch * heads * kv_len
         logit_tokens = batch
     experts, per_token = model.num_experts, model.experts_per_token
@@ -300,11 +306,20 @@ def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[st
         "H·d": heads * model.head_dim, "Hkv·d": kv_heads * model.head_dim,
         "I": model.intermediate_size / p, "V": model.vocab_size / p,
         "s_kv": kv_len, "n_scores": computed, "n_scores_full": full, "n_scores_stored": stored,
-        "T_logits": logit_tokens, "min(T,V)": np.minimum(tokens, model.vocab_size / p),
+        "T_logits": logit_tokens, "min(T,V)": _minimum(tokens, model.vocab_size / p),
         "T·k": tokens * per_token, "E": float(experts),
         "E_read": experts * (1 - (1 - per_token / experts) ** tokens),
         "2(p-1)/p": 2 * (p - 1) / p,
     }
+
+
+def _floats(value) -> float | np.ndarray:
+    """A single number as a Python float (fast scalar arithmetic), anything else as a float array."""
+    return float(value) if is_number(value) or np.ndim(value) == 0 else np.asarray(value, dtype=float)
+
+
+def _minimum(values, cap: float):
+    return np.minimum(values, cap) if isinstance(values, np.ndarray) else min(values, cap)
 
 
 def operator_costs(model: ModelConfig, workload: Workload, phase: str

@@ -19,21 +19,29 @@ import pandas as pd
 from .errors import RooflineInputError
 from .hardware import Hardware, get_hardware
 from .models import ModelConfig, load_model
-from .operators import MEMORY_TRAFFIC, PHASES, TRAFFIC_BITS, check_phases, operator_costs
-from .workload import Workload, check_workload, compute_precision
+from .engine import TOTALS, WIDTH_FIELDS, phase_function
+from .operators import MEMORY_TRAFFIC, PHASES, TRAFFIC_BITS, _floats, check_phases, operator_costs, symbol_values
+from .workload import Workload, check_workload, compute_precision, is_number
 
 BYTE_COLUMNS = [f"{kind}_bytes" for kind in TRAFFIC_BITS]
 
 
 def peak_flops(hardware: Hardware, workload: Workload) -> np.ndarray:
-    """The compute roof (FLOP/s) for the workload's bit widths, broadcast over its grid."""
+    """The compute roof (FLOP/s) for the workload's bit widths, broadcast over its grid.
+
+    A float for single bit widths, an array when they vary over the grid."""
     if workload.compute_precision is not None:
-        return np.asarray(hardware.peak(workload.compute_precision), dtype=float)
+        return hardware.peak(workload.compute_precision)
+    if is_number(workload.weight_bits) and is_number(workload.act_bits):
+        return hardware.peak(compute_precision(hardware, int(workload.weight_bits), int(workload.act_bits)))
     weight_bits, act_bits = np.broadcast_arrays(np.asarray(workload.weight_bits), np.asarray(workload.act_bits))
-    peaks = np.empty(weight_bits.shape)
-    for pair in {(int(w), int(a)) for w, a in zip(weight_bits.ravel(), act_bits.ravel())}:
-        mask = (weight_bits == pair[0]) & (act_bits == pair[1])
-        peaks[mask] = hardware.peak(compute_precision(hardware, *pair))
+    widest = np.maximum(weight_bits, act_bits)  # the roof depends on the wider operand only
+    peaks = np.empty(widest.shape)
+    for bits in np.unique(widest):  # at most the four bit widths: one mask each, not a loop over the grid
+        where = widest == bits
+        first = np.flatnonzero(where)[0]  # a real (weight, act) pair for the error message
+        peaks[where] = hardware.peak(compute_precision(hardware, int(weight_bits.flat[first]),
+                                                       int(act_bits.flat[first])))
     return peaks
 
 
@@ -80,25 +88,28 @@ def roofline(flops, memory_bytes, link_bytes, peak, bandwidth, link_bandwidth=No
 
 
 def phase_arrays(model: ModelConfig, hardware: Hardware, workload: Workload, phase: str) -> dict[str, np.ndarray]:
-    """Model totals for one phase as arrays over the workload grid: flops, bytes, link_bytes, time_s.
+    """Model totals for one phase: flops, bytes, link_bytes, time_s (see :func:`totals`)."""
+    return totals(model, hardware, workload, check_phases(phase))[phase]
 
-    The fast path for sweeps: the same operator costs as :func:`operator_table`, summed with
-    their counts, without building a DataFrame.
+
+def totals(model: ModelConfig, hardware: Hardware, workload: Workload,
+           phases: tuple[str, ...] = PHASES) -> dict[str, dict[str, np.ndarray]]:
+    """Model totals per phase: flops, bytes, link_bytes and time_s, each summed with its counts.
+
+    The fast path for sweeps, sliders and single settings: the same operators as
+    :func:`operator_table`, compiled into one function (:mod:`roofline_utils.engine`),
+    without building a DataFrame. Floats for a single setting, arrays over the workload's
+    grid otherwise.
     """
     check_workload(workload)
-    check_phases(phase)
-    peak, link = peak_flops(hardware, workload), link_bandwidth(hardware, workload)
-    totals = {"flops": 0.0, "bytes": 0.0, "link_bytes": 0.0, "time_s": 0.0}
-    for op, cost in operator_costs(model, workload, phase):
-        count = model.num_hidden_layers if op.per_layer else 1
-        moved = memory_bytes(cost)
-        time_s = np.maximum.reduce(np.broadcast_arrays(
-            *_seconds(cost["flops"], moved, cost["link_bytes"], peak, hardware.bandwidth_bytes_per_s, link)))
-        totals["flops"] = totals["flops"] + count * cost["flops"]
-        totals["bytes"] = totals["bytes"] + count * moved
-        totals["link_bytes"] = totals["link_bytes"] + count * cost["link_bytes"]
-        totals["time_s"] = totals["time_s"] + count * time_s
-    return totals
+    widths = {name: _floats(getattr(workload, name)) / 8 for name in WIDTH_FIELDS}
+    peak = peak_flops(hardware, workload)
+    arrays = not all(map(is_number, (workload.batch, workload.seq_len, *widths.values(), peak)))
+    function = phase_function(model, workload, arrays)
+    constants = {**widths, "peak": peak, "bandwidth": hardware.bandwidth_bytes_per_s,
+                 "link_bandwidth": link_bandwidth(hardware, workload)}
+    return {phase: dict(zip(TOTALS, function(symbol_values(model, workload, phase), **constants)))
+            for phase in check_phases(phases)}
 
 
 def operator_table(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
@@ -115,23 +126,24 @@ def operator_table(model: ModelConfig | str, hardware: Hardware | str, workload:
     phases = check_phases(phases)
     peak, link = peak_flops(hardware, workload), link_bandwidth(hardware, workload)
     batch, seq_len = np.broadcast_arrays(np.asarray(workload.batch), np.asarray(workload.seq_len))
-    frames = []
-    for phase in phases:
-        for op, cost in operator_costs(model, workload, phase):
-            row = {key: np.broadcast_to(value, batch.shape).ravel() for key, value in cost.items()}
-            row["bytes"] = np.broadcast_to(memory_bytes(cost), batch.shape).ravel()
-            point = roofline(row["flops"], row["bytes"], row["link_bytes"], np.broadcast_to(peak, batch.shape).ravel(),
-                             hardware.bandwidth_bytes_per_s, link)
-            frames.append(pd.DataFrame({
-                "phase": phase, "operator": op.name, "group": op.group,
-                "count": model.num_hidden_layers if op.per_layer else 1,
-                "batch": batch.ravel(), "seq_len": seq_len.ravel(), **row, **point,
-                "peak_flops_per_s": np.broadcast_to(peak, batch.shape).ravel()}))
-    table = pd.concat(frames, ignore_index=True)
-    columns = ["phase", "operator", "group", "count", "batch", "seq_len", "flops", "flops_full_square",
-               *BYTE_COLUMNS, "bytes", "intensity", "attainable_flops_per_s", "bound", "time_s",
-               "peak_flops_per_s"]
-    return table[columns]
+    rows = [(phase, op, cost) for phase in phases for op, cost in operator_costs(model, workload, phase)]
+    # one column per quantity, every (phase, operator) block stacked: one DataFrame, not one per operator
+    stacked = lambda values: np.concatenate([np.broadcast_to(v, batch.shape).ravel() for v in values])  # noqa: E731
+    columns = {key: stacked(cost[key] for *_, cost in rows) for key in ("flops", "flops_full_square", *BYTE_COLUMNS)}
+    columns["bytes"] = stacked(memory_bytes(cost) for *_, cost in rows)
+    peaks = np.tile(np.broadcast_to(peak, batch.shape).ravel(), len(rows))
+    point = roofline(columns["flops"], columns["bytes"], columns["link_bytes"], peaks,
+                     hardware.bandwidth_bytes_per_s, link)
+    repeat = lambda values: np.repeat(np.array(list(values)), batch.size)  # noqa: E731
+    table = pd.DataFrame({
+        "phase": repeat(phase for phase, *_ in rows), "operator": repeat(op.name for _, op, _ in rows),
+        "group": repeat(op.group for _, op, _ in rows),
+        "count": repeat(model.num_hidden_layers if op.per_layer else 1 for _, op, _ in rows),
+        "batch": np.tile(batch.ravel(), len(rows)), "seq_len": np.tile(seq_len.ravel(), len(rows)),
+        **columns, **point, "peak_flops_per_s": peaks})
+    order = ["phase", "operator", "group", "count", "batch", "seq_len", "flops", "flops_full_square",
+             *BYTE_COLUMNS, "bytes", "intensity", "attainable_flops_per_s", "bound", "time_s", "peak_flops_per_s"]
+    return table[order]
 
 
 def phase_totals(table: pd.DataFrame) -> pd.DataFrame:

@@ -43,6 +43,8 @@ class Workload:
         for name in ("batch", "seq_len"):
             check_positive_integers(name, getattr(self, name))
         for name in ("weight_bits", "act_bits", "kv_bits"):
+            if type(getattr(self, name)) is int and getattr(self, name) in BIT_WIDTHS:
+                continue  # the common single setting, checked without numpy
             values = _as_array(name, getattr(self, name))
             if values.dtype.kind not in "iuf" or values.size == 0 or not np.isin(values, BIT_WIDTHS).all():
                 raise RooflineInputError(name, f"got {getattr(self, name)!r}", ", ".join(map(str, BIT_WIDTHS)))
@@ -54,15 +56,17 @@ class Workload:
             raise RooflineInputError("tp", f"must be a positive integer up to 1024, got {self.tp!r}")
         if self.compute_precision is not None:
             _check_choice("compute_precision", self.compute_precision, PRECISIONS)
-        for f in fields(self):
-            if f.name.endswith("_flops_per_element"):
-                value = getattr(self, f.name)
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
-                    raise RooflineInputError(f.name, f"must be a number of FLOPs from 0 to 1,000, got {value!r}")
+        for name in _FLOP_COUNT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
+                raise RooflineInputError(name, f"must be a number of FLOPs from 0 to 1,000, got {value!r}")
 
     def assumptions(self) -> dict[str, object]:
         """Every field and its value, for the report's assumptions table."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+_FLOP_COUNT_FIELDS = tuple(f.name for f in fields(Workload) if f.name.endswith("_flops_per_element"))
 
 
 def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
@@ -82,6 +86,8 @@ def _as_array(name: str, value: object) -> np.ndarray:
 
 def check_positive_integers(name: str, value: object) -> None:
     """A clear error naming ``name`` unless ``value`` is a positive integer or a non-empty array of them."""
+    if type(value) is int and 1 <= value <= MAX_COUNT:
+        return  # the common single setting, checked without numpy
     values = _as_array(name, value)
     problem = f"must be a positive integer up to {MAX_COUNT:,} (or a non-empty array of them), got {value!r}"
     if values.size == 0 or values.dtype.kind not in "iuf":
@@ -89,6 +95,11 @@ def check_positive_integers(name: str, value: object) -> None:
     if not (np.isfinite(values).all() and (values >= 1).all() and (values <= MAX_COUNT).all()
             and (values == np.round(values)).all()):
         raise RooflineInputError(name, problem)
+
+
+def is_number(value: object) -> bool:
+    """A single int or float (Python or numpy), told apart from arrays without numpy's slower np.ndim."""
+    return type(value) in (int, float) or isinstance(value, (np.integer, np.floating))
 
 
 def check_workload(workload: object) -> "Workload":
@@ -124,7 +135,12 @@ def compute_precision(hardware: Hardware, weight_bits: int, act_bits: int) -> st
     return precision
 
 
+_FASTER_PATHS = {32: ("fp32",), 16: (), 8: ("fp8", "int8"), 4: ("int4", "fp8", "int8")}  # in order of preference
+
+
 def _precision_for(hardware: Hardware, widest_bits: int) -> str | None:
-    candidates = {32: ["fp32"], 16: [], 8: ["fp8", "int8"], 4: ["int4", "fp8", "int8"]}[widest_bits]
-    sixteen = sixteen_bit_precision(hardware)
-    return next((p for p in [*candidates, sixteen] if p is not None and p in hardware.peak_flops_per_s), None)
+    """The first of the faster paths for these widths the device has, else its 16-bit path."""
+    for precision in _FASTER_PATHS[widest_bits]:
+        if precision in hardware.peak_flops_per_s:
+            return precision
+    return sixteen_bit_precision(hardware)

@@ -1,0 +1,112 @@
+"""The operator list compiled into one Python function: a phase's totals without a table.
+
+``operator_table`` evaluates every operator's expressions one at a time and builds a
+DataFrame: what a report needs, and far too slow for a slider or a sweep of a million
+settings. Here the same :class:`~roofline_utils.operators.Operator` records (no second copy
+of any formula) are written out once as Python source, three lines per operator, with the
+model's sizes folded into constants, and compiled. The function runs on plain floats (one
+setting, microseconds) or on numpy arrays (a grid, one array operation per term) alike:
+
+    flops  = Σ count · FLOPs
+    bytes  = Σ count · (weight elements · weight width + activation elements · act width
+                        + KV elements · KV width)
+    time_s = Σ count · max(FLOPs / peak, bytes / bandwidth, link bytes / link bandwidth)
+
+``print(phase_source(model, Workload()))`` shows what runs (the numpy variant; the float variant
+compares instead of calling numpy.maximum). Compiled functions are cached per
+model and accounting switches (every Workload field but the grid's: batch, length, bit
+widths, compute precision).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from functools import lru_cache
+from operator import attrgetter
+from typing import Callable
+
+from .models import ModelConfig
+import numpy as np
+
+from .expr import ZERO
+from .operators import MEMORY_TRAFFIC, MODEL_SYMBOLS, SYMBOLS, TRAFFIC_BITS, operator_list, symbol_values
+from .workload import Workload
+
+# Workload fields that vary over a grid; every other field shapes the operator list itself.
+GRID_FIELDS = ("batch", "seq_len", "weight_bits", "act_bits", "kv_bits", "compute_precision")
+SWITCH_FIELDS = tuple(f.name for f in fields(Workload) if f.name not in GRID_FIELDS)
+_switches = attrgetter(*SWITCH_FIELDS)  # workload -> the tuple of its switches, the cache key
+WIDTH_FIELDS = tuple(dict.fromkeys(TRAFFIC_BITS.values()))  # weight_bits, act_bits, kv_bits
+TOTALS = ("flops", "bytes", "link_bytes", "time_s")
+
+
+def identifier(name: str) -> str:
+    """A Python name for a symbol or an operator: 'H·d' -> 'H_d', '2(p-1)/p' -> '_2_p_1__p'."""
+    name = re.sub(r"\W", "_", name)
+    return name if name.isidentifier() else "_" + name
+
+
+def phase_function(model: ModelConfig, workload: Workload, arrays: bool) -> Callable[..., tuple]:
+    """The compiled totals of one forward pass for this model and these accounting switches.
+
+    Call it with the phase's symbol values (:func:`~roofline_utils.operators.symbol_values`),
+    the bytes per element of each bit-width field (``weight_bits=2.0`` for 16 bits ...),
+    ``peak``, ``bandwidth`` and ``link_bandwidth``; it returns (flops, bytes, link_bytes,
+    time_s). ``arrays``: any of these is a numpy array (else all are plain numbers).
+    """
+    return _compiled(model, _switches(workload), arrays)
+
+
+@lru_cache(maxsize=256)
+def _compiled(model: ModelConfig, switches: tuple, arrays: bool) -> Callable[..., tuple]:
+    source = phase_source(model, Workload(**dict(zip(SWITCH_FIELDS, switches))), arrays)
+    namespace: dict = {"np": np}
+    exec(compile(source, f"<roofline engine: {model.name}>", "exec"), namespace)
+    return namespace["phase_totals"]
+
+
+def _slowest(name: str, terms: list[str], arrays: bool) -> list[str]:
+    """Lines that set ``name`` to the largest of ``terms``: numpy.maximum over arrays; for plain
+    floats, comparisons (a third quicker than calling max(), which the scalar path feels)."""
+    if arrays:
+        slowest = terms[0]
+        for term in terms[1:]:
+            slowest = f"np.maximum({slowest}, {term})"
+        return [f"    {name} = {slowest}"]
+    lines = [f"    {name} = {terms[0]}"]
+    for term in terms[1:]:
+        lines += [f"    other = {term}", f"    if other > {name}: {name} = other"]
+    return lines
+
+
+def phase_source(model: ModelConfig, workload: Workload, arrays: bool = True) -> str:
+    """The Python source of the compiled function: per operator its FLOPs, bytes and time.
+
+    ``arrays``: the variant for numpy arrays (a grid) or for plain floats (one setting)."""
+    fixed = symbol_values(model, workload, "decode")  # model sizes: the same in both phases
+    code = lambda expr: expr.python(identifier, lambda s: fixed[s] if s in MODEL_SYMBOLS else None)  # noqa: E731
+    varying = [symbol for symbol in SYMBOLS if symbol not in MODEL_SYMBOLS]
+    lines = [f"def phase_totals(symbols, *, {', '.join(WIDTH_FIELDS)}, peak, bandwidth, link_bandwidth):",
+             *(f"    {identifier(symbol)} = symbols[{symbol!r}]" for symbol in varying)]
+    names = {"layer": [], "once": []}
+    for op in operator_list(model, workload):
+        op_name = identifier(op.name)
+        elements = {width: sum((op.traffic[kind] for kind in MEMORY_TRAFFIC
+                                if TRAFFIC_BITS[kind] == width and kind in op.traffic), ZERO) for width in WIDTH_FIELDS}
+        moved = " + ".join(f"{code(count)}*{width}" for width, count in elements.items() if count is not ZERO)
+        lines += [f"    # {op.name}: {op.note}",
+                  f"    flops_{op_name} = {code(op.flops)}",
+                  f"    bytes_{op_name} = {moved or '0.0'}"]
+        terms = [f"flops_{op_name} / peak", f"bytes_{op_name} / bandwidth"]
+        if "link" in op.traffic:
+            lines.append(f"    link_{op_name} = {code(op.traffic['link'])}*{TRAFFIC_BITS['link']}")
+            terms.append(f"link_{op_name} / link_bandwidth")
+        lines += _slowest(f"time_{op_name}", terms, arrays)
+        names["layer" if op.per_layer else "once"].append((op_name, "link" in op.traffic))
+    totals = []
+    for total in ("flops", "bytes", "link", "time"):
+        layer, once = (" + ".join([f"{total}_{name}" for name, has_link in names[scope]
+                                   if total != "link" or has_link] or ["0.0"]) for scope in ("layer", "once"))
+        totals.append(f"{float(model.num_hidden_layers)!r}*({layer}) + {once}")
+    lines.append("    return (\n        " + ",\n        ".join(totals) + ")")
+    return "\n".join(lines) + "\n"
