@@ -11,16 +11,17 @@ WIDGET_NOTE = ("In JupyterLab the explorer's controls appear here: open notebook
                "there to use them.")
 
 
-def frame(model: str, hardware: str, batch: int, seq_len: int, bits: int):
-    """What one position of the controls shows: the roofline chart and the headline numbers.
+def frame(model: str, hardware: str, batch: int, seq_len: int, bits: int, chart=None) -> tuple[bytes, str]:
+    """What one position of the controls shows: the roofline chart as PNG and the headline.
 
-    Returns (figure, headline Markdown). The explorer redraws with this on every slider move;
-    benchmarks/engine_speed.py times it (target 150 ms, the figure's PNG included).
+    ``chart`` is the explorer's :class:`~roofline_utils.plot.LiveChart` (a new one draws from
+    scratch). The explorer calls this on every slider move; benchmarks/engine_speed.py times it
+    (target: 150 ms, the PNG included).
     """
     from .findings import headline, markdown
     from .hardware import get_hardware
     from .models import load_model
-    from .plot import roofline_chart
+    from .plot import LiveChart
     from .roofline import group_points, operator_table, peak_flops
     from .workload import Workload
 
@@ -28,8 +29,8 @@ def frame(model: str, hardware: str, batch: int, seq_len: int, bits: int):
     llm, device = load_model(model), get_hardware(hardware)
     peak = float(np.max(peak_flops(device, work)))
     points = group_points(operator_table(llm, device, work))
-    figure = roofline_chart(points, device, peak, f"Roofline Model ({llm.display_name}, {device.name})")
-    return figure, markdown(headline(llm, device, work))
+    png = (chart or LiveChart()).png(points, device, peak, f"Roofline Model ({llm.display_name}, {device.name})")
+    return png, markdown(headline(llm, device, work))
 
 
 def explorer(model: str = "llama-33b", hardware: str = "a40", batch: int = 1, seq_len: int = 1024,
@@ -48,10 +49,10 @@ def explorer(model: str = "llama-33b", hardware: str = "a40", batch: int = 1, se
         show_markdown(f"*{WIDGET_NOTE}*", plain=WIDGET_NOTE)
         return None
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
 
     from .hardware import hardware_names
     from .models import preset_names
+    from .plot import LiveChart
     from .tables import show_markdown
 
     powers = [2**i for i in range(0, 11)]
@@ -68,14 +69,13 @@ def explorer(model: str = "llama-33b", hardware: str = "a40", batch: int = 1, se
         "seq_len": widgets.SelectionSlider(options=lengths, value=seq_len, description="context"),
         "bits": widgets.Dropdown(options=[16, 8, 4], value=bits, description="bits"),
     }
-    out = widgets.Output()
+    chart, picture, out = LiveChart(), widgets.Image(format="png"), widgets.Output()
 
     def redraw(_=None):
         with out:
             out.clear_output(wait=True)
             try:
-                _, text = frame(**{name: control.value for name, control in controls.items()})
-                plt.show()
+                picture.value, text = frame(**{name: control.value for name, control in controls.items()}, chart=chart)
                 show_markdown(text)
             except ValueError as exc:  # e.g. a precision the device lacks: say so in the output area
                 print(f"cannot evaluate: {exc}")
@@ -84,4 +84,4 @@ def explorer(model: str = "llama-33b", hardware: str = "a40", batch: int = 1, se
         control.observe(redraw, names="value")
     redraw()
     return widgets.VBox([widgets.HBox([controls["model"], controls["hardware"], controls["bits"]]),
-                         widgets.HBox([controls["batch"], controls["seq_len"]]), out])
+                         widgets.HBox([controls["batch"], controls["seq_len"]]), picture, out])

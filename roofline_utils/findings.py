@@ -16,7 +16,7 @@ from .hardware import Hardware, get_hardware
 from .memory import MemoryFootprint, fewest_devices_that_fit, largest_batch_that_fits, memory_footprint
 from .models import ModelConfig, load_model
 from .operators import GROUPS, PHASE_LABELS
-from .roofline import group_points, operator_table, peak_flops, phase_totals
+from .roofline import group_points, operator_table, peak_flops, totals
 from .units import grouped, seconds, si
 from .workload import Workload
 
@@ -47,13 +47,15 @@ class Headline:
 
 
 def headline(model: ModelConfig | str, hardware: Hardware | str, workload: Workload) -> Headline:
-    totals = phase_totals(operator_table(model, hardware, workload)).set_index("phase")
-    return Headline(ttft_s=float(totals.loc["prefill", "time_s"]), tpot_s=float(totals.loc["decode", "time_s"]),
-                    batch=int(np.asarray(workload.batch)), prefill_flops=float(totals.loc["prefill", "flops"]),
-                    prefill_flops_full_square=float(totals.loc["prefill", "flops_full_square"]),
-                    decode_flops=float(totals.loc["decode", "flops"]),
-                    prefill_bytes=float(totals.loc["prefill", "bytes"]),
-                    decode_bytes=float(totals.loc["decode", "bytes"]))
+    """One setting's totals, from the compiled engine (no table needed); the full-square FLOPs
+    are the prefill counted without the causal saving."""
+    model, hardware = load_model(model), get_hardware(hardware)
+    phases = totals(model, hardware, workload)
+    square = totals(model, hardware, replace(workload, causal=False), ("prefill",))["prefill"]
+    return Headline(ttft_s=float(phases["prefill"]["time_s"]), tpot_s=float(phases["decode"]["time_s"]),
+                    batch=int(np.asarray(workload.batch)), prefill_flops=float(phases["prefill"]["flops"]),
+                    prefill_flops_full_square=float(square["flops"]), decode_flops=float(phases["decode"]["flops"]),
+                    prefill_bytes=float(phases["prefill"]["bytes"]), decode_bytes=float(phases["decode"]["bytes"]))
 
 
 def batch_at_ridge(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,

@@ -62,15 +62,11 @@ def roofline_chart(points: pd.DataFrame | None, hardware: Hardware, peak_flops_p
     """
     if points is None:  # the bare roofs
         points = pd.DataFrame({"phase": [], "label": [], "intensity": [], "performance_flops_per_s": []})
-    series = [(g, ph) for g in GROUPS for ph in PHASES]
-    if show_other:
-        series += [(label, ph) for label in points["label"].unique() if label not in GROUPS for ph in PHASES]
-    drawn = [(label, phase, rows) for label, phase in series
-             if not (rows := _plottable(points[(points["label"] == label) & (points["phase"] == phase)])).empty]
+    drawn = chart_series(points, show_other)
     bandwidth = hardware.bandwidth_bytes_per_s
     ridge = peak_flops_per_s / bandwidth
     highest = max([peak_flops_per_s, *(extra_roofs or {}).values()])
-    (x_low, x_high), (y_low, y_high) = axis_limits(pd.concat([r for *_, r in drawn]) if drawn else points, highest)
+    (x_low, x_high), (y_low, y_high) = series_limits(drawn, points, highest)
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 6.5))
     ax.set_xscale("log")
@@ -108,6 +104,69 @@ def roofline_chart(points: pd.DataFrame | None, hardware: Hardware, peak_flops_p
     ax.grid(True, which="major", ls=":", lw=0.5)
     ax.legend(loc="lower right", fontsize=8, ncol=2 if show_other else 1)
     return ax.figure
+
+
+def chart_series(points: pd.DataFrame, show_other: bool = False) -> list[tuple[str, str, pd.DataFrame]]:
+    """The (label, phase, rows) series a roofline chart draws, in legend order: the figure's six
+    groups, then (``show_other``) every other operator; series with no plottable point left out."""
+    series = [(g, ph) for g in GROUPS for ph in PHASES]
+    if show_other:
+        series += [(label, ph) for label in points["label"].unique() if label not in GROUPS for ph in PHASES]
+    return [(label, phase, rows) for label, phase in series
+            if not (rows := _plottable(points[(points["label"] == label) & (points["phase"] == phase)])).empty]
+
+
+def series_limits(drawn: list, points: pd.DataFrame, highest_peak: float):
+    """The axes' limits for the series drawn (:func:`axis_limits` over their rows)."""
+    return axis_limits(pd.concat([rows for *_, rows in drawn]) if drawn else points, highest_peak)
+
+
+class LiveChart:
+    """A roofline chart redrawn in place, for the explorer's sliders.
+
+    A whole new figure costs several hundred milliseconds on a small machine, nearly all of it
+    drawing axes, ticks and legend text that a batch or length slider does not change. So the
+    chart is drawn in full only when what it shows besides the points changes (device, roof,
+    title, the series in the legend, the axes' limits); otherwise the points are moved and
+    drawn over the saved background (blitting), and the PNG is encoded with light compression.
+    """
+
+    def __init__(self):
+        self._key = self._figure = self._background = None
+        self._scatters: list = []
+
+    def png(self, points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: float, title: str) -> bytes:
+        """The chart as PNG bytes, what :func:`roofline_chart` would draw for the same arguments."""
+        import io
+
+        from PIL import Image
+
+        drawn = chart_series(points)
+        key = (hardware.bandwidth_bytes_per_s, peak_flops_per_s, title, [(label, phase) for label, phase, _ in drawn],
+               series_limits(drawn, points, peak_flops_per_s))
+        if key != self._key:
+            # a Figure of its own, not pyplot's: the notebook would show every open pyplot figure again
+            from matplotlib.backends.backend_agg import FigureCanvasAgg
+            from matplotlib.figure import Figure
+
+            self._figure = Figure(figsize=(9, 6.5))
+            FigureCanvasAgg(self._figure)
+            roofline_chart(points, hardware, peak_flops_per_s, title, ax=self._figure.add_subplot())
+            self._scatters = [c for c in self._figure.axes[0].collections if str(c.get_gid()).startswith("rl-points")]
+            for scatter in self._scatters:  # kept out of the saved background, drawn on top of it
+                scatter.set_animated(True)
+            self._figure.canvas.draw()
+            self._background = self._figure.canvas.copy_from_bbox(self._figure.bbox)
+            self._key = key
+        canvas = self._figure.canvas
+        canvas.restore_region(self._background)
+        for scatter, (_, _, rows) in zip(self._scatters, drawn):
+            scatter.set_offsets(rows[["intensity", "performance_flops_per_s"]].to_numpy(dtype=float))
+            self._figure.axes[0].draw_artist(scatter)
+        buffer = io.BytesIO()
+        Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).save(
+            buffer, format="png", compress_level=1)
+        return buffer.getvalue()
 
 
 def point_tooltip(label: str, phase: str, row: pd.Series) -> str:

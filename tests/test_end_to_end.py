@@ -101,3 +101,40 @@ def test_explorer_builds_and_redraws(capsys):
     capsys.readouterr()
     batch_slider.value = 64  # triggers a redraw (outside a kernel its output goes to stdout)
     assert "for the batch of 64" in capsys.readouterr().out
+    picture = box.children[2]
+    assert picture.value[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _pixels(png: bytes):
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGBA"))
+
+
+def test_a_slider_move_redraws_only_the_points_and_matches_a_fresh_chart():
+    from roofline_utils.explorer import frame
+    from roofline_utils.plot import LiveChart
+
+    chart = LiveChart()
+    first, _ = frame("llama-33b", "a40", 1, 1024, 16, chart=chart)
+    background = chart._background
+    moved, text = frame("llama-33b", "a40", 64, 1024, 16, chart=chart)
+    assert chart._background is background  # the axes, roofs and legend were not drawn again
+    assert "for the batch of 64" in text
+    fresh, _ = frame("llama-33b", "a40", 64, 1024, 16)  # a new chart, drawn in full
+    assert not np.array_equal(_pixels(first), _pixels(moved))
+    assert np.array_equal(_pixels(moved), _pixels(fresh))
+
+
+def test_a_new_device_redraws_the_whole_chart():
+    from roofline_utils.explorer import frame
+    from roofline_utils.plot import LiveChart
+
+    chart = LiveChart()
+    frame("llama-33b", "a40", 1, 1024, 16, chart=chart)
+    background = chart._background
+    on_h100, _ = frame("llama-33b", "h100-sxm", 1, 1024, 16, chart=chart)
+    assert chart._background is not background
+    assert np.array_equal(_pixels(on_h100), _pixels(frame("llama-33b", "h100-sxm", 1, 1024, 16)[0]))
