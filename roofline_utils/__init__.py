@@ -5,12 +5,6 @@ Imports are lazy: ``import roofline_utils`` costs almost nothing, and ``rl.plot`
 matplotlib, nbformat or papermill.
 """
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("roofline")
-except PackageNotFoundError:  # running from a checkout that was not pip-installed
-    __version__ = "0.1.0"
 
 # set in the notebook kernel's environment while `roofline render` runs it (plot.show reads it)
 RENDERING_REPORT_ENV = "ROOFLINE_RENDERING_REPORT"
@@ -33,8 +27,21 @@ _SUBMODULES = {"e2e", "empirical", "explorer", "export", "findings", "hardware",
 __all__ = sorted(_EXPORTS)
 
 
+def _version() -> str:
+    """The installed distribution's version, looked up on first use: importlib.metadata alone costs
+    a cold `roofline table` about 50 ms."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("roofline")
+    except PackageNotFoundError:  # running from a checkout that was not pip-installed
+        return "0.1.0"
+
+
 def __getattr__(name: str):
-    if name in _EXPORTS:
+    if name == "__version__":
+        value = _version()
+    elif name in _EXPORTS:
         value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
     elif name in _SUBMODULES:
         value = import_module(f".{name}", __name__)

@@ -14,7 +14,6 @@ import sys
 import time
 from dataclasses import fields
 
-from . import __version__
 from .errors import RooflineInputError
 from .params import BIT_CHOICES, ReportParameters, schema
 
@@ -98,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="roofline", description="Roofline analysis of LLM inference: a report, a table, "
                      "the catalog.", epilog="Example: roofline render --model llama-2-70b --hardware h100-sxm "
                      "--batch 16 --out reports/")
-    parser.add_argument("--version", action="version", version=f"roofline {__version__}")
+    parser.add_argument("--version", action=_Version, nargs=0, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="{render,table,list}")
 
     render = sub.add_parser("render", help="run the notebooks and write one HTML report (plus chart and CSV)",
@@ -134,6 +133,16 @@ class _Interrupted(KeyboardInterrupt):
 
 def _interrupt(signum, frame):
     raise _Interrupted(signum)
+
+
+class _Version(argparse.Action):
+    """--version, with the version looked up only when asked (see roofline_utils._version)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import __version__
+
+        print(f"roofline {__version__}")
+        parser.exit()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -9,7 +10,9 @@ import pandas as pd
 from .hardware import Hardware, get_hardware
 from .memory import _widest, activation_bytes, kv_cache_bytes, weight_bytes
 from .models import ModelConfig, load_model
-from .roofline import _check_table, phase_arrays
+from .errors import RooflineInputError
+from .operators import PHASES, check_phases
+from .roofline import _check_table, phase_arrays, totals
 from .workload import Workload, check_positive_integers, check_workload
 
 CATEGORIES = {  # operator -> bar of the time breakdown
@@ -41,6 +44,43 @@ def decode_sweep(model: ModelConfig | str, hardware: Hardware | str, workload: W
             + activation_bytes(model, grid, phases=("decode",)))
     return pd.DataFrame({"batch": batch, "seq_len": seq, "tpot_s": tpot, "tokens_per_s": batch / tpot,
                          "memory_bytes": need, "fits": need <= hardware.memory_bytes})
+
+
+GRID_AXES = ("batch", "seq_len", "weight_bits", "act_bits", "kv_bits")
+
+
+def grid_totals(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
+                axes: Mapping[str | tuple[str, ...], Sequence], phases: tuple[str, ...] = PHASES,
+                chunk_size: int = 1 << 16) -> dict[str, np.ndarray]:
+    """time_s per phase at every point of the product of ``axes``, evaluated ``chunk_size`` points at a time.
+
+    ``axes`` maps a Workload field (batch, seq_len, weight_bits, act_bits, kv_bits) to its values,
+    or a tuple of fields to rows of values taken together (``("weight_bits", "act_bits", "kv_bits"):
+    [(16, 16, 16), (8, 8, 8)]``). The result has one axis per key, in order. Working memory stays
+    that of one chunk whatever the number of points: only the results (8 bytes per point and
+    phase) grow, so 10⁷ configurations run in the same working memory as 10⁵.
+    """
+    model, hardware, workload = load_model(model), get_hardware(hardware), check_workload(workload)
+    columns = {}
+    for key, values in axes.items():
+        names = (key,) if isinstance(key, str) else tuple(key)
+        if not names or not set(names) <= set(GRID_AXES):
+            raise RooflineInputError("axes", f"got {key!r}", ", ".join(GRID_AXES) + ", or a tuple of them")
+        columns[names] = np.asarray(values).reshape(len(values), len(names))
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        raise RooflineInputError("chunk_size", f"must be a positive integer, got {chunk_size!r}")
+    shape = tuple(len(rows) for rows in columns.values())
+    size = int(np.prod(shape))
+    results = {phase: np.empty(size) for phase in check_phases(phases)}
+    for start in range(0, size, chunk_size):
+        stop = min(start + chunk_size, size)
+        index = np.unravel_index(np.arange(start, stop), shape)
+        fields = {name: rows[where, i] for (names, rows), where in zip(columns.items(), index)
+                  for i, name in enumerate(names)}
+        chunk = totals(model, hardware, replace(workload, **fields), tuple(results))
+        for phase, times in results.items():
+            times[start:stop] = chunk[phase]["time_s"]
+    return {phase: times.reshape(shape) for phase, times in results.items()}
 
 
 def time_breakdown(table: pd.DataFrame) -> pd.DataFrame:
