@@ -28,7 +28,7 @@ from typing import Callable
 from .models import ModelConfig
 import numpy as np
 
-from .expr import ZERO
+from .expr import ZERO, Expr
 from .operators import MEMORY_TRAFFIC, MODEL_SYMBOLS, SYMBOLS, TRAFFIC_BITS, operator_list, symbol_values
 from .workload import Workload
 
@@ -82,31 +82,52 @@ def _slowest(name: str, terms: list[str], arrays: bool) -> list[str]:
 def phase_source(model: ModelConfig, workload: Workload, arrays: bool = True) -> str:
     """The Python source of the compiled function: per operator its FLOPs, bytes and time.
 
-    ``arrays``: the variant for numpy arrays (a grid) or for plain floats (one setting)."""
+    ``arrays``: the variant for numpy arrays (a grid) or for plain floats (one setting).
+    Two operators with the same costs (k_proj and v_proj, gate_proj and up_proj, the norms)
+    are computed once and counted twice. The FLOP, byte and link totals are one expression
+    each (every operator times its count, like terms merged): only the time needs each
+    operator's own max().
+    """
     fixed = symbol_values(model, workload, "decode")  # model sizes: the same in both phases
     code = lambda expr: expr.python(identifier, lambda s: fixed[s] if s in MODEL_SYMBOLS else None)  # noqa: E731
     varying = [symbol for symbol in SYMBOLS if symbol not in MODEL_SYMBOLS]
     lines = [f"def phase_totals(symbols, *, {', '.join(WIDTH_FIELDS)}, peak, bandwidth, link_bandwidth):",
              *(f"    {identifier(symbol)} = symbols[{symbol!r}]" for symbol in varying)]
-    names = {"layer": [], "once": []}
-    for op in operator_list(model, workload):
-        op_name = identifier(op.name)
-        elements = {width: sum((op.traffic[kind] for kind in MEMORY_TRAFFIC
-                                if TRAFFIC_BITS[kind] == width and kind in op.traffic), ZERO) for width in WIDTH_FIELDS}
-        moved = " + ".join(f"{code(count)}*{width}" for width, count in elements.items() if count is not ZERO)
-        lines += [f"    # {op.name}: {op.note}",
-                  f"    flops_{op_name} = {code(op.flops)}",
-                  f"    bytes_{op_name} = {moved or '0.0'}"]
-        terms = [f"flops_{op_name} / peak", f"bytes_{op_name} / bandwidth"]
-        if "link" in op.traffic:
-            lines.append(f"    link_{op_name} = {code(op.traffic['link'])}*{TRAFFIC_BITS['link']}")
-            terms.append(f"link_{op_name} / link_bandwidth")
-        lines += _slowest(f"time_{op_name}", terms, arrays)
-        names["layer" if op.per_layer else "once"].append((op_name, "link" in op.traffic))
-    totals = []
-    for total in ("flops", "bytes", "link", "time"):
-        layer, once = (" + ".join([f"{total}_{name}" for name, has_link in names[scope]
-                                   if total != "link" or has_link] or ["0.0"]) for scope in ("layer", "once"))
-        totals.append(f"{float(model.num_hidden_layers)!r}*({layer}) + {once}")
-    lines.append("    return (\n        " + ",\n        ".join(totals) + ")")
+    operators = operator_list(model, workload)
+    counts = [float(model.num_hidden_layers) if op.per_layer else 1.0 for op in operators]
+    seen: dict[tuple[str, ...], str] = {}  # an operator's cost source -> the name that holds its time
+    time_counts: dict[str, float] = {}
+    for op, count in zip(operators, counts):
+        name = identifier(op.name)
+        moved = " + ".join(f"{code(elements)}*{width}" for width, elements in _elements(op).items()
+                           if elements is not ZERO) or "0.0"
+        link = f"{code(op.traffic['link'])}*{TRAFFIC_BITS['link']}" if "link" in op.traffic else None
+        signature = (code(op.flops), moved, link)
+        if signature in seen:
+            lines.append(f"    # {op.name}: costs the same as {seen[signature]}")
+        else:
+            seen[signature] = name
+            terms = [f"flops_{name} / peak", f"bytes_{name} / bandwidth"]
+            lines += [f"    # {op.name}: {op.note}", f"    flops_{name} = {signature[0]}", f"    bytes_{name} = {moved}"]
+            if link:
+                lines.append(f"    link_{name} = {link}")
+                terms.append(f"link_{name} / link_bandwidth")
+            lines += _slowest(f"time_{name}", terms, arrays)
+        time_counts[seen[signature]] = time_counts.get(seen[signature], 0.0) + count
+    flops = sum((count * op.flops for op, count in zip(operators, counts)), ZERO)
+    moved = {width: sum((count * _elements(op)[width] for op, count in zip(operators, counts)), ZERO)
+             for width in WIDTH_FIELDS}
+    link = sum((count * op.traffic["link"] for op, count in zip(operators, counts) if "link" in op.traffic), ZERO)
+    time = " + ".join(f"{count!r}*time_{name}" if count != 1 else f"time_{name}" for name, count in time_counts.items())
+    lines += ["    return (",
+              f"        {code(flops)},",
+              f"        {' + '.join(f'{code(e)}*{width}' for width, e in moved.items() if e is not ZERO) or '0.0'},",
+              f"        {code(link) + '*' + TRAFFIC_BITS['link'] if link is not ZERO else '0.0'},",
+              f"        {time})"]
     return "\n".join(lines) + "\n"
+
+
+def _elements(op) -> dict[str, Expr]:
+    """Elements an operator moves through memory, summed per bit-width field (weight, act, KV)."""
+    return {width: sum((op.traffic[kind] for kind in MEMORY_TRAFFIC if TRAFFIC_BITS[kind] == width
+                        and kind in op.traffic), ZERO) for width in WIDTH_FIELDS}
