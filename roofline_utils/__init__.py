@@ -16,11 +16,12 @@ _EXPORTS = {
     "MemoryFootprint": "memory", "memory_footprint": "memory",
     "ModelConfig": "models", "from_hf_config": "models", "load_model": "models", "preset": "models",
     "preset_names": "models",
-    "group_points": "roofline", "operator_table": "roofline", "phase_totals": "roofline",
+    "group_points": "roofline", "operator_table": "roofline", "phase_totals": "roofline", "totals": "roofline",
+    "grid_totals": "sweeps",
     "Workload": "workload", "compute_precision": "workload",
     "ReportParameters": "params",
 }
-_SUBMODULES = {"e2e", "empirical", "explorer", "export", "findings", "hardware", "measure", "memory", "models",
+_SUBMODULES = {"e2e", "empirical", "engine", "explorer", "export", "findings", "hardware", "measure", "memory", "models",
                "operators", "output", "params", "plot", "report", "roofline", "summary", "sweeps", "tables",
                "units", "workload", "notebook", "expr", "errors", "cli"}
 

@@ -92,15 +92,16 @@ def phase_arrays(model: ModelConfig, hardware: Hardware, workload: Workload, pha
     return totals(model, hardware, workload, check_phases(phase))[phase]
 
 
-def totals(model: ModelConfig, hardware: Hardware, workload: Workload,
-           phases: tuple[str, ...] = PHASES) -> dict[str, dict[str, np.ndarray]]:
+def totals(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
+           phases: tuple[str, ...] | str = PHASES) -> dict[str, dict[str, np.ndarray]]:
     """Model totals per phase: flops, bytes, link_bytes and time_s, each summed with its counts.
 
     The fast path for sweeps, sliders and single settings: the same operators as
     :func:`operator_table`, compiled into one function (:mod:`roofline_utils.engine`),
     without building a DataFrame. Floats for a single setting, arrays over the workload's
-    grid otherwise.
+    grid otherwise. ``rl.totals("llama-33b", "a40", rl.Workload())["decode"]["time_s"]``.
     """
+    model, hardware = load_model(model), get_hardware(hardware)
     check_workload(workload)
     widths = {name: _floats(getattr(workload, name)) / 8 for name in WIDTH_FIELDS}
     peak = peak_flops(hardware, workload)
