@@ -18,7 +18,8 @@ from .errors import RooflineInputError
 from .params import BIT_CHOICES, ReportParameters, schema
 
 # Parameters that only the report uses; `table` takes the rest.
-REPORT_ONLY = {"output_len", "sweep_batches", "sweep_seq_lens", "show_other_ops", "measurement_run", "remeasure"}
+REPORT_ONLY = {"output_len", "sweep_batches", "sweep_seq_lens", "show_other_ops", "measurement_run", "remeasure",
+               "acceptance", "draft_model", "draft_acceptance", "draft_tokens"}
 EXIT_INPUT = 2
 
 
@@ -46,6 +47,22 @@ def _integer(name: str, low: int, high: int):
             raise argparse.ArgumentTypeError(f"must be an integer from {low:,} to {high:,}, got {text!r}") from None
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"must be an integer from {low:,} to {high:,}, got {value}")
+        return value
+    parse.__name__ = name
+    return parse
+
+
+def _number(name: str, low: float, high: float, open_range: bool):
+    between = f"strictly between {low:g} and {high:g}" if open_range else f"from {low:g} to {high:,g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number {between}, got {text!r}") from None
+        inside = (low < value < high) if open_range else (low <= value <= high)
+        if not inside:  # also refuses nan and inf
+            raise argparse.ArgumentTypeError(f"must be a number {between}, got {text}")
         return value
     parse.__name__ = name
     return parse
@@ -82,6 +99,9 @@ def _add_schema_flags(parser: argparse.ArgumentParser, report: bool) -> None:
         elif meta["choices"] is not None:
             parser.add_argument(flag, choices=meta["choices"], default=default, help=f"{meta['help']} (default: "
                                 f"{default})")
+        elif isinstance(default, float):
+            parser.add_argument(flag, type=_number(f.name, meta["low"], meta["high"], meta["open"]), default=default,
+                                metavar="X", help=f"{meta['help']} (default: {default:g})")
         elif meta["low"] is not None:
             parser.add_argument(flag, type=_integer(f.name, meta["low"], meta["high"]), default=default,
                                 metavar="N", help=f"{meta['help']}; {meta['low']:,} to {meta['high']:,} "
@@ -110,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     table = sub.add_parser("table", help="the per-operator table, one row per operator and phase",
                            description="FLOPs, bytes, intensity, bound and time of every operator, per phase.")
     _add_schema_flags(table, report=False)
+    table.add_argument("--phase", choices=("prefill", "decode", "verify", "all"), default=None,
+                       help="the phase's rows only; verify: one speculative step checking --tree-size candidates "
+                       "per sequence with --medusa-heads heads (default: prefill and decode)")
     table.add_argument("--format", choices=("csv", "text"), default="csv", help="output format (default: csv)")
     table.add_argument("--out", default="-", help="output file; - for standard output (default: -)")
 
@@ -155,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         for note in _model_notes(parameters):
             print(f"roofline: note: {note}", file=sys.stderr)
         if args.command == "table":
-            return _table(parameters, args.format, args.out)
+            return _table(parameters, args.format, args.out, args.phase)
         return _render(parameters, args.out, args.show_code)
     except RooflineInputError as exc:
         print(f"roofline: error: {' '.join(str(exc).split())}", file=sys.stderr)  # always one line
@@ -226,12 +249,14 @@ def _list(what: str) -> int:
     return 0
 
 
-def _table(parameters: ReportParameters, fmt: str, out: str) -> int:
+def _table(parameters: ReportParameters, fmt: str, out: str, phase: str | None) -> int:
+    from .operators import ALL_PHASES, PHASES
     from .output import write_text
     from .roofline import operator_table
 
-    parameters.validate()
-    table = operator_table(parameters.model, parameters.hardware, parameters.workload())
+    parameters.validate(report=False)
+    phases = PHASES if phase is None else ALL_PHASES if phase == "all" else (phase,)
+    table = operator_table(parameters.model, parameters.hardware, parameters.workload(), phases)
     text = table.to_csv(index=False) if fmt == "csv" else table.to_string(index=False) + "\n"
     path = write_text(out, text)
     if path is not None:

@@ -29,7 +29,7 @@ from .models import ModelConfig
 import numpy as np
 
 from .expr import ZERO, Expr
-from .operators import MEMORY_TRAFFIC, MODEL_SYMBOLS, SYMBOLS, TRAFFIC_BITS, operator_list, symbol_values
+from .operators import MEMORY_TRAFFIC, MODEL_SYMBOLS, SYMBOLS, TRAFFIC_BITS, VERIFY, operator_list, symbol_values
 from .workload import Workload
 
 # Workload fields that vary over a grid; every other field shapes the operator list itself.
@@ -46,20 +46,22 @@ def identifier(name: str) -> str:
     return name if name.isidentifier() else "_" + name
 
 
-def phase_function(model: ModelConfig, workload: Workload, arrays: bool) -> Callable[..., tuple]:
-    """The compiled totals of one forward pass for this model and these accounting switches.
+def phase_function(model: ModelConfig, workload: Workload, arrays: bool, phase: str = "decode"
+                   ) -> Callable[..., tuple]:
+    """The compiled totals of one forward pass in ``phase`` for this model and these accounting switches.
 
     Call it with the phase's symbol values (:func:`~roofline_utils.operators.symbol_values`),
     the bytes per element of each bit-width field (``weight_bits=2.0`` for 16 bits ...),
     ``peak``, ``bandwidth`` and ``link_bandwidth``; it returns (flops, bytes, link_bytes,
     time_s). ``arrays``: any of these is a numpy array (else all are plain numbers).
     """
-    return _compiled(model, _switches(workload), arrays)
+    # prefill and decode run the same operators; only verify adds some (the Medusa heads)
+    return _compiled(model, _switches(workload), arrays, phase == VERIFY)
 
 
 @lru_cache(maxsize=256)
-def _compiled(model: ModelConfig, switches: tuple, arrays: bool) -> Callable[..., tuple]:
-    source = phase_source(model, Workload(**dict(zip(SWITCH_FIELDS, switches))), arrays)
+def _compiled(model: ModelConfig, switches: tuple, arrays: bool, verify: bool) -> Callable[..., tuple]:
+    source = phase_source(model, Workload(**dict(zip(SWITCH_FIELDS, switches))), arrays, VERIFY if verify else None)
     namespace: dict = {"np": np}
     exec(compile(source, f"<roofline engine: {model.name}>", "exec"), namespace)
     return namespace["phase_totals"]
@@ -79,7 +81,7 @@ def _slowest(name: str, terms: list[str], arrays: bool) -> list[str]:
     return lines
 
 
-def phase_source(model: ModelConfig, workload: Workload, arrays: bool = True) -> str:
+def phase_source(model: ModelConfig, workload: Workload, arrays: bool = True, phase: str | None = None) -> str:
     """The Python source of the compiled function: per operator its FLOPs, bytes and time.
 
     ``arrays``: the variant for numpy arrays (a grid) or for plain floats (one setting).
@@ -93,7 +95,7 @@ def phase_source(model: ModelConfig, workload: Workload, arrays: bool = True) ->
     varying = [symbol for symbol in SYMBOLS if symbol not in MODEL_SYMBOLS]
     lines = [f"def phase_totals(symbols, *, {', '.join(WIDTH_FIELDS)}, peak, bandwidth, link_bandwidth):",
              *(f"    {identifier(symbol)} = symbols[{symbol!r}]" for symbol in varying)]
-    operators = operator_list(model, workload)
+    operators = operator_list(model, workload, phase)
     counts = [float(model.num_hidden_layers) if op.per_layer else 1.0 for op in operators]
     seen: dict[tuple[str, ...], str] = {}  # an operator's cost source -> the name that holds its time
     time_counts: dict[str, float] = {}

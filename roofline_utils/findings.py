@@ -59,8 +59,8 @@ def headline(model: ModelConfig | str, hardware: Hardware | str, workload: Workl
 
 
 def batch_at_ridge(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
-                   group: str = "up/gate/down", max_batch: int = 1 << 14) -> int | None:
-    """Smallest decode batch at which ``group``'s intensity reaches the ridge point (None: never).
+                   group: str = "up/gate/down", max_batch: int = 1 << 14, phase: str = "decode") -> int | None:
+    """Smallest decode (or ``phase``) batch at which ``group``'s intensity reaches the ridge point (None: never).
 
     Decode GEMM intensity is about 2·b·n·k / (n·k·w + b·(n+k)·a): it grows with b and
     saturates at 2·n·k/((n+k)·a), so small models on devices with a high ridge may never
@@ -69,7 +69,7 @@ def batch_at_ridge(model: ModelConfig | str, hardware: Hardware | str, workload:
     model, hardware = load_model(model), get_hardware(hardware)
     batches = np.arange(1, max_batch + 1)
     grid = replace(workload, batch=batches, seq_len=int(np.max(workload.seq_len)))
-    points = group_points(operator_table(model, hardware, grid, phases=("decode",)), groups=(group,))
+    points = group_points(operator_table(model, hardware, grid, phases=(phase,)), groups=(group,))
     ridge = float(np.max(peak_flops(hardware, workload))) / hardware.bandwidth_bytes_per_s
     reached = points.loc[points["intensity"] >= ridge, "batch"]
     return int(reached.min()) if len(reached) else None
@@ -242,6 +242,83 @@ def largest_batch_text(largest: int) -> str:
     return str(largest) if largest else "none (not even batch 1)"
 
 
+@dataclass(frozen=True)
+class VerifyReading:
+    """What verifying a Medusa tree buys against batch, read off :func:`speculative.verify_curve`."""
+
+    tree_size: int
+    medusa_heads: int
+    acceptance: float
+    overhead_at_1: float
+    speedup_at_1: float
+    nearly_free_until: int | None  # the largest batch whose overhead is at most 1.1 (None: not even batch 1)
+    halved_at: int | None  # the first batch whose speedup is half the batch-1 speedup or less
+    slower_from: int | None  # the first batch at which verifying is slower than decoding (speedup < 1)
+    largest_batch: int
+    decode_ridge_batch: int | None  # a plain decode step's MLP GEMMs reach the ridge
+    verify_ridge_batch: int | None  # the verify step's MLP GEMMs (b·n tokens) reach the ridge
+
+
+def verify_reading(curve: pd.DataFrame, model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
+                   acceptance: float) -> VerifyReading:
+    """The reading of one tree size's curve (``workload.tree_size``), with where the MLP GEMMs cross the ridge."""
+    n, heads = workload.tree_size, workload.medusa_heads
+    rows = curve[curve["tree_size"] == n].sort_values("batch")
+    first = rows.iloc[0]
+    free = rows.loc[rows["overhead"] <= 1.1, "batch"]
+    halved = rows.loc[rows["speedup"] <= first["speedup"] / 2, "batch"]
+    slower = rows.loc[rows["speedup"] < 1, "batch"]
+    plain = replace(workload, tree_size=1, medusa_heads=0)
+    return VerifyReading(n, heads, acceptance, float(first["overhead"]), float(first["speedup"]),
+                         int(free.max()) if len(free) else None, int(halved.min()) if len(halved) else None,
+                         int(slower.min()) if len(slower) else None, int(rows["batch"].max()),
+                         batch_at_ridge(model, hardware, plain), batch_at_ridge(model, hardware, workload, phase="verify"))
+
+
+@dataclass(frozen=True)
+class ScoreCount:
+    """Attention scores of one verify step per sequence and head: dense, and what the tree mask keeps."""
+
+    seq_len: int
+    tree_size: int
+    dense: int  # n·(s-1+n): every candidate against the cached context and every tree position
+    useful: int | None  # n·(s-1) + Σ(depth + 1); None beyond the shipped tree
+
+
+def score_count(seq_len: int, tree_size: int, chain: bool) -> ScoreCount:
+    from .speculative import useful_scores_per_head
+
+    return ScoreCount(seq_len, tree_size, tree_size * (seq_len - 1 + tree_size),
+                      useful_scores_per_head(seq_len, tree_size, chain))
+
+
+@dataclass(frozen=True)
+class DraftReading:
+    """Draft-model speculative decoding against batch, read off :func:`speculative.draft_curve`."""
+
+    draft: str
+    target: str
+    alpha: float
+    gamma: int
+    tokens_per_round: float
+    speedup_at_1: float  # at the chosen gamma
+    best_gamma_at_1: int
+    best_speedup_at_1: float
+    slower_from: int | None  # the first batch at which even the best gamma is slower than plain decoding
+    largest_batch: int
+
+
+def draft_reading(curve: pd.DataFrame, draft: str, target: str, alpha: float, gamma: int) -> DraftReading:
+    from .speculative import best_draft_tokens
+
+    chosen = curve[curve["gamma"] == gamma].sort_values("batch")
+    best = best_draft_tokens(curve)
+    slower = best.loc[best["speedup"] < 1, "batch"]
+    return DraftReading(draft, target, alpha, gamma, float(chosen["tokens_per_round"].iloc[0]),
+                        float(chosen["speedup"].iloc[0]), int(best["gamma"].iloc[0]), float(best["speedup"].iloc[0]),
+                        int(slower.min()) if len(slower) else None, int(best["batch"].max()))
+
+
 @singledispatch
 def markdown(finding) -> str:
     """The one renderer: a finding as Markdown."""
@@ -279,6 +356,50 @@ def _(finding: GroupReading) -> str:
             f"{finding.settings} settings memory-bound (below the ridge at {finding.ridge:.1f}); depends on {depends}; "
             f"at best {si(finding.best_flops_per_s, 'FLOP/s')} "
             f"({100 * finding.best_flops_per_s / finding.peak_flops_per_s:.3g}% of peak).")
+
+
+@markdown.register
+def _(finding: VerifyReading) -> str:
+    first = (f"At batch 1, verifying a tree of **{finding.tree_size} candidates** with {finding.medusa_heads} Medusa "
+             f"heads costs **{finding.overhead_at_1:.2f}×** a plain decode step; accepting {finding.acceptance:g} "
+             f"tokens per step, that is a **{finding.speedup_at_1:.2f}× speedup**.")
+    free = ("Even at batch 1 the tree costs more than 10% over a decode step." if finding.nearly_free_until is None
+            else f"The step stays nearly free (at most 1.1× a decode step) up to batch {finding.nearly_free_until:,}.")
+    halved = (f"The speedup halves by batch **{finding.halved_at:,}**" if finding.halved_at is not None
+              else f"The speedup does not halve by batch {finding.largest_batch:,}")
+    slower = (f" and verifying becomes slower than decoding from batch **{finding.slower_from:,}**."
+              if finding.slower_from is not None else f" and stays above 1 up to batch {finding.largest_batch:,}.")
+    why = ("Why: a plain decode step's MLP GEMMs see b tokens and "
+           + (f"reach the ridge only at batch {finding.decode_ridge_batch:,}" if finding.decode_ridge_batch
+              else "never reach the ridge")
+           + f"; the verify step's see b·{finding.tree_size} tokens and "
+           + (f"reach it at batch {finding.verify_ridge_batch:,}" if finding.verify_ridge_batch
+              else "never reach it")
+           + ". Below that the weights are read once whatever the number of candidates, so checking them rides "
+             "along with the weight reads; above it every candidate costs compute time.")
+    return " ".join([first, free, halved + slower, why])
+
+
+@markdown.register
+def _(finding: ScoreCount) -> str:
+    kept = (f"; the tree mask keeps **{grouped(finding.useful)}** of them (each candidate's cached context and its "
+            "ancestors, itself included): the dense kernel is what runs, so the FLOPs count the dense number"
+            if finding.useful is not None else "; no tree of that size ships, so the useful count is not given")
+    return (f"Attention scores per sequence and head: a dense tree-attention kernel computes $n \\cdot (s - 1 + n)$ = "
+            f"{finding.tree_size} · {grouped(finding.seq_len - 1 + finding.tree_size)} = "
+            f"**{grouped(finding.dense)}**{kept}.")
+
+
+@markdown.register
+def _(finding: DraftReading) -> str:
+    slower = (f"From batch **{finding.slower_from:,}** even the best γ is slower than plain decoding."
+              if finding.slower_from is not None
+              else f"Some γ still pays at every batch up to {finding.largest_batch:,}.")
+    return (f"With **{finding.draft}** drafting for {finding.target} (each drafted token accepted with probability "
+            f"α = {finding.alpha:g}), γ = {finding.gamma} drafted tokens yield {finding.tokens_per_round:.2f} tokens per "
+            f"round and a **{finding.speedup_at_1:.2f}× speedup** at batch 1; the best γ there is "
+            f"{finding.best_gamma_at_1} ({finding.best_speedup_at_1:.2f}×). {slower} The draft's steps are memory-bound "
+            "too, so their cost is its weights read γ times: a draft pays when it is much smaller than the target.")
 
 
 @markdown.register

@@ -8,6 +8,14 @@ the formula text shown beside it in the report.
 Phases
   prefill  batch ``b`` prompts of ``s`` tokens each: T = b·s tokens go through every GEMM.
   decode   one new token per sequence, attending to a KV cache of ``s`` positions: T = b.
+  verify   speculative decoding: ``n`` candidate tokens per sequence (a Medusa tree, or a draft
+           model's chain) checked in one step, T = b·n. The first candidate sees ``s`` positions
+           as a decode token does (the s-1 cached ones and itself); a dense tree-attention kernel
+           scores every candidate against the s-1 cached positions and all n tree positions, so
+           n·(s-1+n) scores per head, of which n·(s-1) + Σ depth are useful (each candidate's
+           ancestors in the tree, itself included). Logits are needed at every candidate, and
+           ``K`` Medusa heads (when present) run on every candidate too. With n = 1 and K = 0
+           it is exactly the decode step.
 
 Accounting rules (each one is a sentence in the report)
   * A multiply-add is 2 FLOPs. A GEMM [M×K]·[K×N] is 2·M·N·K FLOPs.
@@ -36,8 +44,10 @@ from .expr import ONE, SUM_PRECEDENCE, ZERO, Expr, Sym
 from .models import ModelConfig
 from .workload import Workload, is_number
 
-PHASES = ("prefill", "decode")
-PHASE_LABELS = {"prefill": "init", "decode": "ar"}  # the original figure's legend words
+PHASES = ("prefill", "decode")  # the two phases of every table and chart
+VERIFY = "verify"  # speculative decoding's step: n candidate tokens per sequence checked at once
+ALL_PHASES = (*PHASES, VERIFY)
+PHASE_LABELS = {"prefill": "init", "decode": "ar", VERIFY: "verify"}  # the original figure's legend words
 
 QKV, MLP, ATTN, OTHER = "qkv mlp", "up/gate/down", "qk/pv", "other"
 GROUPS = (QKV, MLP, ATTN)
@@ -55,31 +65,35 @@ s_kv = Sym("s_kv")
 n_scores, n_scores_stored = Sym("n_scores"), Sym("n_scores_stored")
 T_logits, T_rows = Sym("T_logits"), Sym("min(T,V)")
 T_routed, E, E_read = Sym("T·k"), Sym("E"), Sym("E_read")
+K = Sym("K")
 ring = Sym("2(p-1)/p")
 
 SYMBOLS = {
     "b": "batch size (sequences)",
     "s": "prompt length (prefill) or KV-cache length (decode), tokens",
-    "T": "tokens through the layer: b·s in prefill, b in decode",
+    "T": "tokens through the layer: b·s in prefill, b in decode, b·n in verify (n candidates each)",
     "h": "hidden_size",
     "d": "head_dim",
     "H·d": "query width, num_attention_heads · head_dim (per device under tensor parallelism)",
     "Hkv·d": "K or V width, num_key_value_heads · head_dim (GQA: fewer K/V heads than query heads)",
     "I": "intermediate_size (the SwiGLU width), per device under tensor parallelism",
     "V": "vocab_size (per device under tensor parallelism)",
-    "s_kv": "KV positions read per sequence: s, or the sliding window when shorter (decode)",
+    "s_kv": "KV positions read per sequence: s, or the sliding window when shorter (decode); s-1+n (verify)",
     "n_scores": "attention scores computed: b·H·s·(s+1)/2 causal prefill (b·H·s² without the causal "
-                "switch), b·H·s_kv decode",
-    "n_scores_stored": "scores materialised in memory by unfused attention: b·H·s² prefill, b·H·s_kv decode",
-    "T_logits": "tokens that need logits: b (last token of each prompt) in prefill, b in decode",
+                "switch), b·H·s_kv decode, b·H·n·s_kv verify (dense over the tree)",
+    "n_scores_stored": "scores materialised in memory by unfused attention: b·H·s² prefill, b·H·s_kv decode, "
+                       "b·H·n·s_kv verify",
+    "T_logits": "tokens that need logits: b (last token of each prompt) in prefill, b in decode, b·n in verify",
     "min(T,V)": "embedding rows gathered (at most one per vocabulary entry)",
     "T·k": "token-expert pairs: each token goes through k experts (mixture of experts)",
     "E": "experts per layer (num_local_experts)",
     "E_read": "distinct experts a batch touches: E·(1 - (1 - k/E)^T), uniform routing",
     "2(p-1)/p": "ring all-reduce factor over p tensor-parallel devices",
+    "K": "Medusa heads (verify phase)",
 }
-# Symbols fixed by the model and tp: the same at every batch x length grid point.
-MODEL_SYMBOLS = frozenset({"h", "d", "H·d", "Hkv·d", "I", "V", "E", "2(p-1)/p"})
+VERIFY_ONLY_SYMBOLS = frozenset({"K"})  # used by the verify phase's operators alone
+# Symbols fixed by the model and the workload's switches: the same at every batch x length grid point.
+MODEL_SYMBOLS = frozenset({"h", "d", "H·d", "Hkv·d", "I", "V", "E", "2(p-1)/p", "K"})
 
 
 @dataclass(frozen=True)
@@ -178,8 +192,9 @@ def attention(io: str, softmax_flops: float) -> list[Operator]:
     ]
 
 
-def operator_list(model: ModelConfig, workload: Workload) -> list[Operator]:
-    """The forward pass, in execution order: embedding, one decoder layer, final norm, lm_head.
+def operator_list(model: ModelConfig, workload: Workload, phase: str | None = None) -> list[Operator]:
+    """The forward pass, in execution order: embedding, one decoder layer, final norm, lm_head,
+    and in the verify phase the workload's Medusa heads.
 
     Decoder-layer operators carry ``per_layer=True`` and run ``num_hidden_layers`` times.
     """
@@ -217,7 +232,27 @@ def operator_list(model: ModelConfig, workload: Workload) -> list[Operator]:
         rms_norm("final_norm", w.norm_flops_per_element, per_layer=False),
         linear("lm_head", OTHER, h, V, tokens=T_logits, per_layer=False),
     ]
-    return [model_level[0], *layer, *model_level[1:]]
+    heads = medusa_heads() if phase == VERIFY and w.medusa_heads else []
+    return [model_level[0], *layer, *model_level[1:], *heads]
+
+
+def medusa_heads() -> list[Operator]:
+    """K Medusa heads on every candidate token (Cai et al. 2024, arXiv:2401.10774; FasterDecoding/Medusa).
+
+    Each head is a residual block, x + SiLU(x·W1 + b1) with W1 an h × h matrix, then its own
+    h × V output projection W2 (no bias). The heads run on all K·T (head, token) pairs, so
+    each head's weights are read once per step and its GEMMs see T tokens:
+      medusa_fc       2·K·T·h·h + K·T·h FLOPs; K·(h·h + h) weights
+      medusa_act      SiLU (negate, exp, add, divide) and the residual add: 5 FLOPs per element
+      medusa_lm_head  2·K·T·h·V FLOPs; K·h·V weights; K·T·V logits written
+    """
+    pairs = K * T
+    return [
+        linear("medusa_fc", OTHER, h, h, tokens=pairs, copies=K, bias=True, per_layer=False),
+        Operator("medusa_act", OTHER, 5 * pairs * h, {"act_read": 2 * pairs * h, "act_write": pairs * h},
+                 per_layer=False, note="SiLU and the residual add of each head's block, 5 FLOPs per element"),
+        linear("medusa_lm_head", OTHER, h, V, tokens=pairs, copies=K, per_layer=False),
+    ]
 
 
 def _allreduce(name: str, tp: int) -> list[Operator]:
@@ -250,15 +285,15 @@ def causal_scores_per_head(seq_len, window: int | None):
 
 def check_phases(phases: object) -> tuple[str, ...]:
     """One phase name or a non-empty sequence of them, as a tuple; a named error otherwise."""
-    if isinstance(phases, str) and phases in PHASES:
+    if isinstance(phases, str) and phases in ALL_PHASES:
         return (phases,)
     chosen = (phases,) if isinstance(phases, str) else phases
     try:
         chosen = tuple(chosen)
     except TypeError:
         chosen = ()
-    if not chosen or not all(isinstance(p, str) and p in PHASES for p in chosen):
-        raise RooflineInputError("phases", f"got {phases!r}", ", ".join(PHASES) + ", or a sequence of them")
+    if not chosen or not all(isinstance(p, str) and p in ALL_PHASES for p in chosen):
+        raise RooflineInputError("phases", f"got {phases!r}", ", ".join(ALL_PHASES) + ", or a sequence of them")
     return chosen
 
 
@@ -295,6 +330,12 @@ def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[st
         computed = batch * heads * causal_scores_per_head(seq, window) if workload.causal else full
         stored = full
         logit_tokens = batch if workload.prefill_logits == "last" else tokens
+    elif phase == VERIFY:
+        n = workload.tree_size
+        tokens = batch * n
+        kv_len = seq - 1 + n if window is None else _minimum(seq - 1 + n, window)
+        full = computed = stored = batch * heads * n * kv_len
+        logit_tokens = tokens
     else:
         tokens = batch * 1.0
         kv_len = seq if window is None else _minimum(seq, window)
@@ -309,7 +350,7 @@ def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[st
         "T_logits": logit_tokens, "min(T,V)": _minimum(tokens, model.vocab_size / p),
         "T·k": tokens * per_token, "E": float(experts),
         "E_read": experts * (1 - (1 - per_token / experts) ** tokens),
-        "2(p-1)/p": 2 * (p - 1) / p,
+        "2(p-1)/p": 2 * (p - 1) / p, "K": float(workload.medusa_heads),
     }
 
 
@@ -333,7 +374,7 @@ def operator_costs(model: ModelConfig, workload: Workload, phase: str
     env_full = {**env, "n_scores": env["n_scores_full"]}
     widths = {kind: np.asarray(getattr(workload, bits), dtype=float) / 8 for kind, bits in TRAFFIC_BITS.items()}
     costs = []
-    for op in operator_list(model, workload):
+    for op in operator_list(model, workload, phase):
         cost = {"flops": np.asarray(op.flops(env), dtype=float),
                 "flops_full_square": np.asarray(op.flops(env_full), dtype=float)}
         for kind in TRAFFIC_BITS:

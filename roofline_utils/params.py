@@ -7,11 +7,13 @@ notebooks and the CLI against it).
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .errors import RooflineInputError
+from .workload import MAX_MEDUSA_HEADS, MAX_TREE_SIZE
 
 DEFAULT_MEASUREMENT = "llama-33b_cpu-2core_numpy-float32.csv"
 DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 64)
@@ -20,10 +22,11 @@ BIT_CHOICES = (4, 8, 16, 32)
 MAX_SWEEP_VALUES = 64  # per sweep axis: 64 x 64 settings per group is already a dense cloud
 
 
-def _param(default, help: str, *, low: int | None = None, high: int | None = None, choices=None,
-           cli: bool = True):
-    """A schema field: default, help text, integer range or choices; ``cli=False`` keeps it off the CLI."""
-    meta = {"help": help, "low": low, "high": high, "choices": choices, "cli": cli}
+def _param(default, help: str, *, low: float | None = None, high: float | None = None, choices=None,
+           cli: bool = True, open_range: bool = False):
+    """A schema field: default, help text, range (integers, or numbers when the default is a float;
+    ``open_range`` excludes both ends) or choices; ``cli=False`` keeps it off the CLI."""
+    meta = {"help": help, "low": low, "high": high, "choices": choices, "cli": cli, "open": open_range}
     if isinstance(default, (list, tuple)):
         return field(default_factory=lambda: list(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -53,6 +56,16 @@ class ReportParameters:
     measurement_run: str = _param(DEFAULT_MEASUREMENT, "a shipped measurement run for the measured-vs-"
                                   "predicted section ('roofline list runs')")
     remeasure: bool = _param(False, "measure this machine now (a GPU with PyTorch+CUDA if present, else the CPU)")
+    tree_size: int = _param(64, "speculative decoding: candidate tokens verified per sequence in one step (Medusa's "
+                            "default tree has 64)", low=1, high=MAX_TREE_SIZE)
+    medusa_heads: int = _param(4, "Medusa heads run on every candidate (0: none)", low=0, high=MAX_MEDUSA_HEADS)
+    acceptance: float = _param(3.5, "Medusa: tokens accepted per verify step on average, from 1 to --tree-size "
+                               "(the paper's acceleration rate)", low=1.0, high=float(MAX_TREE_SIZE))
+    draft_model: str = _param("auto", "draft model for speculative decoding: a preset or config.json path with the "
+                              "target's vocabulary; 'auto': the smallest such preset; 'none': skip")
+    draft_acceptance: float = _param(0.7, "draft model: probability that the target accepts each drafted token "
+                                     "(alpha), between 0 and 1", low=0.0, high=1.0, open_range=True)
+    draft_tokens: int = _param(4, "draft model: tokens drafted per round (gamma)", low=1, high=32)
     figure_dir: str | None = _param(None, "folder to save the chart as PNG and SVG (None: not saved)", cli=False)
 
     def __post_init__(self) -> None:
@@ -66,15 +79,20 @@ class ReportParameters:
             elif meta["choices"] is not None:
                 if value not in meta["choices"] or isinstance(value, bool):
                     raise RooflineInputError(f.name, f"got {value!r}", ", ".join(map(str, meta["choices"])))
+            elif isinstance(f.default, float):
+                _check_number(f.name, value, meta["low"], meta["high"], meta["open"])
             elif meta["low"] is not None:
                 _check_int(f.name, value, meta["low"], meta["high"])
             elif f.name != "figure_dir" and not isinstance(value, str):  # model, hardware: validate() loads them
                 raise RooflineInputError(f.name, f"must be a string, got {value!r}")
 
-    def validate(self) -> None:
-        """Everything a render or a table needs, checked before any kernel starts: the model and the
-        device load, the bit widths have a compute roof on the device, tensor parallelism splits the
-        model and the device has a link for it, and the measurement run exists."""
+
+    def validate(self, report: bool = True) -> None:
+        """Everything a render (or, ``report=False``, a table) needs, checked before any kernel starts:
+        the model and the device load, the bit widths have a compute roof on the device, tensor
+        parallelism splits the model and the device has a link for it; for a report also that the
+        acceptance fits the tree, the draft model shares the target's vocabulary and the
+        measurement run exists."""
         from .hardware import get_hardware
         from .models import load_model
         from .operators import check_tensor_parallel
@@ -84,6 +102,20 @@ class ReportParameters:
         peak_flops(hardware, workload)
         check_tensor_parallel(model, self.tp)
         link_bandwidth(hardware, workload)
+        if not report:
+            return
+        if self.acceptance > self.tree_size:
+            raise RooflineInputError("acceptance", f"{self.acceptance:g} tokens per step from a tree of "
+                                     f"{self.tree_size}", f"1 to {self.tree_size} (--tree-size)")
+        draft = self.draft()
+        if draft is not None:
+            from .speculative import check_draft
+
+            try:
+                draft_model = load_model(draft)
+            except RooflineInputError as exc:  # name the flag the user gave, not 'model'
+                raise RooflineInputError("draft_model", str(exc).split(": ", 1)[-1]) from None
+            check_draft(model, draft_model)
         if not self.remeasure:
             from .measure import shipped_runs
 
@@ -96,7 +128,18 @@ class ReportParameters:
 
         return Workload(batch=self.batch, seq_len=self.seq_len, weight_bits=self.weight_bits,
                         act_bits=self.act_bits, kv_bits=self.kv_bits, attention_io=self.attention_io,
-                        tp=self.tp)
+                        tp=self.tp, tree_size=self.tree_size, medusa_heads=self.medusa_heads)
+
+    def draft(self) -> str | None:
+        """The draft model to compare: the one named, the smallest preset with the target's
+        vocabulary for 'auto' (None when there is none), None for 'none'."""
+        if self.draft_model == "none":
+            return None
+        if self.draft_model == "auto":
+            from .speculative import default_draft
+
+            return default_draft(self.model)
+        return self.draft_model
 
     def values(self) -> dict:
         """Every field and its value: what papermill injects into the ``parameters`` cells."""
@@ -140,6 +183,13 @@ class ReportParameters:
 def _check_int(name: str, value, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise RooflineInputError(name, f"must be an integer from {low:,} to {high:,}, got {value!r}")
+
+
+def _check_number(name: str, value, low: float, high: float, open_range: bool) -> None:
+    inside = (low < value < high) if open_range else (low <= value <= high)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not inside:
+        between = f"strictly between {low:g} and {high:g}" if open_range else f"from {low:g} to {high:,g}"
+        raise RooflineInputError(name, f"must be a number {between}, got {value!r}")
 
 
 def _check_int_list(name: str, values, low: int, high: int) -> None:

@@ -324,6 +324,38 @@ def sweep_chart(sweep: pd.DataFrame, x: str, series: str, title: str):
     return figure
 
 
+def speedup_chart(curve: pd.DataFrame, series: str, title: str, marks: dict[str, float] | None = None):
+    """Step time over a plain decode step (left) and the predicted speedup (right) against the batch,
+    one line per ``series`` value (tree size, or tokens drafted per round). ``marks`` draws dotted
+    reference lines on the left panel (e.g. 1.1: 'nearly free'); the right one marks speedup 1."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+    colours = plt.get_cmap("viridis")
+    values = sorted(curve[series].unique())
+    left_column = "overhead" if "overhead" in curve else "round_s"
+    for index, value in enumerate(values):
+        rows = curve[curve[series] == value].sort_values("batch")
+        colour = colours(index / max(len(values) - 1, 1))
+        shown = rows[left_column] / (rows["t_decode_s"] if left_column == "round_s" else 1)
+        left.plot(rows["batch"], shown, "-", color=colour, label=f"{series} {value}")
+        right.plot(rows["batch"], rows["speedup"], "-", color=colour, label=f"{series} {value}")
+    for label, level in (marks or {}).items():
+        left.axhline(level, color="gray", ls=":", lw=1)
+        left.annotate(label, (1, level), xytext=(2, 2), textcoords="offset points", fontsize=8, color="gray")
+    right.axhline(1.0, color="red", ls="--", lw=1)
+    right.annotate("no speedup", (1, 1.0), xytext=(2, 2), textcoords="offset points", fontsize=8, color="red")
+    for ax, label in ((left, "step time / plain decode step"), (right, "predicted speedup")):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        _si_ticks(ax, counts=True)
+        ax.set_xlabel("batch")
+        ax.set_ylabel(label)
+        ax.grid(True, ls=":", lw=0.5)
+    left.legend(fontsize=7)
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
 def empirical_chart(points: pd.DataFrame, flops_per_s: float, bytes_per_s: float, title: str,
                     datasheet: Hardware | None = None, datasheet_peak: float | None = None):
     """Achieved roofs (solid), datasheet roofs (dotted, when known), predicted 'x' and measured 'o'."""

@@ -106,11 +106,10 @@ def totals(model: ModelConfig | str, hardware: Hardware | str, workload: Workloa
     widths = {name: _floats(getattr(workload, name)) / 8 for name in WIDTH_FIELDS}
     peak = peak_flops(hardware, workload)
     arrays = not all(map(is_number, (workload.batch, workload.seq_len, *widths.values(), peak)))
-    function = phase_function(model, workload, arrays)
     constants = {**widths, "peak": peak, "bandwidth": hardware.bandwidth_bytes_per_s,
                  "link_bandwidth": link_bandwidth(hardware, workload)}
-    return {phase: dict(zip(TOTALS, function(symbol_values(model, workload, phase), **constants)))
-            for phase in check_phases(phases)}
+    return {phase: dict(zip(TOTALS, phase_function(model, workload, arrays, phase)(
+        symbol_values(model, workload, phase), **constants))) for phase in check_phases(phases)}
 
 
 def operator_table(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,

@@ -12,7 +12,7 @@ import pandas as pd
 
 from .hardware import Hardware, get_hardware, hardware_names, sixteen_bit_precision
 from .models import ModelConfig, load_model
-from .operators import SYMBOLS, TRAFFIC_BITS, operator_list, symbol_values
+from .operators import SYMBOLS, VERIFY_ONLY_SYMBOLS, TRAFFIC_BITS, operator_list, symbol_values
 from .roofline import operator_table
 from .units import grouped, seconds, si
 from .workload import Workload, compute_precision
@@ -97,7 +97,8 @@ def symbol_table(model: ModelConfig | str, workload: Workload) -> pd.DataFrame:
     values = {phase: symbol_values(model, workload, phase) for phase in ("prefill", "decode")}
     rows = [{"symbol": LATEX_NAMES.get(name, name), "meaning": meaning,
              "prefill": float(np.ravel(values["prefill"][name])[0]),
-             "decode": float(np.ravel(values["decode"][name])[0])} for name, meaning in SYMBOLS.items()]
+             "decode": float(np.ravel(values["decode"][name])[0])} for name, meaning in SYMBOLS.items()
+            if name not in VERIFY_ONLY_SYMBOLS]
     widths = {"w": "weight_bits", "a": "act_bits", "kv": "kv_bits"}
     rows += [{"symbol": sym, "meaning": f"bytes per element, {field}/8",
               "prefill": getattr(workload, field) / 8, "decode": getattr(workload, field) / 8}

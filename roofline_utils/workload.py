@@ -13,6 +13,8 @@ from .errors import RooflineInputError
 from .hardware import PRECISIONS, Hardware, sixteen_bit_precision
 
 BIT_WIDTHS = (4, 8, 16, 32)
+MAX_TREE_SIZE = 4096  # candidates per sequence in one verification step (Medusa's trees have 64)
+MAX_MEDUSA_HEADS = 64
 ATTENTION_IO = ("unfused", "fused")
 PREFILL_LOGITS = ("last", "all")
 
@@ -38,6 +40,8 @@ class Workload:
     softmax_flops_per_element: float = 5.0  # max, subtract, exp, sum, divide
     swiglu_flops_per_element: float = 5.0  # silu(g)·u = g/(1+exp(-g))·u: negate, exp, add, divide, multiply
     rope_flops_per_element: float = 3.0  # x·cos + rotate(x)·sin: two multiplies, one add
+    tree_size: int = 1  # verify phase: candidate tokens checked per sequence in one step (1: plain decode)
+    medusa_heads: int = 0  # verify phase: Medusa heads run on every candidate (0: none, e.g. a draft model)
 
     def __post_init__(self) -> None:
         for name in ("batch", "seq_len"):
@@ -56,6 +60,10 @@ class Workload:
             raise RooflineInputError("tp", f"must be a positive integer up to 1024, got {self.tp!r}")
         if self.compute_precision is not None:
             _check_choice("compute_precision", self.compute_precision, PRECISIONS)
+        for name, low, high in (("tree_size", 1, MAX_TREE_SIZE), ("medusa_heads", 0, MAX_MEDUSA_HEADS)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
+                raise RooflineInputError(name, f"must be an integer from {low} to {high:,}, got {value!r}")
         for name in _FLOP_COUNT_FIELDS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
