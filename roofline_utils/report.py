@@ -174,7 +174,7 @@ def execute_notebooks(parameters: ReportParameters, notebook_dir: Path, workdir:
         if progress is not None and cell_index in last_code_cells:
             now = time.perf_counter()
             label = NOTEBOOKS[index].removesuffix(".ipynb").split("_", 1)[1]
-            progress(f"[{index + 1}/{len(NOTEBOOKS)}] {label:10s} {now - started[0]:4.1f} s")
+            progress(f"[{index + 1}/{len(NOTEBOOKS)}] {label:11s} {now - started[0]:4.1f} s")
             started[0] = now
 
     def cell_start(cell, cell_index, **_):

@@ -155,11 +155,14 @@ def _same_vocabulary(target: ModelConfig) -> list[str]:
 
 
 def default_draft(target: ModelConfig | str) -> str | None:
-    """The smallest shipped preset with the target's vocabulary and fewer parameters (None: there is none)."""
+    """The smallest shipped preset with the target's vocabulary and fewer parameters (None: there is none);
+    of two the same size, the one of the target's family (llama-7b for llama-33b, not llama-2-7b)."""
     target = load_model(target)
+    family = target.name.rsplit("-", 1)[0]
     smaller = [name for name in _same_vocabulary(target)
                if preset(name).parameter_count() < target.parameter_count()]
-    return min(smaller, key=lambda name: preset(name).parameter_count()) if smaller else None
+    return min(smaller, key=lambda name: (preset(name).parameter_count(), name.rsplit("-", 1)[0] != family)) \
+        if smaller else None
 
 
 def step_table(model: ModelConfig | str, hardware: Hardware | str, workload: Workload) -> pd.DataFrame:
