@@ -54,11 +54,12 @@ def test_table_of_contents_links_resolve_to_numbered_sections(report):
     _, _, soup = report
     toc = soup.find("nav", class_="rl-toc")
     links = [a["href"] for a in toc.find_all("a")]
-    assert len(links) >= 5 + 10  # five chapters and their sections
+    assert len(links) >= 6 + 10  # six chapters and their sections
     ids = {tag["id"] for tag in soup.find_all(id=True)}
     assert all(link.startswith("#") and link[1:] in ids for link in links)
     chapters = [li.a.get_text() for li in toc.find("ol").find_all("li", recursive=False)]
-    assert [c.split(".")[0] for c in chapters[:5]] == ["1", "2", "3", "4", "5"]
+    assert [c.split(".")[0] for c in chapters] == ["1", "2", "3", "4", "5", "6"]
+    assert chapters[5] == "6. Speculative decoding: checking several tokens in one step"
     assert any(re.match(r"3\.\d+ ", a.get_text()) for a in toc.find_all("a"))
 
 
@@ -138,3 +139,15 @@ def test_the_widget_is_a_note_in_the_text_not_a_code_dump(report):
     assert len(notes) == 1
     assert not notes[0].find_parent("pre") and notes[0].find_parent("p")
     assert "widget-view" not in str(soup) and "Loading widget" not in soup.get_text()
+
+
+def test_the_speculation_chapter_shows_the_speedup_for_the_default_and_for_llama_7b_on_an_a100(report):
+    _, _, soup = report
+    captions = [figure.figcaption.get_text() for figure in soup.find_all("figure")]
+    assert any("predicted speedup" in c for c in captions)
+    assert any("Llama-7B on an A100-80GB SXM" in c for c in captions)
+    text = " ".join(soup.get_text(" ").split())
+    # the readings are sentences with numbers: overhead and speedup at batch 1, where the speedup halves
+    assert re.search(r"costs \d\.\d\d× a plain decode step; accepting 3\.5 tokens per step, that is a \d\.\d\d× "
+                     r"speedup", text)
+    assert re.search(r"The speedup halves by batch \d+", text)
