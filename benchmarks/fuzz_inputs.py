@@ -128,10 +128,11 @@ def _json(value) -> str:
 
 def flag_cases() -> list[Case]:
     cases = []
-    ints = {"--batch": (1, 2**20), "--seq-len": (1, 2**24), "--tp": (1, 1024)}
+    ints = {"--batch": (1, 2**20), "--seq-len": (1, 2**24), "--tp": (1, 1024), "--tree-size": (1, 4096),
+            "--medusa-heads": (0, 64)}
     bad_ints = ["0", "-1", "1e3", "two", "", "1.5", str(2**64), "1" * 400, "nan", "inf", "١٢", "--", "0x10"]
     for flag, (low, high) in ints.items():
-        for text in bad_ints + [str(high + 1)]:
+        for text in [t for t in bad_ints if not (t == "0" and low == 0)] + [str(high + 1)]:
             expect = "either" if text in ("١٢",) else "error"  # int() reads Arabic-Indic digits: 12
             cases.append(Case("flags", f"table {flag} {text!r}", ["table", flag, text], expect, (flag,)))
     # render: only inputs that fail before any notebook runs ("2," or "1,,2" would render: not here)
@@ -144,6 +145,30 @@ def flag_cases() -> list[Case]:
     for text in ["0", "-1", "two", str(2**20 + 1)]:
         cases.append(Case("flags", f"render --output-len {text!r}", ["render", "--output-len", text, "--out", "r"],
                           "error", ("output_len",)))
+    for text in ["0", "-1", str(2**20), "inf", "-inf", "nan", "1e400", "", "three", "0x3", "3,5"]:
+        cases.append(Case("flags", f"render --acceptance {text!r}", ["render", "--acceptance", text, "--out", "r"],
+                          "error", ("acceptance",)))
+    for text in ["0", "1", "-0.5", "1.0", "nan", "inf", "1e-400", "", "0,7", "seventy"]:
+        cases.append(Case("flags", f"render --draft-acceptance {text!r}",
+                          ["render", "--draft-acceptance", text, "--out", "r"], "error", ("draft_acceptance",)))
+    for text in ["0", "33", "-1", "", "2.5"]:
+        cases.append(Case("flags", f"render --draft-tokens {text!r}", ["render", "--draft-tokens", text, "--out", "r"],
+                          "error", ("draft_tokens",)))
+    for text in ["llama-3.1-8b", "qwen2.5-7b", "nope", "", "/", "none.json"]:
+        cases.append(Case("flags", f"render --draft-model {text!r}", ["render", "--draft-model", text, "--out", "r"],
+                          "error", ("draft_model",)))
+    for text in ["verify,decode", "Verify", "", "prefill decode"]:
+        cases.append(Case("flags", f"table --phase {text!r}", ["table", "--phase", text], "error", ("phase",)))
+    cases += [
+        Case("flags", "render --tree-size 2 (acceptance 3.5 does not fit)", ["render", "--tree-size", "2", "--out", "r"],
+             "error", ("acceptance",)),
+        Case("flags", "table --phase verify --tree-size 4096 --medusa-heads 64 --batch 1048576",
+             ["table", "--phase", "verify", "--tree-size", "4096", "--medusa-heads", "64", "--batch", "1048576"], "ok"),
+        Case("flags", "table --phase all --model mixtral-8x7b --hardware h100 --tp 4",
+             ["table", "--phase", "all", "--model", "mixtral-8x7b", "--hardware", "h100", "--tp", "4"], "ok"),
+        Case("flags", "table --phase verify --model mistral-7b --seq-len 65536 --tree-size 64",
+             ["table", "--phase", "verify", "--model", "mistral-7b", "--seq-len", "65536", "--tree-size", "64"], "ok"),
+    ]
     for flag in ("--bits", "--weight-bits", "--act-bits", "--kv-bits"):
         for text in ["3", "0", "64", "16.0", "", "sixteen"]:
             cases.append(Case("flags", f"table {flag} {text!r}", ["table", flag, text], "error", (flag,)))
