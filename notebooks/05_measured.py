@@ -33,7 +33,8 @@ remeasure = False  # True: measure this machine now instead of reading the shipp
 
 # %%
 import roofline_utils as rl
-from roofline_utils import empirical, findings, measure, plot, tables
+from roofline_utils import findings, measure, plot, tables
+from roofline_utils.measure import empirical
 from roofline_utils.findings import markdown
 
 r = rl.notebook.setup(model=model, hardware=hardware, batch=batch, seq_len=seq_len, measurement_run=measurement_run,

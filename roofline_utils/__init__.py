@@ -21,7 +21,7 @@ _EXPORTS = {
     "Workload": "workload", "compute_precision": "workload",
     "ReportParameters": "params",
 }
-_SUBMODULES = {"e2e", "empirical", "engine", "speculative", "explorer", "export", "findings", "hardware", "measure", "memory", "models",
+_SUBMODULES = {"e2e", "engine", "speculative", "explorer", "export", "findings", "hardware", "measure", "memory", "models",
                "operators", "output", "params", "plot", "report", "roofline", "summary", "sweeps", "tables",
                "units", "workload", "notebook", "expr", "errors", "cli"}
 

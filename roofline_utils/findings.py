@@ -216,7 +216,7 @@ class MeasuredSource:
 
 
 def measured_source(run, model: ModelConfig, hardware: Hardware) -> MeasuredSource:
-    from .empirical import datasheet_device
+    from .measure.empirical import datasheet_device
 
     device = datasheet_device(run)
     run_model = str(run.metadata.get("model", "?"))

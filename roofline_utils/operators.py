@@ -97,6 +97,22 @@ MODEL_SYMBOLS = frozenset({"h", "d", "H·d", "Hkv·d", "I", "V", "E", "2(p-1)/p"
 
 
 @dataclass(frozen=True)
+class Kernel:
+    """What a measurement runs for an operator: a kernel kind and its dimensions, as expressions over
+    the same symbols as the costs, so a measured shape is never typed a second time.
+
+    gemm      [m × k]·[k × n]
+    qk, softmax, pv, sdpa
+              attention of q_len queries per sequence in kv_heads groups of ``group`` heads against
+              s_kv keys of width d: Q·K^T, the row softmax, P·V, or the fused kernel (all three)
+    silu_mul  silu(gate)·up over [rows × cols]
+    """
+
+    kind: str
+    dims: Mapping[str, Expr]
+
+
+@dataclass(frozen=True)
 class Operator:
     """One operator: its FLOPs and the elements it moves, per traffic kind, per call."""
 
@@ -106,6 +122,7 @@ class Operator:
     traffic: Mapping[str, Expr] = field(default_factory=dict)
     per_layer: bool = True  # runs once per decoder layer; False: once per forward pass
     note: str = ""  # the derivation, in words
+    kernel: Kernel | None = None  # what a measurement times for it (None: not measured)
 
     def bytes_formula(self) -> str:
         """Bytes moved through memory, as a formula: each traffic kind times its width."""
@@ -133,8 +150,11 @@ def linear(name: str, group: str, n_in: Expr, n_out: Expr, *, tokens: Expr = T, 
     """
     flops = 2 * tokens * n_in * n_out + (tokens * n_out if bias else ZERO)
     weight = copies * n_in * n_out + (copies * n_out if bias else ZERO)
+    # one weight matrix: a single GEMM measures it (experts and Medusa heads hold several: not measured)
+    kernel = Kernel("gemm", {"m": tokens, "k": n_in, "n": n_out}) if copies is ONE else None
     return Operator(name, group, flops, {"weight": weight, "act_read": tokens * n_in, out: tokens * n_out},
-                    per_layer, note=f"GEMM [{tokens}×{n_in}]·[{n_in}×{n_out}]" + (" + bias" if bias else ""))
+                    per_layer, note=f"GEMM [{tokens}×{n_in}]·[{n_in}×{n_out}]" + (" + bias" if bias else ""),
+                    kernel=kernel)
 
 
 def rms_norm(name: str, flops_per_element: float, per_layer: bool = True) -> Operator:
@@ -169,24 +189,27 @@ def attention(io: str, softmax_flops: float) -> list[Operator]:
     """
     k_or_v = b * s_kv * Hkvd
     qk_flops, pv_flops = 2 * d * n_scores, 2 * d * n_scores
+    dims = {"b": b, "kv_heads": Hkvd / d, "group": Hd / Hkvd, "q_len": T / b, "d": d, "s_kv": s_kv}
     if io == "unfused":
         return [
             Operator("qk_matmul", ATTN, qk_flops,
                      {"act_read": T * Hd, "kv_read": k_or_v, "act_write": n_scores_stored},
-                     note="scores = Q·K^T, written to memory"),
+                     note="scores = Q·K^T, written to memory", kernel=Kernel("qk", dims)),
             Operator("softmax", OTHER, softmax_flops * n_scores,
                      {"act_read": n_scores_stored, "act_write": n_scores_stored},
-                     note=f"row softmax, {softmax_flops:g} FLOPs per score, through memory"),
+                     note=f"row softmax, {softmax_flops:g} FLOPs per score, through memory",
+                     kernel=Kernel("softmax", dims)),
             Operator("pv_matmul", ATTN, pv_flops,
                      {"act_read": n_scores_stored, "kv_read": k_or_v, "act_write": T * Hd},
-                     note="out = P·V, P read back from memory"),
+                     note="out = P·V, P read back from memory", kernel=Kernel("pv", dims)),
         ]
     # Fused: the softmax runs inside the attention kernel and moves no bytes of its own, so its
     # FLOPs are charged to that kernel (here the QK^T half) instead of a row with no traffic.
     return [
         Operator("qk_matmul", ATTN, qk_flops + softmax_flops * n_scores, {"act_read": T * Hd, "kv_read": k_or_v},
                  note=f"fused: Q and K read once, scores stay on chip; includes the row softmax "
-                      f"({softmax_flops:g} FLOPs per score), which runs inside the same kernel"),
+                      f"({softmax_flops:g} FLOPs per score), which runs inside the same kernel",
+                 kernel=Kernel("sdpa", dims)),  # one fused kernel measures qk_matmul and pv_matmul together
         Operator("pv_matmul", ATTN, pv_flops, {"kv_read": k_or_v, "act_write": T * Hd},
                  note="fused: V read once, output written once"),
     ]
@@ -221,7 +244,8 @@ def operator_list(model: ModelConfig, workload: Workload, phase: str | None = No
         Operator("act_mul", OTHER, w.swiglu_flops_per_element * mlp_tokens * I,
                  {"act_read": 2 * mlp_tokens * I, "act_write": mlp_tokens * I},
                  note=f"SwiGLU silu(gate)·up over intermediate_size, {w.swiglu_flops_per_element:g} "
-                      "FLOPs per element (negate, exp, add, divide, multiply)"),
+                      "FLOPs per element (negate, exp, add, divide, multiply)",
+                 kernel=Kernel("silu_mul", {"rows": mlp_tokens, "cols": I})),
         linear("down_proj", MLP, I, h, tokens=mlp_tokens, copies=mlp_copies),
         *_allreduce("mlp_allreduce", w.tp),
         residual_add("mlp_add"),

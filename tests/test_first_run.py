@@ -83,6 +83,9 @@ def test_the_wheel_carries_the_notebooks_and_the_data(wheel):
     assert "roofline_utils/data/hardware.json" in names
     assert any(n.startswith("roofline_utils/data/models/") for n in names)
     assert any(n.startswith("roofline_utils/data/measurements/") for n in names)
+    # every module, subpackages included (a package missing from pyproject.toml would be left out)
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "roofline_utils").rglob("*.py")}
+    assert modules <= names, sorted(modules - names)
 
 
 def test_a_wheel_installed_in_a_fresh_venv_renders_from_any_folder(wheel, tmp_path):

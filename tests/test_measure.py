@@ -3,10 +3,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from roofline_utils.empirical import NOISE_MARGIN, measured_points, ratio_table, reading
-from roofline_utils.measure import (Ceilings, NumpyBackend, _fitted, last_level_cache_bytes, load_run,
-                                    load_shipped, measure_ceilings, measure_model, save_run, shipped_runs)
-from roofline_utils import preset
+import weakref
+
+from roofline_utils import Workload, operator_table, preset
+from roofline_utils.measure import (Ceilings, NumpyBackend, fitted, last_level_cache_bytes, load_run, load_shipped,
+                                    measure_ceilings, measure_model, medusa_settings, plan, save_run, shipped_runs)
+from roofline_utils.measure.empirical import NOISE_MARGIN, measured_points, ratio_table, reading
 from roofline_utils.models import model_from_dict
 
 LINEAR = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
@@ -104,11 +106,102 @@ def test_reading_and_points_from_a_run(small_run):
 
 def test_shrinks_only_when_memory_requires():
     model = preset("llama-33b")
-    assert _fitted(model, "decode", 16, 1024, budget_bytes=8 * 2**30, width=4) == (16, 1024)
-    batch, length = _fitted(model, "prefill", 64, 8192, budget_bytes=4 * 2**30, width=4)
-    assert (batch, length) != (64, 8192)
-    # what remains fits: the unfused score matrix (2 copies) and K/V of the shrunk setting
-    assert 4 * (2 * batch * 52 * length * length + 2 * batch * length * 6656) <= 4 * 2**30
+    decode = Workload(batch=16, seq_len=1024, weight_bits=32, act_bits=32, kv_bits=32)
+    assert fitted(model, decode, "decode", budget_bytes=8 * 2**30, width=4) == decode
+    prefill = Workload(batch=64, seq_len=8192, weight_bits=32, act_bits=32, kv_bits=32)
+    shrunk = fitted(model, prefill, "prefill", budget_bytes=4 * 2**30, width=4)
+    assert (shrunk.batch, shrunk.seq_len) != (64, 8192)
+    # what remains fits: the largest kernel is the softmax over the unfused score matrix (scores and probabilities)
+    assert 4 * 2 * shrunk.batch * 52 * shrunk.seq_len**2 <= 4 * 2**30
+
+
+def test_kernels_are_derived_from_the_operator_list():
+    """Llama-33B decode at batch 4, KV 1024: every measured kernel at the shape its operator counts."""
+    model, work = preset("llama-33b"), Workload(batch=4, seq_len=1024)
+    kernels = {k.operator: k for k in plan(model, work, "decode")}
+    assert list(kernels) == ["q_proj", "k_proj", "v_proj", "qk_matmul", "softmax", "pv_matmul", "o_proj", "gate_proj",
+                             "up_proj", "act_mul", "down_proj", "lm_head"]
+    assert kernels["q_proj"].dims == {"m": 4, "k": 6656, "n": 6656}
+    assert kernels["down_proj"].dims == {"m": 4, "k": 17920, "n": 6656}
+    assert kernels["lm_head"].dims == {"m": 4, "k": 6656, "n": 32000}
+    assert kernels["qk_matmul"].dims == {"b": 4, "kv_heads": 52, "group": 1, "q_len": 1, "d": 128, "s_kv": 1024}
+    assert kernels["softmax"].tensors == ((4, 52, 1, 1, 1024), (4, 52, 1, 1, 1024))
+    # a GEMM kernel does the FLOPs its operator counts: 2·m·k·n
+    table = operator_table(model, "a40", work, phases="decode").set_index("operator")
+    for name, kernel in kernels.items():
+        if kernel.kind == "gemm":
+            assert 2 * kernel.dims["m"] * kernel.dims["k"] * kernel.dims["n"] == table.loc[name, "flops"]
+    fused = {k.operator: k.kind for k in plan(model, Workload(batch=4, attention_io="fused"), "decode")}
+    assert fused["attention"] == "sdpa" and "softmax" not in fused
+    # experts hold several weight matrices: one GEMM would not measure them
+    assert "gate_proj" not in {k.operator for k in plan(preset("mixtral-8x7b"), work, "decode")}
+
+
+class CountingBackend:
+    """A fake device that only accounts memory: every tensor allocated and freed, and the peak."""
+
+    name = device_name = "counting fake"
+    dtype_bits = 16
+    threads = 1
+    attention_ios = ("unfused", "fused")
+
+    def __init__(self):
+        self.live = self.peak = 0
+
+    def _tensor(self, *shape):
+        class Tensor:
+            pass
+
+        tensor, size = Tensor(), 2 * int(np.prod(shape))
+        self.live += size
+        self.peak = max(self.peak, self.live)
+        weakref.finalize(tensor, lambda: setattr(self, "live", self.live - size))
+        return tensor
+
+    random = empty = _tensor
+
+    def matmul(self, a, b, out):
+        return lambda: (a, b, out)
+
+    def softmax(self, scores, out):
+        return lambda: (scores, out)
+
+    def silu_mul(self, gate, up, out):
+        return lambda: (gate, up, out)
+
+    def attention(self, q, k, v, causal):
+        return lambda: (q, k, v)
+
+    def time(self, fn, repeats):
+        fn()
+        return np.full(repeats, 1e-3)
+
+    def sync(self):
+        pass
+
+    def memory_budget_bytes(self):
+        return 80e9 / 4
+
+    def metadata(self):
+        return {}
+
+
+def test_the_medusa_grid_for_llama_33b_stays_within_a_quarter_of_an_80_gb_device():
+    backend = CountingBackend()
+    run = measure_model("llama-33b", medusa_settings(), backend, repeats=10, ceilings=Ceilings(700e12, 3e12, 8192, 2**31))
+    assert backend.peak <= 80e9 / 4 and backend.live == 0
+    assert len(medusa_settings()) == 2 * 49 and set(run.rows["operator"]) >= {"attention", "qk_matmul", "softmax"}
+    # nothing shrunk that fits: a row is shrunk exactly when its requested setting's largest kernel (under the
+    # row's attention IO model) would not fit the budget
+    model = preset("llama-33b")
+    for _, row in run.rows.drop_duplicates(["phase", "requested_batch", "batch", "seq_len", "note"]).iterrows():
+        length = int(row["note"].split("length ")[1].split(" ")[0]) if row["note"] else int(row["seq_len"])
+        requested = Workload(batch=int(row["requested_batch"]), seq_len=length, weight_bits=16, act_bits=16,
+                             kv_bits=16, attention_io="fused" if row["operator"] == "attention" else "unfused")
+        largest = 2 * max(k.elements for k in plan(model, requested, row["phase"]))
+        assert (largest > 80e9 / 4) == bool(row["note"]), row.to_dict()
+    shrunk = run.rows[(run.rows["note"] != "") & (run.rows["operator"] == "softmax")]
+    assert set(zip(shrunk["phase"], shrunk["requested_batch"])) >= {("prefill", 64)}
 
 
 def test_shipped_runs_load():

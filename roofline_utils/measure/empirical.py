@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .hardware import get_hardware, hardware_names
-from .measure import MeasurementRun
-from .operators import GROUPS
-from .units import si
+from ..hardware import get_hardware, hardware_names
+from .runs import MeasurementRun
+from ..operators import GROUPS
+from ..units import si
 
 TIGHT, LOOSE = 1.3, 3.0  # measured/predicted bands: at the roof, within reach, far below it
 # The achieved ceilings are themselves measurements, a few percent noisy; a counting bug (a dropped

@@ -1,8 +1,8 @@
 """Measure this machine and check the roofline against it, datasheet-free.
 
-    .venv/bin/python benchmarks/measure_cpu.py                      # Llama-33B shapes, a few settings
-    .venv/bin/python benchmarks/measure_cpu.py --model llama-7b --save run.csv
-    .venv/bin/python benchmarks/measure_cpu.py --torch cuda         # on a machine with a GPU
+    .venv/bin/python benchmarks/measure.py                          # Llama-33B shapes, a few settings, numpy
+    .venv/bin/python benchmarks/measure.py --model llama-7b --save run.csv
+    .venv/bin/python benchmarks/measure.py --device cuda --settings medusa --save run.csv   # the paper's grid
 
 Prints the achieved GEMM FLOP/s and bandwidth, then per operator the measured time, the
 time the roofline predicts under those achieved ceilings, and their ratio (measured /
@@ -14,17 +14,15 @@ import argparse
 import time
 
 from roofline_utils.measure import (NumpyBackend, TorchBackend, last_level_cache_bytes, measure_ceilings,
-                                    measure_model, save_run)
+                                    measure_model, medusa_settings, save_run)
 from roofline_utils.units import si
 
 DEFAULT = "decode:1:1024,decode:16:1024,decode:1:8192,prefill:1:128,prefill:1:512"
-MEDUSA_GRID = ",".join(f"{phase}:{b}:{s}" for phase in ("prefill", "decode") for b in (1, 2, 4, 8, 16, 32, 64)
-                       for s in (128, 256, 512, 1024, 2048, 4096, 8192))
 
 
 def parse_settings(text: str) -> list[tuple[str, int, int]]:
     if text == "medusa":
-        text = MEDUSA_GRID
+        return medusa_settings()
     return [(phase, int(b), int(s)) for phase, b, s in (part.split(":") for part in text.split(","))]
 
 
@@ -35,16 +33,18 @@ def main() -> None:
                         help="phase:batch:length,... or 'medusa' for the paper's 2 x 49 grid")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--gemm-n", type=int, default=4096)
-    parser.add_argument("--torch", metavar="DEVICE", help="use PyTorch on DEVICE (cuda, cpu) instead of numpy")
+    parser.add_argument("--device", choices=("numpy", "cpu", "cuda"), default="numpy",
+                        help="numpy (float32 on the CPU, no PyTorch), or PyTorch on the cpu or cuda")
     parser.add_argument("--dtype", default="float16", help="PyTorch dtype (float16, bfloat16)")
     parser.add_argument("--save", help="write the run as CSV with its metadata")
     args = parser.parse_args()
 
-    backend = TorchBackend(args.torch, args.dtype) if args.torch else NumpyBackend()
+    backend = NumpyBackend() if args.device == "numpy" else TorchBackend(args.device, args.dtype)
     print(f"backend: {backend.name}; last-level cache {last_level_cache_bytes() / 2**20:.0f} MiB")
     started = time.perf_counter()
     ceilings = measure_ceilings(backend, gemm_n=args.gemm_n, repeats=5)
-    print(f"achieved GEMM ({args.gemm_n}^3): {si(ceilings.flops_per_s, 'FLOP/s')}")
+    print(f"achieved GEMM (best of {args.gemm_n}^3{' and ' + str(2 * args.gemm_n) + '^3' if backend.on_gpu else ''}):"
+          f" {si(ceilings.flops_per_s, 'FLOP/s')}")
     print("achieved bandwidth: " + si(ceilings.bytes_per_s, "B/s") + "  ("
           + ", ".join(f"{k} {si(v, 'B/s')}" for k, v in ceilings.kernel_bytes_per_s.items())
           + f"; {ceilings.stream_bytes / 2**20:.0f} MiB per array)")
@@ -58,7 +58,7 @@ def main() -> None:
     print(f"\noperators with working set > LLC: {len(big)}; below their roofline time: "
           f"{int((big['ratio'] < 1).sum())}; median ratio {big['ratio'].median():.2f}, "
           f"GEMMs {rows[rows['operator'].str.endswith('proj')]['ratio'].median():.2f}")
-    print(f"took {time.perf_counter() - started:.0f} s")
+    print(f"took {time.perf_counter() - started:.0f} s; " + ", ".join(f"{k} {v}" for k, v in backend.metadata().items()))
     if args.save:
         print(f"saved {save_run(run, args.save)}")
 
