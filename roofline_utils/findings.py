@@ -70,7 +70,7 @@ def batch_at_ridge(model: ModelConfig | str, hardware: Hardware | str, workload:
     batches = np.arange(1, max_batch + 1)
     grid = replace(workload, batch=batches, seq_len=int(np.max(workload.seq_len)))
     points = group_points(operator_table(model, hardware, grid, phases=(phase,)), groups=(group,))
-    ridge = float(np.max(peak_flops(hardware, workload))) / hardware.bandwidth_bytes_per_s
+    ridge = hardware.roof(float(np.max(peak_flops(hardware, workload)))).ridge
     reached = points.loc[points["intensity"] >= ridge, "batch"]
     return int(reached.min()) if len(reached) else None
 
@@ -87,7 +87,7 @@ class RidgeBatch:
 def ridge_batch(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
                 group: str = "up/gate/down") -> RidgeBatch:
     hardware = get_hardware(hardware)
-    ridge = float(np.max(peak_flops(hardware, workload))) / hardware.bandwidth_bytes_per_s
+    ridge = hardware.roof(float(np.max(peak_flops(hardware, workload)))).ridge
     return RidgeBatch(group, batch_at_ridge(model, hardware, workload, group), ridge)
 
 
@@ -110,7 +110,7 @@ class GroupReading:
 def chart_reading(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: float) -> tuple[GroupReading, ...]:
     """One reading per legend group. "depends on batch" means the intensity changes when only the
     batch changes (relative spread above 1%)."""
-    ridge = peak_flops_per_s / hardware.bandwidth_bytes_per_s
+    ridge = hardware.roof(peak_flops_per_s).ridge
     readings = []
     for group in GROUPS:
         for phase, word in PHASE_LABELS.items():

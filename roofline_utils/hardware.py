@@ -12,10 +12,39 @@ from importlib import resources
 from pathlib import Path
 from typing import Mapping
 
+import numpy as np
+
 from .errors import RooflineInputError
 
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4")
 GIB = 2**30
+
+
+@dataclass(frozen=True)
+class Roof:
+    """A roofline's two ceilings: compute (FLOP/s) and memory bandwidth (bytes/s).
+
+    attainable(I) = min(peak, I × bandwidth) for an operational intensity I (FLOP/byte); the
+    two roofs meet at the ridge, peak / bandwidth (A40 at FP16: 149.7e12 / 696e9 = 215.1).
+    Either field may be a numpy array (one roof per grid point).
+    """
+
+    peak_flops_per_s: float
+    bandwidth_bytes_per_s: float
+
+    @property
+    def ridge(self) -> float:
+        """The intensity (FLOP/byte) where the memory roof meets the compute roof."""
+        return self.peak_flops_per_s / self.bandwidth_bytes_per_s
+
+    def roof(self, peak_flops_per_s: float) -> "Roof":
+        """The same memory roof under another compute roof (as :meth:`Hardware.roof`): a measured
+        roof can stand wherever a chart takes a device."""
+        return Roof(peak_flops_per_s, self.bandwidth_bytes_per_s)
+
+    def attainable(self, intensity):
+        """The best FLOP/s at ``intensity`` (a number or an array): min(peak, intensity · bandwidth)."""
+        return np.minimum(self.peak_flops_per_s, np.multiply(intensity, self.bandwidth_bytes_per_s))
 
 
 @dataclass(frozen=True)
@@ -44,13 +73,17 @@ class Hardware:
                 ", ".join(sorted(self.peak_flops_per_s)))
         return self.peak_flops_per_s[precision]
 
+    def roof(self, peak_flops_per_s: float) -> Roof:
+        """This device's roofline under a compute roof (the peak a workload's precision implies)."""
+        return Roof(peak_flops_per_s, self.bandwidth_bytes_per_s)
+
     def ridge_point(self, precision: str = "fp16") -> float:
         """Operational intensity (FLOP/byte) where the memory roof meets the compute roof.
 
         ridge = peak_flops_per_s / bandwidth_bytes_per_s. For the A40 at FP16:
         149.7e12 / 696e9 = 215.1 FLOP/byte. An operator below it is memory-bound.
         """
-        return self.peak(precision) / self.bandwidth_bytes_per_s
+        return self.roof(self.peak(precision)).ridge
 
 
 def _from_record(key: str, record: Mapping) -> Hardware:

@@ -26,9 +26,14 @@ class Setup:
     precision: str  # its name, e.g. "fp16"
 
     @property
+    def roof(self):
+        """The device's roofline under the compute roof the bit widths imply."""
+        return self.hardware.roof(self.peak_flops_per_s)
+
+    @property
     def ridge(self) -> float:
         """peak FLOP/s / bandwidth: the intensity (FLOP/byte) where the two roofs meet."""
-        return self.peak_flops_per_s / self.hardware.bandwidth_bytes_per_s
+        return self.roof.ridge
 
     @property
     def title(self) -> str:

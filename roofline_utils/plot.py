@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from . import RENDERING_REPORT_ENV
-from .hardware import Hardware
+from .hardware import Hardware, Roof
 from .operators import GROUPS, PHASE_LABELS, PHASES
 from .units import si
 
@@ -51,7 +51,7 @@ def axis_limits(points: pd.DataFrame, peak: float) -> tuple[tuple[float, float],
     return (x_low, x_high), (y_low, y_high)
 
 
-def roofline_chart(points: pd.DataFrame | None, hardware: Hardware, peak_flops_per_s: float, title: str,
+def roofline_chart(points: pd.DataFrame | None, hardware: Hardware | Roof, peak_flops_per_s: float, title: str,
                    show_other: bool = False, extra_roofs: dict[str, float] | None = None, ax=None):
     """Log-log roofline: dashed blue memory roof, dashed red compute roof, green ridge, 'x' points.
 
@@ -63,8 +63,8 @@ def roofline_chart(points: pd.DataFrame | None, hardware: Hardware, peak_flops_p
     if points is None:  # the bare roofs
         points = pd.DataFrame({"phase": [], "label": [], "intensity": [], "performance_flops_per_s": []})
     drawn = chart_series(points, show_other)
-    bandwidth = hardware.bandwidth_bytes_per_s
-    ridge = peak_flops_per_s / bandwidth
+    roof = hardware.roof(peak_flops_per_s)
+    bandwidth, ridge = roof.bandwidth_bytes_per_s, roof.ridge
     highest = max([peak_flops_per_s, *(extra_roofs or {}).values()])
     (x_low, x_high), (y_low, y_high) = series_limits(drawn, points, highest)
     if ax is None:
@@ -76,7 +76,7 @@ def roofline_chart(points: pd.DataFrame | None, hardware: Hardware, peak_flops_p
     ax.plot([ridge, x_high], [peak_flops_per_s] * 2, "r--", lw=1.5, label=si(peak_flops_per_s, "FLOP/s"))
     ax.axvline(ridge, color="green", ls="--", lw=1, label=f"ridge {ridge:.1f} FLOP/B")
     for label, peak in (extra_roofs or {}).items():
-        ax.plot([peak / bandwidth, x_high], [peak] * 2, ":", color="gray", lw=1)
+        ax.plot([hardware.roof(peak).ridge, x_high], [peak] * 2, ":", color="gray", lw=1)
         ax.annotate(f"{label} {si(peak, 'FLOP/s')}", (x_high, peak), xytext=(-4, 2), textcoords="offset points",
                     ha="right", va="bottom", fontsize=8, annotation_clip=True)
 
@@ -287,7 +287,7 @@ def batch_trajectory_chart(points: pd.DataFrame, hardware: Hardware, peak_flops_
                     textcoords="offset points", xytext=(-6, 8), fontsize=7, rotation=45)
     if ridge_batch is not None:
         ax.annotate(f"MLP reaches the ridge at batch {ridge_batch}",
-                    (peak_flops_per_s / hardware.bandwidth_bytes_per_s, peak_flops_per_s),
+                    (hardware.roof(peak_flops_per_s).ridge, peak_flops_per_s),
                     textcoords="offset points", xytext=(-240, 20), fontsize=9, color="green",
                     arrowprops={"arrowstyle": "->", "color": "green"})
     return figure
@@ -359,11 +359,7 @@ def speedup_chart(curve: pd.DataFrame, series: str, title: str, marks: dict[str,
 def empirical_chart(points: pd.DataFrame, flops_per_s: float, bytes_per_s: float, title: str,
                     datasheet: Hardware | None = None, datasheet_peak: float | None = None):
     """Achieved roofs (solid), datasheet roofs (dotted, when known), predicted 'x' and measured 'o'."""
-    from .hardware import custom_hardware
-
-    achieved = custom_hardware("achieved", bandwidth_gb_s=bytes_per_s / 1e9, peak_tflops={"fp32": flops_per_s / 1e12},
-                               memory_gb=1)
-    figure = roofline_chart(points, achieved, flops_per_s, title)
+    figure = roofline_chart(points, Roof(flops_per_s, bytes_per_s), flops_per_s, title)
     ax = figure.axes[0]
     for line in ax.lines[:2]:
         line.set_linestyle("-")
@@ -374,7 +370,7 @@ def empirical_chart(points: pd.DataFrame, flops_per_s: float, bytes_per_s: float
         ax.scatter(rows["intensity"], rows["measured_flops_per_s"], marker="o", s=22, facecolors="none",
                    edgecolors=[colours.get(key, "black")], zorder=4)
     if datasheet is not None and datasheet_peak is not None:
-        ridge = datasheet_peak / datasheet.bandwidth_bytes_per_s
+        ridge = datasheet.roof(datasheet_peak).ridge
         x_low, x_high = ax.get_xlim()
         ax.plot([x_low, ridge], [x_low * datasheet.bandwidth_bytes_per_s, datasheet_peak], ":", color="gray",
                 label=f"datasheet {datasheet.name}")
@@ -390,7 +386,7 @@ def empirical_chart(points: pd.DataFrame, flops_per_s: float, bytes_per_s: float
 def describe_roofs(hardware: Hardware, peak_flops_per_s: float, precision: str,
                    extra_roofs: dict[str, float] | None = None) -> str:
     """Alt text for the bare roofs: what the chart shows, in numbers."""
-    ridge = peak_flops_per_s / hardware.bandwidth_bytes_per_s
+    ridge = hardware.roof(peak_flops_per_s).ridge
     extra = "; dotted: " + ", ".join(f"{name} at {si(value, 'FLOP/s')}" for name, value in extra_roofs.items()) \
         if extra_roofs else ""
     return (f"Log-log roofline of the {hardware.name}: the memory roof rises at "
@@ -400,7 +396,7 @@ def describe_roofs(hardware: Hardware, peak_flops_per_s: float, precision: str,
 
 def describe_points(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: float) -> str:
     """Alt text for a roofline with points: each group's intensity span and which side of the ridge it is on."""
-    ridge = peak_flops_per_s / hardware.bandwidth_bytes_per_s
+    ridge = hardware.roof(peak_flops_per_s).ridge
     parts = []
     for (label, phase), rows in _plottable(points).groupby(["label", "phase"], sort=False):
         if label not in GROUPS:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import RooflineInputError
-from .hardware import Hardware, get_hardware
+from .hardware import Hardware, Roof, get_hardware
 from .models import ModelConfig, load_model
 from .engine import TOTALS, WIDTH_FIELDS, phase_function
 from .operators import MEMORY_TRAFFIC, PHASES, TRAFFIC_BITS, _floats, check_phases, operator_costs, symbol_values
@@ -83,7 +83,7 @@ def roofline(flops, memory_bytes, link_bytes, peak, bandwidth, link_bandwidth=No
     time_s = np.maximum(np.maximum(compute_s, memory_s), link_s)
     bound = np.where(compute_s >= memory_s, "compute", "memory")
     bound = np.where((link_bytes > 0) & (link_s >= np.maximum(compute_s, memory_s)), "link", bound)
-    return {"intensity": intensity, "attainable_flops_per_s": np.minimum(peak, intensity * roof_bandwidth),
+    return {"intensity": intensity, "attainable_flops_per_s": Roof(peak, roof_bandwidth).attainable(intensity),
             "time_s": time_s, "bound": bound}
 
 

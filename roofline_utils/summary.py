@@ -38,7 +38,7 @@ def hardware_card(hardware: Hardware) -> pd.DataFrame:
 def ceilings_table(hardware: Hardware) -> pd.DataFrame:
     """Each precision the device has: its dense peak and the ridge point it implies."""
     return pd.DataFrame([{"precision": p, "peak (TFLOP/s)": v / 1e12,
-                          "ridge (FLOP/byte)": round(v / hardware.bandwidth_bytes_per_s, 1)}
+                          "ridge (FLOP/byte)": round(hardware.roof(v).ridge, 1)}
                          for p, v in hardware.peak_flops_per_s.items()])
 
 
@@ -55,7 +55,7 @@ def precision_table(hardware: Hardware, workload: Workload) -> pd.DataFrame:
 
 def reading_guide(hardware: Hardware, peak_flops_per_s: float) -> pd.DataFrame:
     """attainable = min(peak, I × bandwidth) at a few intensities around the ridge."""
-    ridge = peak_flops_per_s / hardware.bandwidth_bytes_per_s
+    ridge = hardware.roof(peak_flops_per_s).ridge
     rows = []
     for intensity in sorted({1.0, 10.0, 100.0, round(ridge, 1), 1000.0}):
         attainable = min(peak_flops_per_s, intensity * hardware.bandwidth_bytes_per_s)
@@ -140,7 +140,7 @@ def worked_example(model: ModelConfig, hardware: Hardware, workload: Workload, n
         width = getattr(workload, TRAFFIC_BITS[kind]) / 8
         lines.append(f"$$\\text{{{kind.replace('_', ' ')} bytes}} = {elements.latex()} \\cdot {width:g} = "
                      f"{elements.latex_values(env)} \\cdot {width:g} = {_tex(row[kind + '_bytes'])}$$")
-    ridge = row["peak_flops_per_s"] / hardware.bandwidth_bytes_per_s
+    ridge = hardware.roof(row["peak_flops_per_s"]).ridge
     side = "above" if row["intensity"] >= ridge else "below"
     lines += [f"$$\\text{{intensity}} = \\frac{{{_tex(row['flops'])}}}{{{_tex(row['bytes'])}}} = "
               f"{row['intensity']:.4g}\\ \\text{{FLOP/byte}}$$",
@@ -199,7 +199,7 @@ def assumptions_table(workload: Workload) -> pd.DataFrame:
 
 def ridge_equation(hardware: Hardware, peak_flops_per_s: float, precision: str) -> str:
     """The ridge point as an equation with this device's numbers (Markdown with math)."""
-    ridge = peak_flops_per_s / hardware.bandwidth_bytes_per_s
+    ridge = hardware.roof(peak_flops_per_s).ridge
     return (f"With the {precision} roof: $$\\text{{ridge}} = \\frac{{\\text{{peak}}}}{{\\text{{bandwidth}}}} = "
             f"\\frac{{{peak_flops_per_s / 1e12:.4g} \\times 10^{{12}}\\ \\text{{FLOP/s}}}}"
             f"{{{hardware.bandwidth_bytes_per_s / 1e9:.4g} \\times 10^{{9}}\\ \\text{{B/s}}}} = "

@@ -1,5 +1,7 @@
 import json
 
+import numpy as np
+
 import pytest
 
 from roofline_utils import RooflineInputError, custom_hardware, get_hardware, hardware_names
@@ -72,3 +74,16 @@ def test_bad_device_file_names_the_field(tmp_path, record, field):
     path.write_text(json.dumps(record))
     with pytest.raises(RooflineInputError, match=f"^{field}"):
         hardware_from_file(path)
+
+
+def test_a_roof_has_its_ridge_and_attainable_performance():
+    from roofline_utils.hardware import Roof
+
+    roof = get_hardware("a40").roof(149.7e12)
+    assert roof.ridge == pytest.approx(149.7e12 / 696e9) == pytest.approx(215.086, abs=1e-3)
+    assert roof.attainable(1.0) == pytest.approx(696e9)  # memory-bound: the bandwidth times the intensity
+    assert roof.attainable(1000.0) == 149.7e12  # above the ridge: the compute roof
+    assert list(roof.attainable(np.array([10.0, 215.086, 300.0]))) == pytest.approx([6.96e12, 149.7e12, 149.7e12],
+                                                                                      rel=1e-5)
+    measured = Roof(247e9, 47.97e9)  # a measured roof stands where a chart takes a device
+    assert measured.roof(100e9) == Roof(100e9, 47.97e9) and measured.ridge == pytest.approx(5.149, abs=1e-3)

@@ -73,7 +73,7 @@ def reading(run: MeasurementRun, last_level_cache_bytes: float | None = None) ->
     sentences = [
         f"Achieved ceilings on {run.metadata.get('device', 'the device')}: {si(flops, 'FLOP/s')} "
         f"({run.metadata.get('gemm', 'GEMM')} GEMM) and {si(bandwidth, 'B/s')} (best streaming kernel); "
-        f"ridge {flops / bandwidth:.1f} FLOP/byte.",
+        f"ridge {run.roof.ridge:.1f} FLOP/byte.",
         f"{len(big) - len(below)} of {len(big)} operator timings whose working set exceeds the "
         f"{llc / 2**20:.0f} MiB last-level cache took at least their roofline time (within the "
         f"{1 - NOISE_MARGIN:.0%} noise margin of the measured ceilings)"

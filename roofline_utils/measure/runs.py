@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..hardware import Hardware, custom_hardware
+from ..hardware import Hardware, Roof, custom_hardware
 from ..models import ModelConfig, load_model
 from ..roofline import operator_table
 from ..workload import Workload
@@ -97,6 +97,11 @@ class MeasurementRun:
     @property
     def ceilings(self) -> tuple[float, float]:
         return float(self.metadata["achieved_flops_per_s"]), float(self.metadata["achieved_bytes_per_s"])
+
+    @property
+    def roof(self) -> Roof:
+        """The achieved roofline: the measured GEMM FLOP/s and streaming bandwidth."""
+        return Roof(*self.ceilings)
 
 
 def measure_model(model: ModelConfig | str, settings: list[tuple[str, int, int]], backend=None,
