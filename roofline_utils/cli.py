@@ -251,13 +251,18 @@ def _list(what: str) -> int:
 
 def _table(parameters: ReportParameters, fmt: str, out: str, phase: str | None) -> int:
     from .operators import ALL_PHASES, PHASES
-    from .output import write_text
-    from .roofline import operator_table
+    from .output import csv_text, write_text
+    from .roofline import operator_columns
 
     parameters.validate(report=False)
     phases = PHASES if phase is None else ALL_PHASES if phase == "all" else (phase,)
-    table = operator_table(parameters.model, parameters.hardware, parameters.workload(), phases)
-    text = table.to_csv(index=False) if fmt == "csv" else table.to_string(index=False) + "\n"
+    columns = operator_columns(parameters.model, parameters.hardware, parameters.workload(), phases)
+    if fmt == "csv":
+        text = csv_text(columns)
+    else:
+        import pandas as pd
+
+        text = pd.DataFrame(columns).to_string(index=False) + "\n"
     path = write_text(out, text)
     if path is not None:
         print(f"wrote {out}", file=sys.stderr)

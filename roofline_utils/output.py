@@ -198,3 +198,17 @@ def write_stdout(text: str) -> None:
         raise
     except OSError as exc:
         raise RooflineInputError("out", f"cannot write to standard output: {exc.strerror or exc}") from None
+
+
+def csv_text(columns: dict) -> str:
+    """Columns (name -> numpy array, equal lengths) as CSV text, written as pandas' ``to_csv(index=False)``
+    writes them (floats as their shortest repr, minimal quoting, "\n" line ends), without importing
+    pandas: a cold ``roofline table`` would spend most of its time loading it."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(zip(*(values.tolist() for values in columns.values())))
+    return buffer.getvalue()

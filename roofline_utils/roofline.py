@@ -13,8 +13,12 @@ performance (a lower bound on time): real kernels reach a fraction of each ceili
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas loads only when a DataFrame is asked for: `roofline table --format csv` never is
+    import pandas as pd
 
 from .errors import RooflineInputError
 from .hardware import Hardware, Roof, get_hardware
@@ -24,6 +28,8 @@ from .operators import MEMORY_TRAFFIC, PHASES, TRAFFIC_BITS, _floats, check_phas
 from .workload import Workload, check_workload, compute_precision, is_number
 
 BYTE_COLUMNS = [f"{kind}_bytes" for kind in TRAFFIC_BITS]
+TABLE_COLUMNS = ["phase", "operator", "group", "count", "batch", "seq_len", "flops", "flops_full_square",
+                 *BYTE_COLUMNS, "bytes", "intensity", "attainable_flops_per_s", "bound", "time_s", "peak_flops_per_s"]
 
 
 def peak_flops(hardware: Hardware, workload: Workload) -> np.ndarray:
@@ -114,7 +120,16 @@ def totals(model: ModelConfig | str, hardware: Hardware | str, workload: Workloa
 
 def operator_table(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
                    phases: tuple[str, ...] | str = PHASES) -> pd.DataFrame:
-    """One row per (phase, operator[, grid point]): FLOPs, bytes, intensity, bound, time.
+    """:func:`operator_columns` as a DataFrame."""
+    import pandas as pd
+
+    return pd.DataFrame(operator_columns(model, hardware, workload, phases))
+
+
+def operator_columns(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
+                     phases: tuple[str, ...] | str = PHASES) -> dict[str, np.ndarray]:
+    """The per-operator table as columns (TABLE_COLUMNS, in order): one row per (phase, operator[, grid
+    point]) with FLOPs, bytes, intensity, bound and time. No pandas needed.
 
     Numbers are per occurrence; ``count`` says how often the operator runs in one forward
     pass (num_hidden_layers for decoder-layer operators, 1 for embedding, final_norm and
@@ -135,15 +150,13 @@ def operator_table(model: ModelConfig | str, hardware: Hardware | str, workload:
     point = roofline(columns["flops"], columns["bytes"], columns["link_bytes"], peaks,
                      hardware.bandwidth_bytes_per_s, link)
     repeat = lambda values: np.repeat(np.array(list(values)), batch.size)  # noqa: E731
-    table = pd.DataFrame({
+    table = {
         "phase": repeat(phase for phase, *_ in rows), "operator": repeat(op.name for _, op, _ in rows),
         "group": repeat(op.group for _, op, _ in rows),
         "count": repeat(model.num_hidden_layers if op.per_layer else 1 for _, op, _ in rows),
         "batch": np.tile(batch.ravel(), len(rows)), "seq_len": np.tile(seq_len.ravel(), len(rows)),
-        **columns, **point, "peak_flops_per_s": peaks})
-    order = ["phase", "operator", "group", "count", "batch", "seq_len", "flops", "flops_full_square",
-             *BYTE_COLUMNS, "bytes", "intensity", "attainable_flops_per_s", "bound", "time_s", "peak_flops_per_s"]
-    return table[order]
+        **columns, **point, "peak_flops_per_s": peaks}
+    return {name: table[name] for name in TABLE_COLUMNS}
 
 
 def phase_totals(table: pd.DataFrame) -> pd.DataFrame:
@@ -185,6 +198,8 @@ def group_points(table: pd.DataFrame, groups: tuple[str, ...] | None = None) -> 
 
 def _check_table(table: object, columns: list[str]) -> None:
     """phase_totals and group_points take what operator_table returns, nothing else."""
+    import pandas as pd
+
     if not isinstance(table, pd.DataFrame) or not set(columns) <= set(table.columns):
         missing = sorted(set(columns) - set(getattr(table, "columns", [])))
         raise RooflineInputError("table", f"expected the DataFrame operator_table returns, got "

@@ -152,9 +152,10 @@ def test_table_and_list_import_no_plotting_or_rendering(argv):
     code = ("import sys, io, contextlib\nfrom roofline_utils.cli import main\n"
             f"with contextlib.redirect_stdout(io.StringIO()): main({argv!r})\n"
             "print(sorted({m.split('.')[0] for m in sys.modules} & {'matplotlib', 'nbformat', 'nbconvert', "
-            "'papermill', 'ipywidgets', 'nbclient'}), 'importlib.metadata' in sys.modules)")
+            "'papermill', 'ipywidgets', 'nbclient', 'pandas'}), 'importlib.metadata' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.stdout.strip() == "[] False", done.stderr  # importlib.metadata: only for --version
+    # importlib.metadata: only for --version; pandas: only for --format text (a CSV is written without it)
+    assert done.stdout.strip() == "[] False", done.stderr
 
 
 def test_render_does_not_pay_for_jsonschemas_iri_grammars():
@@ -168,3 +169,21 @@ def test_render_does_not_pay_for_jsonschemas_iri_grammars():
             "import rfc3987_syntax\nprint('importable')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["False", "importable"], done.stderr
+
+
+@pytest.mark.parametrize("argv", [[], ["--phase", "all", "--tree-size", "5", "--medusa-heads", "2"],
+                                  ["--model", "mixtral-8x7b", "--hardware", "h100", "--tp", "4", "--batch", "1048576"]])
+def test_the_csv_written_without_pandas_is_what_pandas_writes(argv):
+    from roofline_utils import operator_table
+    from roofline_utils.operators import ALL_PHASES
+
+    code, out, _ = run("table", *argv)
+    parameters = {"--model": "llama-33b", "--hardware": "a40", "--tp": "1", "--batch": "1", "--tree-size": "64",
+                  "--medusa-heads": "4", **dict(zip(argv[::2], argv[1::2]))}
+    from roofline_utils import Workload
+
+    work = Workload(batch=int(parameters["--batch"]), tp=int(parameters["--tp"]),
+                    tree_size=int(parameters["--tree-size"]), medusa_heads=int(parameters["--medusa-heads"]))
+    phases = ALL_PHASES if parameters.get("--phase") == "all" else ("prefill", "decode")
+    expected = operator_table(parameters["--model"], parameters["--hardware"], work, phases).to_csv(index=False)
+    assert code == 0 and out == expected
