@@ -220,10 +220,15 @@ def test_torch_backend_on_the_cpu():
     backend = TorchBackend("cpu", "float32")
     ceilings = measure_ceilings(backend, gemm_n=512, stream_bytes=64 * 2**20, repeats=2)
     run = measure_model("llama-7b", [("decode", 1, 256)], backend, repeats=2, ceilings=ceilings)
-    attention = run.rows.set_index("operator").loc["attention"]
+    rows = run.rows.set_index("operator")
+    attention = rows.loc["attention"]
     # fused SDPA in decode: Q and O (1·32·128 each) plus K and V (256·4096 each), 4 bytes
     assert attention["bytes"] == (2 * 32 * 128 + 2 * 256 * 4096) * 4
-    assert torch.__version__ in run.metadata["torch"]
+    # the paper's separate kernels beside it, against the unfused counting: scores 32·256 written by QK^T
+    assert {"qk_matmul", "softmax", "pv_matmul"} <= set(rows.index)
+    assert rows.loc["softmax", "bytes"] == 2 * 32 * 256 * 4
+    assert (run.rows["repeats"] >= 10).all() and (run.rows["min_s"] <= run.rows["median_s"]).all()
+    assert torch.__version__ in run.metadata["torch"] and run.metadata["dtype"] == "float32"
 
 
 def test_cuda_backend():

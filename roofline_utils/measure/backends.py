@@ -66,6 +66,17 @@ def physical_memory_bytes() -> int:
         return 8 * 2**30
 
 
+def evict_cpu_caches() -> None:
+    """A write over twice the last-level cache: the next timed call starts with cold caches."""
+    global _EVICTION_BUFFER
+    if _EVICTION_BUFFER is None:
+        _EVICTION_BUFFER = np.zeros(2 * last_level_cache_bytes() // 4, dtype=np.float32)
+    _EVICTION_BUFFER += 1.0
+
+
+_EVICTION_BUFFER = None
+
+
 def best_of(fn, repeats: int, sync=lambda: None, warmup: int = 1, before=lambda: None) -> np.ndarray:
     """Wall times of ``repeats`` calls after ``warmup`` untimed ones (synchronised around each call).
 
@@ -110,12 +121,7 @@ class NumpyBackend:
     def time(self, fn, repeats: int) -> np.ndarray:
         """Cold-cache times: in a forward pass the other layers' weights evict an operator's
         tensors between two calls, so each timed call starts after a pass over 2× the LLC."""
-        return best_of(fn, repeats, before=self._evict)
-
-    def _evict(self) -> None:
-        if not hasattr(self, "_eviction_buffer"):
-            self._eviction_buffer = np.zeros(2 * last_level_cache_bytes() // 4, dtype=np.float32)
-        self._eviction_buffer += 1.0
+        return best_of(fn, repeats, before=evict_cpu_caches)
 
     def random(self, *shape) -> np.ndarray:
         """Normal values, one random block repeated: the values do not change a kernel's time, and
@@ -228,10 +234,10 @@ class TorchBackend:
         (sized from the device) evicts it, outside the CUDA events that time the call. A kernel
         faster than ``launch_bound_s`` is timed instead as 100 back-to-back calls between two events
         (per call, L2 warm), so launch overhead is amortised as in a real forward pass. Wall
-        clock on the CPU."""
+        clock on the CPU, caches evicted as for numpy."""
         repeats = max(repeats, self.min_repeats)
         if self.device.type != "cuda":
-            return best_of(fn, repeats)
+            return best_of(fn, repeats, before=evict_cpu_caches)
         if not hasattr(self, "_flush"):
             self._flush = self.torch.empty(2 * self._l2_bytes(), dtype=self.torch.uint8, device=self.device)
         event = lambda: self.torch.cuda.Event(enable_timing=True)  # noqa: E731
