@@ -75,7 +75,7 @@ tables.show(speculative.step_table(r.model, r.hardware, r.workload).rename(colum
     "decode_s": "decode step (s)", "verify_s": f"verify {tree_size} tokens (s)", "ratio": "verify / decode",
     "bound": "bound (verify)"}),
     caption=f"Batch {batch}, context {seq_len:,}: time × count per operator")
-tables.show_markdown(markdown(findings.score_count(seq_len, tree_size, chain=medusa_heads == 0)))
+tables.show_markdown(markdown(findings.score_count(r.model, seq_len, tree_size, chain=medusa_heads == 0)))
 
 # %% [markdown]
 # ## Overhead and speedup against the batch
@@ -107,8 +107,9 @@ plot.show(figure, alt=f"Verify-step time over a decode step and predicted speedu
 # %%
 draft = r.params.draft()
 if draft is None:
-    tables.show_markdown(f"No draft model to compare: no shipped preset shares {r.model.name}'s vocabulary of "
-                         f"{r.model.vocab_size:,} tokens with fewer parameters (pass `--draft-model` a config.json).")
+    tables.show_markdown(f"No draft model to compare: no shipped preset of {r.model.name}'s family shares its "
+                         f"vocabulary with at most a quarter of its parameters (and splits over tp = {tp}); "
+                         "pass `--draft-model` a preset or a config.json.")
 else:
     drafted = speculative.draft_curve(r.model, draft, r.hardware, r.workload, batches,
                                       sorted({*speculative.DRAFT_TOKENS, draft_tokens}), draft_acceptance)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .e2e import EndToEnd
+from .errors import RooflineInputError
 from .hardware import Hardware, get_hardware
 from .memory import MemoryFootprint, fewest_devices_that_fit, largest_batch_that_fits, memory_footprint
 from .models import ModelConfig, load_model
@@ -262,8 +263,14 @@ class VerifyReading:
 def verify_reading(curve: pd.DataFrame, model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
                    acceptance: float) -> VerifyReading:
     """The reading of one tree size's curve (``workload.tree_size``), with where the MLP GEMMs cross the ridge."""
+    from .speculative import with_tree
+
+    workload = with_tree(workload, workload.tree_size, workload.medusa_heads)
     n, heads = workload.tree_size, workload.medusa_heads
     rows = curve[curve["tree_size"] == n].sort_values("batch")
+    if rows.empty:
+        raise RooflineInputError("tree_size", f"{n} is not one of the curve's tree sizes",
+                                 ", ".join(map(str, sorted(curve["tree_size"].unique()))))
     first = rows.iloc[0]
     free = rows.loc[rows["overhead"] <= 1.1, "batch"]
     halved = rows.loc[rows["speedup"] <= first["speedup"] / 2, "batch"]
@@ -282,14 +289,20 @@ class ScoreCount:
     seq_len: int
     tree_size: int
     dense: int  # n·(s-1+n): every candidate against the cached context and every tree position
-    useful: int | None  # n·(s-1) + Σ(depth + 1); None beyond the shipped tree
+    useful: int | None  # n·(s-1) + Σ(depth + 1); None beyond the shipped tree or under a window
+    window: int | None = None  # the sliding window, when it is shorter than s-1+n
 
 
-def score_count(seq_len: int, tree_size: int, chain: bool) -> ScoreCount:
+def score_count(model: ModelConfig | str, seq_len: int, tree_size: int, chain: bool) -> ScoreCount:
+    """With a sliding window shorter than the s-1+n positions a candidate could see, each sees the
+    window: n·W scores, and the tree mask's useful count is not given (the window cuts it)."""
     from .speculative import useful_scores_per_head
 
-    return ScoreCount(seq_len, tree_size, tree_size * (seq_len - 1 + tree_size),
-                      useful_scores_per_head(seq_len, tree_size, chain))
+    window = load_model(model).sliding_window
+    positions = seq_len - 1 + tree_size
+    if window is not None and window < positions:
+        return ScoreCount(seq_len, tree_size, tree_size * window, None, window)
+    return ScoreCount(seq_len, tree_size, tree_size * positions, useful_scores_per_head(seq_len, tree_size, chain))
 
 
 @dataclass(frozen=True)
@@ -382,6 +395,10 @@ def _(finding: VerifyReading) -> str:
 
 @markdown.register
 def _(finding: ScoreCount) -> str:
+    if finding.window is not None:
+        return (f"Attention scores per sequence and head: each of the {finding.tree_size} candidates sees the "
+                f"{grouped(finding.window)}-token sliding window, **{grouped(finding.dense)}** scores in all "
+                "(the FLOPs count these).")
     kept = (f"; the tree mask keeps **{grouped(finding.useful)}** of them (each candidate's cached context and its "
             "ancestors, itself included): the dense kernel is what runs, so the FLOPs count the dense number"
             if finding.useful is not None else "; no tree of that size ships, so the useful count is not given")

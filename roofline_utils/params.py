@@ -115,7 +115,7 @@ class ReportParameters:
                 draft_model = load_model(draft)
             except RooflineInputError as exc:  # name the flag the user gave, not 'model'
                 raise RooflineInputError("draft_model", str(exc).split(": ", 1)[-1]) from None
-            check_draft(model, draft_model)
+            check_draft(model, draft_model, self.tp)
         if not self.remeasure:
             from .measure import shipped_runs
 
@@ -138,7 +138,7 @@ class ReportParameters:
         if self.draft_model == "auto":
             from .speculative import default_draft
 
-            return default_draft(self.model)
+            return default_draft(self.model, self.tp)
         return self.draft_model
 
     def values(self) -> dict:

@@ -30,9 +30,9 @@ import pandas as pd
 from .errors import RooflineInputError
 from .hardware import Hardware, get_hardware
 from .models import ModelConfig, load_model, preset, preset_names
-from .operators import VERIFY
+from .operators import VERIFY, check_tensor_parallel
 from .roofline import totals
-from .workload import Workload, check_workload
+from .workload import MAX_TREE_SIZE, Workload, check_workload
 
 # Medusa's default tree, mc_sim_7b_63 (FasterDecoding/Medusa, medusa/model/medusa_choices.py): the depth
 # of each of its 63 candidates (1 = proposed by head 1), in the order the repository lists them, most
@@ -59,7 +59,8 @@ def tokens_per_round(alpha: float, gamma: int) -> float:
 
 
 def _check_alpha(alpha: float) -> None:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, (int, float, np.integer, np.floating)) \
+            or not 0 < alpha < 1:
         raise RooflineInputError("draft_acceptance", f"must be a number strictly between 0 and 1, got {alpha!r}")
 
 
@@ -74,6 +75,28 @@ def useful_scores_per_head(seq_len: int, tree_size: int, chain: bool) -> float |
     depths = list(range(tree_size)) if chain else ([0, *MEDUSA_TREE_DEPTHS[:tree_size - 1]]
                                                    if tree_size <= DEFAULT_TREE_SIZE else None)
     return None if depths is None else tree_size * (seq_len - 1) + sum(d + 1 for d in depths)
+
+
+def _batches(batches) -> np.ndarray:
+    """The batch axis of a curve: one or more positive integers, as a 1-D array."""
+    from .workload import check_positive_integers
+
+    check_positive_integers("batches", batches)
+    values = np.atleast_1d(np.asarray(batches))
+    if values.ndim != 1:
+        raise RooflineInputError("batches", f"must be one number or a flat list of them, got shape {values.shape}")
+    return values.astype(int)
+
+
+def _single_length(workload: Workload) -> Workload:
+    """A curve runs over the batch at one context length: the workload's (its largest, if several)."""
+    return replace(workload, seq_len=int(np.max(workload.seq_len)))
+
+
+def with_tree(workload: Workload, tree_size: int, medusa_heads: int) -> Workload:
+    """The verify step of a tree of ``tree_size`` tokens; a tree of one token is the plain decode step,
+    so it runs no heads (everywhere: curves, tables and readings agree on it)."""
+    return replace(workload, tree_size=int(tree_size), medusa_heads=int(medusa_heads) if tree_size > 1 else 0)
 
 
 def _times(model: ModelConfig, hardware: Hardware, workload: Workload, batches: np.ndarray, phase: str,
@@ -92,13 +115,17 @@ def verify_curve(model: ModelConfig | str, hardware: Hardware | str, workload: W
     given is the one measured for the configured tree, so for smaller trees it is an upper
     bound), speedup = accepted / overhead. A tree of 1 token is the plain decode step (no heads).
     """
-    model, hardware, workload = load_model(model), get_hardware(hardware), check_workload(workload)
-    batches = np.asarray(batches)
+    model, hardware = load_model(model), get_hardware(hardware)
+    workload, batches = _single_length(check_workload(workload)), _batches(batches)
+    if isinstance(acceptance, bool) or not isinstance(acceptance, (int, float, np.integer, np.floating)) \
+            or not 1 <= acceptance <= MAX_TREE_SIZE:
+        raise RooflineInputError("acceptance", f"must be a number of tokens from 1 to {MAX_TREE_SIZE:,}, "
+                                 f"got {acceptance!r}")
     decode = _times(model, hardware, workload, batches, "decode")
     rows = []
     for n in tree_sizes:
-        verify = _times(model, hardware, workload, batches, VERIFY, tree_size=int(n),
-                        medusa_heads=medusa_heads if n > 1 else 0)
+        tree = with_tree(workload, n, medusa_heads)
+        verify = _times(model, hardware, tree, batches, VERIFY)
         accepted = min(acceptance, n)
         rows.append(pd.DataFrame({"tree_size": int(n), "batch": batches, "t_decode_s": decode, "t_verify_s": verify,
                                   "overhead": verify / decode, "accepted": accepted,
@@ -115,9 +142,9 @@ def draft_curve(target: ModelConfig | str, draft: ModelConfig | str, hardware: H
     """
     target, draft = load_model(target), load_model(draft)
     hardware, workload = get_hardware(hardware), check_workload(workload)
-    check_draft(target, draft)
+    check_draft(target, draft, workload.tp)
     _check_alpha(alpha)
-    batches = np.asarray(batches)
+    batches = _batches(batches)
     seq_len = int(np.max(workload.seq_len))
     decode = _times(target, hardware, workload, batches, "decode", seq_len=seq_len)
     rows = []
@@ -142,27 +169,43 @@ def best_draft_tokens(curve: pd.DataFrame) -> pd.DataFrame:
     return curve.loc[curve.groupby("batch", sort=True)["speedup"].idxmax()].reset_index(drop=True)
 
 
-def check_draft(target: ModelConfig, draft: ModelConfig) -> None:
-    """A draft proposes tokens the target scores: both must share one vocabulary."""
+def check_draft(target: ModelConfig, draft: ModelConfig, tp: int = 1) -> None:
+    """A draft proposes tokens the target scores: both must share one vocabulary (compared by size: a
+    config.json names no tokenizer), and the draft runs on the same ``tp`` devices, so it must split
+    over them too."""
     if draft.vocab_size != target.vocab_size:
         raise RooflineInputError("draft_model", f"{draft.name} has a vocabulary of {draft.vocab_size:,} tokens, "
                                  f"{target.name} {target.vocab_size:,}", "a model with the target's vocabulary: "
                                  + (", ".join(_same_vocabulary(target)) or "no shipped preset has it"))
+    try:
+        check_tensor_parallel(draft, tp)
+    except RooflineInputError as exc:
+        raise RooflineInputError("draft_model", f"{draft.name} does not split over tp={tp} devices "
+                                 f"({str(exc).split(': ', 1)[1]})") from None
 
 
 def _same_vocabulary(target: ModelConfig) -> list[str]:
     return [name for name in preset_names() if preset(name).vocab_size == target.vocab_size and name != target.name]
 
 
-def default_draft(target: ModelConfig | str) -> str | None:
-    """The smallest shipped preset with the target's vocabulary and fewer parameters (None: there is none);
-    of two the same size, the one of the target's family (llama-7b for llama-33b, not llama-2-7b)."""
+def default_draft(target: ModelConfig | str, tp: int = 1) -> str | None:
+    """The smallest shipped preset of the target's family (its name up to the size: llama-7b for
+    llama-33b, llama-2-7b for llama-2-70b) with its vocabulary, at most a quarter of its parameters
+    (a draft pays only when much smaller), and split over ``tp`` devices. None when there is none:
+    a vocabulary of the same size is no proof of the same tokenizer across families."""
     target = load_model(target)
     family = target.name.rsplit("-", 1)[0]
-    smaller = [name for name in _same_vocabulary(target)
-               if preset(name).parameter_count() < target.parameter_count()]
-    return min(smaller, key=lambda name: (preset(name).parameter_count(), name.rsplit("-", 1)[0] != family)) \
-        if smaller else None
+
+    def fits(name: str) -> bool:
+        draft = preset(name)
+        try:
+            check_draft(target, draft, tp)
+        except RooflineInputError:
+            return False
+        return name.rsplit("-", 1)[0] == family and 4 * draft.parameter_count() <= target.parameter_count()
+
+    drafts = [name for name in _same_vocabulary(target) if fits(name)]
+    return min(drafts, key=lambda name: preset(name).parameter_count()) if drafts else None
 
 
 def step_table(model: ModelConfig | str, hardware: Hardware | str, workload: Workload) -> pd.DataFrame:
@@ -173,6 +216,7 @@ def step_table(model: ModelConfig | str, hardware: Hardware | str, workload: Wor
     """
     from .roofline import operator_table
 
+    workload = with_tree(workload, workload.tree_size, workload.medusa_heads)
     table = operator_table(model, hardware, workload, ("decode", VERIFY))
     table = table.assign(seconds=table["time_s"] * table["count"])
     decode = table[table["phase"] == "decode"].set_index("operator")["seconds"]

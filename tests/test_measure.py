@@ -125,7 +125,10 @@ def test_kernels_are_derived_from_the_operator_list():
     assert kernels["down_proj"].dims == {"m": 4, "k": 17920, "n": 6656}
     assert kernels["lm_head"].dims == {"m": 4, "k": 6656, "n": 32000}
     assert kernels["qk_matmul"].dims == {"b": 4, "kv_heads": 52, "group": 1, "q_len": 1, "d": 128, "s_kv": 1024}
-    assert kernels["softmax"].tensors == ((4, 52, 1, 1, 1024), (4, 52, 1, 1, 1024))
+    assert kernels["softmax"].tensors == ((4, 52, 1, 1024), (4, 52, 1, 1024))
+    # GQA: the 8 query heads sharing each of Llama-2-70B's 8 K/V heads are rows of one matmul per K/V head
+    gqa = {k.operator: k for k in plan(preset("llama-2-70b"), Workload(batch=2, seq_len=100), "decode")}
+    assert gqa["qk_matmul"].tensors == ((2, 8, 8, 128), (2, 8, 128, 100), (2, 8, 8, 100))
     # a GEMM kernel does the FLOPs its operator counts: 2·m·k·n
     table = operator_table(model, "a40", work, phases="decode").set_index("operator")
     for name, kernel in kernels.items():

@@ -175,3 +175,43 @@ def test_verify_phase_needs_no_table_for_totals():
     assert np.allclose(fast["time_s"], slow["time_s"], rtol=1e-12)
     assert fast["flops"][0] == medusa_step()[3]
     assert get_hardware("a100-80gb-sxm").bandwidth_bytes_per_s == A100_BANDWIDTH
+
+
+def test_a_draft_must_be_of_the_family_much_smaller_and_split_like_the_target():
+    assert default_draft("mixtral-8x7b") is None and default_draft("mistral-7b") is None  # no same-family draft
+    assert default_draft("llama-3.1-70b") == "llama-3.1-8b"
+    if "qwen2.5-72b" in __import__("roofline_utils").preset_names():
+        assert default_draft("qwen2.5-72b", tp=8) is None  # qwen2.5-7b's 28 heads do not split over 8
+    code, _, err = run("render", "--model", "llama-2-70b", "--hardware", "h100-sxm", "--tp", "64",
+                       "--draft-model", "llama-2-7b", "--out", "nowhere/")
+    assert code == 2 and err.startswith("roofline: error: draft_model: llama-2-7b does not split over tp=64")
+    assert not Path("nowhere").exists()
+
+
+def test_curves_take_one_batch_or_a_list_and_refuse_nonsense():
+    work = Workload(tree_size=4, medusa_heads=2)
+    assert len(verify_curve("llama-7b", "a40", work, 4, (1, 4))) == 2
+    assert len(draft_curve("llama-33b", "llama-7b", "a40", work, 4, [2], alpha=np.float32(0.5))) == 1
+    for acceptance in (0.5, float("nan"), -1, True):
+        with pytest.raises(RooflineInputError, match="^acceptance"):
+            verify_curve("llama-7b", "a40", work, [1], (4,), 2, acceptance)
+    with pytest.raises(RooflineInputError, match="^batches"):
+        verify_curve("llama-7b", "a40", work, [[1, 2], [3, 4]], (4,))
+    curve = verify_curve("llama-7b", "a40", work, [1, 2], (1, 4), 2, 3.0)
+    with pytest.raises(RooflineInputError, match="^tree_size: 16 is not one of the curve's tree sizes"):
+        verify_reading(curve, "llama-7b", "a40", Workload(tree_size=16, medusa_heads=2), 3.0)
+
+
+def test_a_tree_of_one_runs_no_heads_in_the_table_and_the_curve_alike():
+    from roofline_utils.speculative import step_table
+
+    table = step_table("llama-7b", "a40", Workload(tree_size=1, medusa_heads=4))
+    assert "medusa_fc" not in set(table["operator"]) and table["ratio"].iloc[-1] == "1.00×"
+
+
+def test_the_score_count_follows_a_sliding_window():
+    from roofline_utils.findings import score_count
+
+    windowed = score_count("mistral-7b", 100_000, 64, chain=False)
+    assert windowed.dense == 64 * 4096 and windowed.useful is None  # every candidate sees the 4,096-token window
+    assert score_count("mistral-7b", 1024, 64, chain=False).dense == 64 * (1023 + 64)

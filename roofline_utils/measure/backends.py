@@ -280,13 +280,13 @@ class TorchBackend:
         return lambda: self.torch.mul(functional.silu(gate), up, out=out)
 
     def softmax(self, scores, out):
-        return lambda: out.copy_(self.torch.softmax(scores, dim=-1))
+        return lambda: self.torch.softmax(scores, -1, out=out)
 
     def attention(self, q, k, v, causal: bool):
         """Fused attention; q is [b, heads, q_len, d], k and v [b, kv_heads, s, d] (GQA when fewer)."""
         functional = self.torch.nn.functional
-        return lambda: functional.scaled_dot_product_attention(q, k, v, is_causal=causal,
-                                                               enable_gqa=q.shape[1] != k.shape[1])
+        gqa = {"enable_gqa": True} if q.shape[1] != k.shape[1] else {}  # the flag needs torch >= 2.5
+        return lambda: functional.scaled_dot_product_attention(q, k, v, is_causal=causal, **gqa)
 
     def stream_kernels(self, elements: int) -> dict:
         a, b, c = (self.random(elements) for _ in range(3))

@@ -43,13 +43,16 @@ def tensor_shapes(kind: str, dims: dict[str, int]) -> tuple[tuple[int, ...], ...
         rows, cols = dims["rows"], dims["cols"]
         return (rows, cols), (rows, cols), (rows, cols)
     b, kv, g, q, d, s = (dims[name] for name in ("b", "kv_heads", "group", "q_len", "d", "s_kv"))
-    scores = (b, kv, g, q, s)
-    if kind == "qk":  # K^T laid out [d × s] per K/V head, shared by its group of query heads
-        return (b, kv, g, q, d), (b, kv, 1, d, s), scores
+    # the group of query heads sharing a K/V head is folded into the rows: [g·q × d]·[d × s] per K/V
+    # head reads each K and V once (broadcasting a group axis of 1 makes torch copy K and V g times)
+    rows = g * q
+    scores = (b, kv, rows, s)
+    if kind == "qk":  # K^T laid out [d × s] per K/V head
+        return (b, kv, rows, d), (b, kv, d, s), scores
     if kind == "softmax":
         return scores, scores
     if kind == "pv":
-        return scores, (b, kv, 1, s, d), (b, kv, g, q, d)
+        return scores, (b, kv, s, d), (b, kv, rows, d)
     if kind == "sdpa":  # q, k, v and the output, as scaled_dot_product_attention takes them
         return (b, kv * g, q, d), (b, kv, s, d), (b, kv, s, d), (b, kv * g, q, d)
     raise ValueError(f"unknown kernel kind {kind!r}")
