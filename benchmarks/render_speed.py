@@ -17,6 +17,8 @@ from pathlib import Path
 
 import nbformat
 
+from roofline_utils.report import NOTEBOOKS
+
 TARGET_RATIO = 6.0
 BIN = Path(sys.executable).parent
 
@@ -48,7 +50,7 @@ def main() -> None:
     ratio = render / floor
     print(f"floor: papermill, one trivial notebook: {floor:.2f} s (median of {args.repeats}: "
           f"{', '.join(f'{t:.2f}' for t in floors)})")
-    print(f"render: roofline render (defaults, 5 notebooks, HTML + PNG + SVG + CSV): {render:.2f} s "
+    print(f"render: roofline render (defaults, {len(NOTEBOOKS)} notebooks, HTML + PNG + SVG + CSV): {render:.2f} s "
           f"(median of {args.repeats}: {', '.join(f'{t:.2f}' for t in renders)})")
     print(f"ratio: {ratio:.1f}x the floor (target <= {TARGET_RATIO:g}x): {'met' if ratio <= TARGET_RATIO else 'NOT met'}")
 
