@@ -328,6 +328,8 @@ def speedup_chart(curve: pd.DataFrame, series: str, title: str, marks: dict[str,
     """Step time over a plain decode step (left) and the predicted speedup (right) against the batch,
     one line per ``series`` value (tree size, or tokens drafted per round). ``marks`` draws dotted
     reference lines on the left panel (e.g. 1.1: 'nearly free'); the right one marks speedup 1."""
+    from matplotlib.ticker import FormatStrFormatter
+
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
     colours = plt.get_cmap("viridis")
     values = sorted(curve[series].unique())
@@ -345,7 +347,8 @@ def speedup_chart(curve: pd.DataFrame, series: str, title: str, marks: dict[str,
     right.annotate("no speedup", (1, 1.0), xytext=(2, 2), textcoords="offset points", fontsize=8, color="red")
     for ax, label in ((left, "step time / plain decode step"), (right, "predicted speedup")):
         ax.set_xscale("log", base=2)  # ratios of 0.3 to 12 read best on a linear axis: no decade to label
-        _si_ticks(ax, counts=True)
+        _si_ticks(ax, counts=True)  # batches on x as counts (1,024)
+        ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))  # ratios on y keep their decimals: 1.5, not 2
         ax.set_ylim(bottom=0)
         ax.set_xlabel("batch")
         ax.set_ylabel(label)

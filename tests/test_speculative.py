@@ -215,3 +215,16 @@ def test_the_score_count_follows_a_sliding_window():
     windowed = score_count("mistral-7b", 100_000, 64, chain=False)
     assert windowed.dense == 64 * 4096 and windowed.useful is None  # every candidate sees the 4,096-token window
     assert score_count("mistral-7b", 1024, 64, chain=False).dense == 64 * (1023 + 64)
+
+
+def test_the_speedup_chart_labels_ratios_with_their_decimals():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from roofline_utils import plot
+
+    curve = verify_curve("llama-7b", "a40", Workload(tree_size=4, medusa_heads=2), [1, 2, 4], (1, 4), 2, 3.0)
+    figure = plot.speedup_chart(curve, "tree_size", "t")
+    for ax in figure.axes:
+        assert ax.yaxis.get_major_formatter()(1.5, 0) == "1.5"
+        assert ax.xaxis.get_major_formatter()(1024, 0) == "1,024"
