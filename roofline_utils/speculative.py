@@ -99,9 +99,9 @@ def with_tree(workload: Workload, tree_size: int, medusa_heads: int) -> Workload
     return replace(workload, tree_size=int(tree_size), medusa_heads=int(medusa_heads) if tree_size > 1 else 0)
 
 
-def _times(model: ModelConfig, hardware: Hardware, workload: Workload, batches: np.ndarray, phase: str,
-           **fields) -> np.ndarray:
-    grid = replace(workload, batch=batches, **fields)
+def _times(model: ModelConfig, hardware: Hardware, workload: Workload, batches: np.ndarray, phase: str
+           ) -> np.ndarray:
+    grid = replace(workload, batch=batches)
     return np.broadcast_to(totals(model, hardware, grid, (phase,))[phase]["time_s"], batches.shape)
 
 
@@ -141,12 +141,12 @@ def draft_curve(target: ModelConfig | str, draft: ModelConfig | str, hardware: H
     t_verify_s (the target checking γ+1 tokens), round_s, tokens_per_round, speedup.
     """
     target, draft = load_model(target), load_model(draft)
-    hardware, workload = get_hardware(hardware), check_workload(workload)
+    hardware, workload = get_hardware(hardware), _single_length(check_workload(workload))
     check_draft(target, draft, workload.tp)
     _check_alpha(alpha)
     batches = _batches(batches)
-    seq_len = int(np.max(workload.seq_len))
-    decode = _times(target, hardware, workload, batches, "decode", seq_len=seq_len)
+    seq_len = workload.seq_len
+    decode = _times(target, hardware, workload, batches, "decode")
     rows = []
     for gamma in draft_tokens:
         steps = seq_len + np.arange(int(gamma))  # the draft's KV cache grows by one per step
@@ -154,8 +154,7 @@ def draft_curve(target: ModelConfig | str, draft: ModelConfig | str, hardware: H
         per_step = totals(draft, hardware, replace(workload, batch=grid.ravel(), seq_len=np.tile(steps, len(batches))),
                           ("decode",))["decode"]["time_s"]
         drafting = np.asarray(per_step).reshape(len(batches), len(steps)).sum(axis=1)
-        verify = _times(target, hardware, workload, batches, VERIFY, seq_len=seq_len, tree_size=int(gamma) + 1,
-                        medusa_heads=0)
+        verify = _times(target, hardware, with_tree(workload, int(gamma) + 1, 0), batches, VERIFY)
         expected = tokens_per_round(alpha, int(gamma))
         rows.append(pd.DataFrame({"gamma": int(gamma), "batch": batches, "t_decode_s": decode, "t_draft_s": drafting,
                                   "t_verify_s": verify, "round_s": drafting + verify,
