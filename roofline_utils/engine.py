@@ -55,13 +55,14 @@ def phase_function(model: ModelConfig, workload: Workload, arrays: bool, phase: 
     ``peak``, ``bandwidth`` and ``link_bandwidth``; it returns (flops, bytes, link_bytes,
     time_s). ``arrays``: any of these is a numpy array (else all are plain numbers).
     """
-    # prefill and decode run the same operators; only verify adds some (the Medusa heads)
-    return _compiled(model, _switches(workload), arrays, phase == VERIFY)
+    # prefill and decode run the same operators, except MLA's (decode attends to the latent); verify adds
+    # the Medusa heads
+    return _compiled(model, _switches(workload), arrays, phase if phase == VERIFY or model.mla else "decode")
 
 
 @lru_cache(maxsize=256)
-def _compiled(model: ModelConfig, switches: tuple, arrays: bool, verify: bool) -> Callable[..., tuple]:
-    source = phase_source(model, Workload(**dict(zip(SWITCH_FIELDS, switches))), arrays, VERIFY if verify else None)
+def _compiled(model: ModelConfig, switches: tuple, arrays: bool, phase: str) -> Callable[..., tuple]:
+    source = phase_source(model, Workload(**dict(zip(SWITCH_FIELDS, switches))), arrays, phase)
     namespace: dict = {"np": np}
     exec(compile(source, f"<roofline engine: {model.name}>", "exec"), namespace)
     return namespace["phase_totals"]
@@ -96,7 +97,7 @@ def phase_source(model: ModelConfig, workload: Workload, arrays: bool = True, ph
     lines = [f"def phase_totals(symbols, *, {', '.join(WIDTH_FIELDS)}, peak, bandwidth, link_bandwidth):",
              *(f"    {identifier(symbol)} = symbols[{symbol!r}]" for symbol in varying)]
     operators = operator_list(model, workload, phase)
-    counts = [float(model.num_hidden_layers) if op.per_layer else 1.0 for op in operators]
+    counts = [float(model.layer_count(op.layers)) for op in operators]
     seen: dict[tuple[str, ...], str] = {}  # an operator's cost source -> the name that holds its time
     time_counts: dict[str, float] = {}
     for op, count in zip(operators, counts):

@@ -8,7 +8,7 @@ import numpy as np
 from .errors import RooflineInputError
 from .hardware import Hardware, get_hardware
 from .models import ModelConfig, load_model
-from .operators import PHASES, check_tensor_parallel, operator_costs
+from .operators import PHASES, check_tensor_parallel, kv_cache_elements, operator_costs
 from .workload import Workload, check_workload
 
 MAX_BATCH_SEARCHED = 1 << 18  # the batch grid is evaluated at once; beyond this it costs gigabytes
@@ -21,25 +21,25 @@ def _widest(workload: Workload) -> Workload:
 
 
 def weight_bytes(model: ModelConfig, weight_bits: float, tp: int = 1) -> float:
-    """Every parameter at ``weight_bits``, split evenly over ``tp`` devices.
+    """Every parameter one device holds at ``weight_bits`` (ModelConfig.parameter_count(tp): its share
+    of the split tensors, whole copies of the replicated ones, K/V heads included when tp > Hkv).
 
     Llama-33B at 16 bits: 32,528,943,616 parameters · 2 B = 65,057,887,232 B (65.1 GB).
     """
-    return model.parameter_count() * weight_bits / 8 / tp
+    return model.parameter_count(tp) * weight_bits / 8
 
 
-def kv_cache_bytes(model: ModelConfig, batch, seq_len, kv_bits: float, tp: int = 1) -> np.ndarray:
-    """K and V for every layer and cached position: 2 · L · b · s_kv · Hkv · d · kv_bits/8.
+def kv_cache_bytes(model: ModelConfig, batch, seq_len, kv_bits: float, tp: int = 1,
+                   mla: str = "absorbed") -> np.ndarray:
+    """The KV cache of ``batch`` sequences at ``seq_len`` cached positions, per device, at ``kv_bits``.
 
-    s_kv is the cached length (the sliding window caps it). Per device under tensor
-    parallelism (max(Hkv/tp, 1) K/V heads each). Llama-33B, b=1, s=1024, 16 bits:
-    2 · 60 · 1 · 1024 · 52 · 128 · 2 = 1,635,778,560 B.
+    Per layer and position, what a decoding token writes to it (operators.kv_cache_elements):
+    2 · Hkv · d for grouped-query attention (max(Hkv/tp, 1) heads per device), MLA's latent
+    (r_kv + d_rope, on every device) in its ``mla`` form; sliding-window layers keep at most the
+    window. Llama-33B, b=1, s=1024, 16 bits: 2 · 60 · 1 · 1024 · 52 · 128 · 2 = 1,635,778,560 B.
     """
-    seq = np.asarray(seq_len, dtype=float)
-    if model.sliding_window is not None:
-        seq = np.minimum(seq, model.sliding_window)
-    kv_heads = max(model.num_key_value_heads / tp, 1.0)
-    return 2 * model.num_hidden_layers * np.asarray(batch, dtype=float) * seq * kv_heads * model.head_dim * kv_bits / 8
+    per_sequence = kv_cache_elements(model, Workload(tp=tp, mla=mla), seq_len)
+    return np.asarray(batch, dtype=float) * per_sequence * kv_bits / 8
 
 
 def activation_bytes(model: ModelConfig, workload: Workload, phases: tuple[str, ...] = PHASES) -> np.ndarray:
@@ -93,7 +93,7 @@ def memory_footprint(model: ModelConfig | str, hardware: Hardware | str, workloa
     return MemoryFootprint(
         weights_bytes=weight_bytes(model, workload.weight_bits, workload.tp),
         kv_cache_bytes=float(np.max(kv_cache_bytes(model, workload.batch, workload.seq_len,
-                                                   workload.kv_bits, workload.tp))),
+                                                   workload.kv_bits, workload.tp, workload.mla))),
         activations_bytes=float(np.max(activation_bytes(model, workload))),
         capacity_bytes=hardware.memory_bytes)
 
@@ -117,7 +117,7 @@ def largest_batch_that_fits(model: ModelConfig | str, hardware: Hardware | str, 
     batches = np.arange(1, max_batch + 1)
     grid = replace(workload, batch=batches, seq_len=int(np.max(workload.seq_len)))
     total = (weight_bytes(model, workload.weight_bits, workload.tp)
-             + kv_cache_bytes(model, batches, grid.seq_len, workload.kv_bits, workload.tp)
+             + kv_cache_bytes(model, batches, grid.seq_len, workload.kv_bits, workload.tp, workload.mla)
              + activation_bytes(model, grid, phases=("decode",)))
     fits = batches[total <= hardware.memory_bytes]
     return int(fits.max()) if fits.size else 0

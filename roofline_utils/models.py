@@ -14,16 +14,26 @@ from typing import Mapping
 
 from .errors import RooflineInputError
 
-# Architectures whose operator graph is the one in operators.py: pre-norm decoder, RoPE,
-# (grouped-query) attention, SwiGLU MLP (or a mixture of SwiGLU experts), RMSNorm.
+# Architectures whose operator graph operators.py describes: pre-norm decoders with RoPE, grouped-query
+# or multi-head latent attention (MLA), a gated MLP (SwiGLU or GeGLU) or a mixture of such experts.
 SUPPORTED_ARCHITECTURES = {
     "LlamaForCausalLM": "llama",
     "MistralForCausalLM": "mistral",
     "MixtralForCausalLM": "mixtral",
     "Qwen2ForCausalLM": "qwen2",
+    "Qwen3ForCausalLM": "qwen3",
+    "Qwen3MoeForCausalLM": "qwen3_moe",
+    "Gemma2ForCausalLM": "gemma2",
+    "Gemma3ForCausalLM": "gemma3_text",
+    "Phi3ForCausalLM": "phi3",
+    "DeepseekV3ForCausalLM": "deepseek_v3",
 }
 # Hugging Face's MixtralConfig defaults, used when a Mixtral config leaves the fields out.
 MIXTRAL_DEFAULTS = {"num_local_experts": 8, "num_experts_per_tok": 2}
+# The config field that holds the number of routed experts, per family.
+EXPERT_COUNT_FIELD = {"mixtral": "num_local_experts", "qwen3_moe": "num_experts", "deepseek_v3": "n_routed_experts"}
+MLA_FIELDS = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
+GEMMA_FAMILIES = ("gemma2", "gemma3_text")
 MAX_SIZE = 2**31 - 1  # any size beyond int32 is not a real model, and keeps every count finite
 REQUIRED_FIELDS = ("hidden_size", "intermediate_size", "num_attention_heads",
                    "num_hidden_layers", "vocab_size")
@@ -31,23 +41,41 @@ REQUIRED_FIELDS = ("hidden_size", "intermediate_size", "num_attention_heads",
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The shape of a decoder-only transformer; every size is a count of elements."""
+    """The shape of a decoder-only transformer; every size is a count of elements.
+
+    Layers may differ: a mixture-of-experts model can keep its first ``num_dense_layers`` dense
+    (DeepSeek-V3), and a model can use a sliding window in ``num_sliding_layers`` of its layers only
+    (Gemma 2 and 3 alternate local and global layers; Mistral-7B-v0.1 windows all of them).
+    """
 
     name: str
     architecture: str
     hidden_size: int
-    intermediate_size: int  # per expert for mixture-of-experts models
+    intermediate_size: int  # the dense MLP's width (Mixtral: each expert's)
     num_attention_heads: int
     num_key_value_heads: int
     num_hidden_layers: int
     vocab_size: int
-    head_dim: int
+    head_dim: int  # query/key width per head (MLA: qk_nope_head_dim + qk_rope_head_dim)
     tie_word_embeddings: bool = False
     attention_bias: bool = False  # q/k/v projections carry a bias (Qwen2)
-    num_experts: int = 1
+    num_experts: int = 1  # routed experts per MoE layer (1: dense)
     experts_per_token: int = 1
-    sliding_window: int | None = None  # attention span limit in tokens (Mistral-7B-v0.1)
-    notes: tuple[str, ...] = ()  # one sentence per default assumed for a field the config left out
+    moe_intermediate_size: int | None = None  # each routed expert's width, when it differs from intermediate_size
+    num_shared_experts: int = 0  # experts every token goes through besides its routed ones (DeepSeek)
+    num_dense_layers: int = 0  # layers of an MoE model with a dense MLP instead (first_k_dense_replace)
+    sliding_window: int | None = None  # attention span limit in tokens of the sliding layers
+    num_sliding_layers: int = 0  # layers that use the window (the others attend to the whole context)
+    hidden_act: str = "silu"  # the gated MLP's activation: silu (SwiGLU) or gelu_pytorch_tanh (GeGLU)
+    qk_norm: bool = False  # RMSNorm on each query and key head before RoPE (Qwen3, Gemma 3)
+    sandwich_norms: bool = False  # a norm after attention and after the MLP too, 4 per layer (Gemma 2/3)
+    fused_projections: bool = False  # checkpoint holds qkv_proj and gate_up_proj as one matrix each (Phi-3)
+    q_lora_rank: int | None = None  # MLA (DeepSeek-V3): query down-projection rank (None: a plain q_proj)
+    kv_lora_rank: int | None = None  # MLA: the latent K/V width cached per token (None: not MLA)
+    qk_nope_head_dim: int = 0  # MLA: per-head query/key width without rotary embedding
+    qk_rope_head_dim: int = 0  # MLA: the rotary part, one key of this width shared by all heads
+    v_head_dim: int = 0  # MLA: per-head value width
+    notes: tuple[str, ...] = ()  # one sentence per default assumed or part left out
 
     @property
     def q_dim(self) -> int:
@@ -60,27 +88,38 @@ class ModelConfig:
         return self.num_key_value_heads * self.head_dim
 
     @property
+    def mla(self) -> bool:
+        """Multi-head latent attention (DeepSeek-V2/V3): K and V come from a cached latent."""
+        return self.kv_lora_rank is not None
+
+    @property
+    def expert_intermediate_size(self) -> int:
+        """Each routed expert's MLP width."""
+        return self.moe_intermediate_size or self.intermediate_size
+
+    @property
+    def num_moe_layers(self) -> int:
+        return self.num_hidden_layers - self.num_dense_layers if self.num_experts > 1 else 0
+
+    def layer_count(self, layers: str) -> int:
+        """How many decoder layers run an operator tagged ``layers`` (see operators.LAYER_KINDS)."""
+        total, sliding = self.num_hidden_layers, self.num_sliding_layers
+        return {"all": total, "dense": total - self.num_moe_layers, "moe": self.num_moe_layers,
+                "local": sliding, "global": total - sliding, "once": 1}[layers]
+
+    @property
     def display_name(self) -> str:
         """'llama-33b' -> 'Llama 33B', the form the original figure's title uses."""
         words = self.name.replace("_", "-").split("-")
         return " ".join(w.upper() if w[:1].isdigit() else w.capitalize() for w in words)
 
-    def parameter_count(self) -> int:
-        """Number of parameters, counted tensor by tensor.
+    def parameter_count(self, tp: int = 1, active: bool = False) -> int:
+        """Parameters, summed over the weights the operator list reads (see
+        :func:`roofline_utils.operators.parameter_count`): per device under tensor parallelism
+        ``tp``, and only those one token uses when ``active`` (the routed experts it picks)."""
+        from .operators import parameter_count
 
-        per layer = attention (h·q + 2·h·kv + q·h, + q + 2·kv biases)
-                  + MLP (experts · 3·h·I, + router h·experts when experts > 1)
-                  + two RMSNorm weight vectors (2·h)
-        model     = layers · per layer + embedding (V·h) + lm_head (V·h unless tied) + final norm (h)
-        Llama-33B: 60 · 535,049,216 + 2 · 212,992,000 + 6656 = 32,528,943,616.
-        """
-        h, q, kv = self.hidden_size, self.q_dim, self.kv_dim
-        attention = h * q + 2 * h * kv + q * h + (q + 2 * kv if self.attention_bias else 0)
-        mlp = self.num_experts * 3 * h * self.intermediate_size
-        router = h * self.num_experts if self.num_experts > 1 else 0
-        per_layer = attention + mlp + router + 2 * h
-        embeddings = self.vocab_size * h * (1 if self.tie_word_embeddings else 2)
-        return self.num_hidden_layers * per_layer + embeddings + h
+        return parameter_count(self, tp, active)
 
 
 def _positive_int(config: Mapping, field_name: str, where: str) -> int:
@@ -126,48 +165,124 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
     if not isinstance(config, Mapping):
         raise RooflineInputError("config", f"{where} must hold a JSON object of fields")
     arch = _architecture(config, where)
+    family = SUPPORTED_ARCHITECTURES[arch]
+    config, notes = _with_family_defaults(config, family)
     sizes = {f: _positive_int(config, f, where) for f in REQUIRED_FIELDS}
-    heads = sizes["num_attention_heads"]
+    heads, layers = sizes["num_attention_heads"], sizes["num_hidden_layers"]
     kv_heads = _positive_int(config, "num_key_value_heads", where) \
         if config.get("num_key_value_heads") is not None else heads  # LLaMA-1 configs omit it: MHA
     if heads % kv_heads:
         raise RooflineInputError("num_key_value_heads", f"{kv_heads} does not divide "
                                  f"num_attention_heads={heads} in {where}")
-    if config.get("head_dim") is not None:
+    mla = {}
+    if family == "deepseek_v3":
+        mla = {f: _positive_int(config, f, where) for f in MLA_FIELDS if f != "q_lora_rank"}
+        # q_lora_rank null: the query is one plain projection (DeepSeek-V2-Lite)
+        mla["q_lora_rank"] = _positive_int(config, "q_lora_rank", where) if config.get("q_lora_rank") else None
+        head_dim, kv_heads = mla["qk_nope_head_dim"] + mla["qk_rope_head_dim"], heads
+    elif config.get("head_dim") is not None:
         head_dim = _positive_int(config, "head_dim", where)
     elif sizes["hidden_size"] % heads:
         raise RooflineInputError("head_dim", f"absent, and hidden_size={sizes['hidden_size']} is not a "
                                  f"multiple of num_attention_heads={heads} in {where}")
     else:
         head_dim = sizes["hidden_size"] // heads
-    config, notes = _with_family_defaults(config, arch)
-    experts = _positive_int(config, "num_local_experts", where) \
-        if config.get("num_local_experts") is not None else 1
-    per_token = _positive_int(config, "num_experts_per_tok", where) \
-        if config.get("num_experts_per_tok") is not None and experts > 1 else 1
-    if per_token > experts:
-        raise RooflineInputError("num_experts_per_tok", f"{per_token} exceeds num_local_experts="
-                                 f"{experts} in {where}")
-    window = None
-    if config.get("sliding_window") is not None and config.get("use_sliding_window", True) is not False:
-        window = _positive_int(config, "sliding_window", where)
-    default_bias = SUPPORTED_ARCHITECTURES[arch] == "qwen2"  # Qwen2 always has q/k/v biases
+    experts, per_token, moe = _experts(config, family, where)
+    dense_layers = _dense_layers(config, family, layers, where) if experts > 1 else 0
+    window, sliding_layers = _sliding_layers(config, family, layers, where)
+    act = config.get("hidden_activation") or config.get("hidden_act") or "silu"
+    if act not in ("silu", "gelu_pytorch_tanh"):
+        raise RooflineInputError("hidden_act", f"{act!r} in {where} is not supported", "silu, gelu_pytorch_tanh")
     return ModelConfig(
         name=name, architecture=arch, head_dim=head_dim, num_key_value_heads=kv_heads,
-        tie_word_embeddings=_bool(config, "tie_word_embeddings", False, where),
-        attention_bias=_bool(config, "attention_bias", default_bias, where),
-        num_experts=experts, experts_per_token=per_token, sliding_window=window, notes=notes, **sizes)
+        tie_word_embeddings=_bool(config, "tie_word_embeddings", family in GEMMA_FAMILIES, where),
+        attention_bias=_bool(config, "attention_bias", family == "qwen2", where),  # Qwen2 always has q/k/v biases
+        num_experts=experts, experts_per_token=per_token, num_dense_layers=dense_layers, **moe,
+        sliding_window=window, num_sliding_layers=sliding_layers, hidden_act=act,
+        qk_norm=family in ("qwen3", "qwen3_moe", "gemma3_text"), sandwich_norms=family in GEMMA_FAMILIES,
+        fused_projections=family == "phi3", notes=notes, **mla, **sizes)
 
 
-def _with_family_defaults(config: Mapping, arch: str) -> tuple[dict, tuple[str, ...]]:
+def _experts(config: Mapping, family: str, where: str) -> tuple[int, int, dict]:
+    """Routed experts, experts per token, and the expert sizes (a dense model: 1, 1, {})."""
+    count_field = EXPERT_COUNT_FIELD.get(family)
+    if count_field is None or config.get(count_field) is None:
+        return 1, 1, {}
+    experts = _positive_int(config, count_field, where)
+    per_token = _positive_int(config, "num_experts_per_tok", where)
+    if per_token > experts:
+        raise RooflineInputError("num_experts_per_tok", f"{per_token} exceeds {count_field}={experts} in {where}")
+    sizes = {}
+    if family != "mixtral":  # Mixtral's experts are intermediate_size wide
+        sizes["moe_intermediate_size"] = _positive_int(config, "moe_intermediate_size", where)
+    if config.get("n_shared_experts"):
+        sizes["num_shared_experts"] = _positive_int(config, "n_shared_experts", where)
+    return experts, per_token, sizes
+
+
+def _dense_layers(config: Mapping, family: str, layers: int, where: str) -> int:
+    """Layers of an MoE model whose MLP is dense: DeepSeek's first ``first_k_dense_replace`` (every
+    ``moe_layer_freq``-th after them is MoE), Qwen3-MoE's ``mlp_only_layers`` and those off its
+    ``decoder_sparse_step``."""
+    if family == "deepseek_v3":
+        first = config.get("first_k_dense_replace") or 0
+        if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first <= layers:
+            raise RooflineInputError("first_k_dense_replace", f"must be an integer from 0 to num_hidden_layers="
+                                     f"{layers} in {where}, got {first!r}")
+        step = _positive_int(config, "moe_layer_freq", where) if config.get("moe_layer_freq") is not None else 1
+        return sum(1 for i in range(layers) if i < first or (i - first) % step)
+    if family == "qwen3_moe":
+        step = _positive_int(config, "decoder_sparse_step", where) \
+            if config.get("decoder_sparse_step") is not None else 1
+        dense = config.get("mlp_only_layers") or []
+        if not isinstance(dense, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in dense):
+            raise RooflineInputError("mlp_only_layers", f"must be a list of layer indices in {where}, got {dense!r}")
+        return sum(1 for i in range(layers) if i in dense or (i + 1) % step)
+    return 0
+
+
+def _sliding_layers(config: Mapping, family: str, layers: int, where: str) -> tuple[int | None, int]:
+    """The sliding window and how many layers use it.
+
+    ``layer_types`` ("sliding_attention" / "full_attention" per layer) when the config has it;
+    otherwise Gemma 2 alternates, starting with a sliding layer; Gemma 3 makes every
+    ``sliding_window_pattern``-th layer global (default 6); other families window every layer
+    when ``sliding_window`` is set (and ``use_sliding_window`` is not false).
+    """
+    if config.get("sliding_window") is None or config.get("use_sliding_window", True) is False:
+        return None, 0
+    window = _positive_int(config, "sliding_window", where)
+    types = config.get("layer_types")
+    if types is not None:
+        allowed = ("sliding_attention", "full_attention")
+        if not isinstance(types, list) or len(types) != layers or not all(t in allowed for t in types):
+            raise RooflineInputError("layer_types", f"must list {layers} of {', '.join(allowed)} in {where}")
+        return window, types.count("sliding_attention")
+    if family == "gemma2":
+        return window, (layers + 1) // 2
+    if family == "gemma3_text":
+        pattern = _positive_int(config, "sliding_window_pattern", where) \
+            if config.get("sliding_window_pattern") is not None else 6
+        return window, layers - layers // pattern
+    return window, layers
+
+
+def _with_family_defaults(config: Mapping, family: str) -> tuple[dict, tuple[str, ...]]:
     """Fill what a family's Hugging Face config class defaults (a Mixtral without
-    num_local_experts is still a mixture of experts), and say so in one sentence each."""
+    num_local_experts is still a mixture of experts), and say so in one sentence each; name
+    the parts of a family the counting leaves out."""
     config, notes = dict(config), []
-    if SUPPORTED_ARCHITECTURES[arch] == "mixtral":
+    if family == "mixtral":
         for field_name, default in MIXTRAL_DEFAULTS.items():
             if config.get(field_name) is None:
                 config[field_name] = default
                 notes.append(f"{field_name} absent: Hugging Face's MixtralConfig default of {default} used")
+    if family == "deepseek_v3":
+        notes.append("the multi-token-prediction module (num_nextn_predict_layers) is left out: it serves "
+                     "speculative decoding, not the base forward pass")
+        config.setdefault("intermediate_size", config.get("moe_intermediate_size"))
+    if family == "gemma2" and (config.get("attn_logit_softcapping") or config.get("final_logit_softcapping")):
+        notes.append("logit soft-capping (a tanh on each attention score and logit, 3 FLOPs each) is left out")
     return config, tuple(notes)
 
 

@@ -34,7 +34,7 @@ Accounting rules (each one is a sentence in the report)
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 import numpy as np
@@ -65,8 +65,12 @@ s_kv = Sym("s_kv")
 n_scores, n_scores_stored = Sym("n_scores"), Sym("n_scores_stored")
 T_logits, T_rows = Sym("T_logits"), Sym("min(T,V)")
 T_routed, E, E_read = Sym("T·k"), Sym("E"), Sym("E_read")
+I_e, I_s = Sym("I_e"), Sym("I_s")
 K = Sym("K")
 ring = Sym("2(p-1)/p")
+s_kv_w, n_scores_w, n_scores_stored_w = Sym("s_kv_w"), Sym("n_scores_w"), Sym("n_scores_stored_w")
+H, r_q, r_kv = Sym("H"), Sym("r_q"), Sym("r_kv")
+d_nope, d_rope, d_v, d_qk, d_c = Sym("d_nope"), Sym("d_rope"), Sym("d_v"), Sym("d_qk"), Sym("d_c")
 
 SYMBOLS = {
     "b": "batch size (sequences)",
@@ -76,7 +80,9 @@ SYMBOLS = {
     "d": "head_dim",
     "H·d": "query width, num_attention_heads · head_dim (per device under tensor parallelism)",
     "Hkv·d": "K or V width, num_key_value_heads · head_dim (GQA: fewer K/V heads than query heads)",
-    "I": "intermediate_size (the SwiGLU width), per device under tensor parallelism",
+    "I": "intermediate_size (the gated MLP's width), per device under tensor parallelism",
+    "I_e": "each routed expert's MLP width (moe_intermediate_size; Mixtral: intermediate_size), per device",
+    "I_s": "the shared experts' MLP width, n_shared_experts · moe_intermediate_size, per device",
     "V": "vocab_size (per device under tensor parallelism)",
     "s_kv": "KV positions read per sequence: s, or the sliding window when shorter (decode); s-1+n (verify)",
     "n_scores": "attention scores computed: b·H·s·(s+1)/2 causal prefill (b·H·s² without the causal "
@@ -90,10 +96,26 @@ SYMBOLS = {
     "E_read": "distinct experts a batch touches: E·(1 - (1 - k/E)^T), uniform routing",
     "2(p-1)/p": "ring all-reduce factor over p tensor-parallel devices",
     "K": "Medusa heads (verify phase)",
+    "s_kv_w": "KV positions a sliding-window layer reads: s_kv capped at sliding_window (local layers)",
+    "n_scores_w": "attention scores a sliding-window layer computes (n_scores with s_kv_w)",
+    "n_scores_stored_w": "scores a sliding-window layer materialises unfused (n_scores_stored with s_kv_w)",
+    "H": "query heads (per device under tensor parallelism)",
+    "r_q": "MLA: q_lora_rank, the query's compressed width",
+    "r_kv": "MLA: kv_lora_rank, the latent K/V width cached per token",
+    "d_nope": "MLA: qk_nope_head_dim, each head's query/key width without RoPE",
+    "d_rope": "MLA: qk_rope_head_dim, the rotary part (one key of this width shared by all heads)",
+    "d_v": "MLA: v_head_dim, each head's value width",
+    "d_qk": "MLA: d_nope + d_rope, each head's query/key width",
+    "d_c": "MLA: r_kv + d_rope, the elements cached per token and layer (the latent and the rotary key)",
 }
 VERIFY_ONLY_SYMBOLS = frozenset({"K"})  # used by the verify phase's operators alone
 # Symbols fixed by the model and the workload's switches: the same at every batch x length grid point.
-MODEL_SYMBOLS = frozenset({"h", "d", "H·d", "Hkv·d", "I", "V", "E", "2(p-1)/p", "K"})
+MODEL_SYMBOLS = frozenset({"h", "d", "H·d", "Hkv·d", "I", "I_e", "I_s", "V", "E", "2(p-1)/p", "K",
+                           "H", "r_q", "r_kv", "d_nope", "d_rope", "d_v", "d_qk", "d_c"})
+# Which decoder layers run an operator (ModelConfig.layer_count): every layer; the dense or the MoE
+# layers of a model that mixes them; the sliding-window (local) or the full-context (global) layers;
+# "once": not a decoder-layer operator (embedding, final norm, lm_head, Medusa heads).
+LAYER_KINDS = ("all", "dense", "moe", "local", "global", "once")
 
 
 @dataclass(frozen=True)
@@ -120,9 +142,13 @@ class Operator:
     group: str  # legend group on the chart; "other" unless it is one of the figure's three
     flops: Expr
     traffic: Mapping[str, Expr] = field(default_factory=dict)
-    per_layer: bool = True  # runs once per decoder layer; False: once per forward pass
+    layers: str = "all"  # which decoder layers run it (LAYER_KINDS); "once": once per forward pass
     note: str = ""  # the derivation, in words
     kernel: Kernel | None = None  # what a measurement times for it (None: not measured)
+
+    @property
+    def per_layer(self) -> bool:
+        return self.layers != "once"
 
     def bytes_formula(self) -> str:
         """Bytes moved through memory, as a formula: each traffic kind times its width."""
@@ -136,7 +162,8 @@ def _paren(expr: Expr) -> str:
 
 
 def linear(name: str, group: str, n_in: Expr, n_out: Expr, *, tokens: Expr = T, copies: Expr = ONE,
-           bias: bool = False, out: str = "act_write", per_layer: bool = True) -> Operator:
+           bias: bool = False, out: str = "act_write", writes: Mapping[str, Expr] | None = None,
+           layers: str = "all") -> Operator:
     """y = x·W (+ b): x is [tokens × n_in], W is [n_in × n_out].
 
     FLOPs   = 2·tokens·n_in·n_out  (a multiply and an add per weight per token)
@@ -144,7 +171,8 @@ def linear(name: str, group: str, n_in: Expr, n_out: Expr, *, tokens: Expr = T, 
     weight  = copies·n_in·n_out (+ copies·n_out bias): each weight matrix is read once per
               call, however many tokens use it. ``copies`` is 1 for a dense layer and the
               number of distinct experts touched for a mixture-of-experts layer.
-    act in  = tokens·n_in;  out = tokens·n_out (to the KV cache for k_proj and v_proj).
+    act in  = tokens·n_in;  out = tokens·n_out (to the KV cache for k_proj and v_proj;
+              ``writes`` splits it where one GEMM feeds both, as Phi-3's fused qkv_proj).
     Example, q_proj prefill for Llama-33B at b=1, s=1024: 2·1024·6656·6656 = 90,731,184,128
     FLOPs and 6656·6656·2 B = 88,604,672 weight bytes at 16 bits.
     """
@@ -152,21 +180,22 @@ def linear(name: str, group: str, n_in: Expr, n_out: Expr, *, tokens: Expr = T, 
     weight = copies * n_in * n_out + (copies * n_out if bias else ZERO)
     # one weight matrix: a single GEMM measures it (experts and Medusa heads hold several: not measured)
     kernel = Kernel("gemm", {"m": tokens, "k": n_in, "n": n_out}) if copies is ONE else None
-    return Operator(name, group, flops, {"weight": weight, "act_read": tokens * n_in, out: tokens * n_out},
-                    per_layer, note=f"GEMM [{tokens}×{n_in}]·[{n_in}×{n_out}]" + (" + bias" if bias else ""),
+    return Operator(name, group, flops, {"weight": weight, "act_read": tokens * n_in, **(writes or {out: tokens * n_out})},
+                    layers, note=f"GEMM [{tokens}×{n_in}]·[{n_in}×{n_out}]" + (" + bias" if bias else ""),
                     kernel=kernel)
 
 
-def rms_norm(name: str, flops_per_element: float, per_layer: bool = True) -> Operator:
-    """RMSNorm over T·h elements: y = x / sqrt(mean(x²) + eps) · g.
+def rms_norm(name: str, flops_per_element: float, width: Expr = h, rows: Expr = T, gains: Expr | None = None,
+             layers: str = "all") -> Operator:
+    """RMSNorm over rows·width elements: y = x / sqrt(mean(x²) + eps) · g.
 
-    FLOPs = c·T·h with c the per-element count (square, sum, scale, gain: 4 by default; the
-    per-row sqrt and division are negligible). Reads x (T·h) and the gain vector g (h),
-    writes y (T·h).
+    FLOPs = c·rows·width with c the per-element count (square, sum, scale, gain: 4 by default;
+    the per-row sqrt and division are negligible). Reads x and the gain vector g (``width``
+    elements, or ``gains``), writes y. Usually rows = T tokens of width h.
     """
-    return Operator(name, OTHER, flops_per_element * T * h,
-                    {"weight": h, "act_read": T * h, "act_write": T * h}, per_layer,
-                    note=f"RMSNorm, {flops_per_element:g} FLOPs per element")
+    return Operator(name, OTHER, flops_per_element * rows * width,
+                    {"weight": width if gains is None else gains, "act_read": rows * width,
+                     "act_write": rows * width}, layers, note=f"RMSNorm, {flops_per_element:g} FLOPs per element")
 
 
 def residual_add(name: str) -> Operator:
@@ -175,43 +204,69 @@ def residual_add(name: str) -> Operator:
                     note="residual add: reads the stream and the branch output")
 
 
-def attention(io: str, softmax_flops: float) -> list[Operator]:
+@dataclass(frozen=True)
+class AttentionShape:
+    """What one attention computes: widths per head and the tensors it reads and writes.
+
+    The default is grouped-query attention: Q is T·H·d, K and V b·s_kv·Hkv·d each, read from
+    the KV cache once per K/V head however many query heads share it, and d-long dot products.
+    """
+
+    qk_width: Expr = d  # dot-product length of a score
+    pv_width: Expr = d  # length of each V row a probability scales
+    q: Expr = T * Hd
+    k: Expr = b * s_kv * Hkvd
+    v: Expr | None = b * s_kv * Hkvd  # None: V is part of the K rows already read (MLA's latent)
+    out: Expr = T * Hd
+    kv_kind: str = "kv_read"  # K and V come from the KV cache, or from activations (MLA prefill)
+    scores: Expr = n_scores
+    stored: Expr = n_scores_stored
+    kernel_dims: Mapping[str, Expr] | None = None
+
+
+GQA = AttentionShape(kernel_dims={"b": b, "kv_heads": Hkvd / d, "group": Hd / Hkvd, "q_len": T / b, "d": d,
+                                  "s_kv": s_kv})
+GQA_LOCAL = AttentionShape(k=b * s_kv_w * Hkvd, v=b * s_kv_w * Hkvd, scores=n_scores_w, stored=n_scores_stored_w,
+                           kernel_dims={**GQA.kernel_dims, "s_kv": s_kv_w})
+
+
+def attention(io: str, softmax_flops: float, shape: AttentionShape = GQA, prefix: str = "",
+              layers: str = "all") -> list[Operator]:
     """The three attention steps for one layer, under the chosen IO model.
 
-    QK^T: each score is a d-long dot product, 2·d FLOPs, so 2·d·n_scores in all; PV is the
-    same count (each probability scales a d-long V row and accumulates it). Softmax costs
-    ``softmax_flops`` per score (max, subtract, exp, sum, divide: 5 by default).
+    QK^T: each score is a qk_width-long dot product (d), 2·d FLOPs, so 2·d·n_scores in all; PV
+    is the same count with pv_width (each probability scales a V row and accumulates it). Softmax
+    costs ``softmax_flops`` per score (max, subtract, exp, sum, divide: 5 by default).
     Q is T·H·d elements; K and V are b·s_kv·Hkv·d each, read from the KV cache once per
     K/V head whatever the number of query heads sharing it (GQA).
     unfused: QK^T writes n_scores_stored, softmax reads and writes them, PV reads them.
     fused:   scores never leave the chip, so only Q, K, V are read and O written; the softmax
              FLOPs are part of the fused kernel and counted in qk_matmul (no softmax row).
     """
-    k_or_v = b * s_kv * Hkvd
-    qk_flops, pv_flops = 2 * d * n_scores, 2 * d * n_scores
-    dims = {"b": b, "kv_heads": Hkvd / d, "group": Hd / Hkvd, "q_len": T / b, "d": d, "s_kv": s_kv}
+    sh = shape
+    qk_flops, pv_flops = 2 * sh.qk_width * sh.scores, 2 * sh.pv_width * sh.scores
+    kernel = (lambda kind: Kernel(kind, sh.kernel_dims)) if sh.kernel_dims else (lambda kind: None)  # noqa: E731
+    v_read = {} if sh.v is None else {sh.kv_kind: sh.v}
     if io == "unfused":
         return [
-            Operator("qk_matmul", ATTN, qk_flops,
-                     {"act_read": T * Hd, "kv_read": k_or_v, "act_write": n_scores_stored},
-                     note="scores = Q·K^T, written to memory", kernel=Kernel("qk", dims)),
-            Operator("softmax", OTHER, softmax_flops * n_scores,
-                     {"act_read": n_scores_stored, "act_write": n_scores_stored},
-                     note=f"row softmax, {softmax_flops:g} FLOPs per score, through memory",
-                     kernel=Kernel("softmax", dims)),
-            Operator("pv_matmul", ATTN, pv_flops,
-                     {"act_read": n_scores_stored, "kv_read": k_or_v, "act_write": T * Hd},
-                     note="out = P·V, P read back from memory", kernel=Kernel("pv", dims)),
+            Operator(prefix + "qk_matmul", ATTN, qk_flops, {"act_read": sh.q, sh.kv_kind: sh.k, "act_write": sh.stored},
+                     layers, note="scores = Q·K^T, written to memory", kernel=kernel("qk")),
+            Operator(prefix + "softmax", OTHER, softmax_flops * sh.scores, {"act_read": sh.stored, "act_write": sh.stored},
+                     layers, note=f"row softmax, {softmax_flops:g} FLOPs per score, through memory",
+                     kernel=kernel("softmax")),
+            Operator(prefix + "pv_matmul", ATTN, pv_flops, {"act_read": sh.stored, **v_read, "act_write": sh.out},
+                     layers, note="out = P·V, P read back from memory", kernel=kernel("pv")),
         ]
     # Fused: the softmax runs inside the attention kernel and moves no bytes of its own, so its
     # FLOPs are charged to that kernel (here the QK^T half) instead of a row with no traffic.
     return [
-        Operator("qk_matmul", ATTN, qk_flops + softmax_flops * n_scores, {"act_read": T * Hd, "kv_read": k_or_v},
-                 note=f"fused: Q and K read once, scores stay on chip; includes the row softmax "
-                      f"({softmax_flops:g} FLOPs per score), which runs inside the same kernel",
-                 kernel=Kernel("sdpa", dims)),  # one fused kernel measures qk_matmul and pv_matmul together
-        Operator("pv_matmul", ATTN, pv_flops, {"kv_read": k_or_v, "act_write": T * Hd},
-                 note="fused: V read once, output written once"),
+        Operator(prefix + "qk_matmul", ATTN, qk_flops + softmax_flops * sh.scores, {"act_read": sh.q, sh.kv_kind: sh.k},
+                 layers, note=f"fused: Q and K read once, scores stay on chip; includes the row softmax "
+                              f"({softmax_flops:g} FLOPs per score), which runs inside the same kernel",
+                 kernel=kernel("sdpa")),  # one fused kernel measures qk_matmul and pv_matmul together
+        Operator(prefix + "pv_matmul", ATTN, pv_flops, {**v_read, "act_write": sh.out}, layers,
+                 note="fused: V read once, output written once" if sh.v is not None else
+                      "fused: V is the latent part of the K rows already on chip; output written once"),
     ]
 
 
@@ -219,45 +274,172 @@ def operator_list(model: ModelConfig, workload: Workload, phase: str | None = No
     """The forward pass, in execution order: embedding, one decoder layer, final norm, lm_head,
     and in the verify phase the workload's Medusa heads.
 
-    Decoder-layer operators carry ``per_layer=True`` and run ``num_hidden_layers`` times.
+    Decoder-layer operators run in the layers their ``layers`` tag names: every layer, or only
+    the dense / MoE, local / global layers of a model that mixes them (ModelConfig.layer_count).
     """
     w = workload
-    moe = model.num_experts > 1
-    mlp_tokens, mlp_copies = (T_routed, E_read) if moe else (T, ONE)
+    norm = w.norm_flops_per_element
     layer = [
-        rms_norm("attn_norm", w.norm_flops_per_element),
-        linear("q_proj", QKV, h, Hd, bias=model.attention_bias),
-        linear("k_proj", QKV, h, Hkvd, bias=model.attention_bias, out="kv_write"),
-        linear("v_proj", QKV, h, Hkvd, bias=model.attention_bias, out="kv_write"),
+        rms_norm("attn_norm", norm),
+        *(mla_attention(model, w, phase) if model.mla else gqa_attention(model, w)),
+        *_allreduce("attn_allreduce", w.tp),
+        *([rms_norm("post_attn_norm", norm)] if model.sandwich_norms else []),
+        residual_add("attn_add"),
+        rms_norm("mlp_norm", norm),
+        *mlp(model, w),
+        *_allreduce("mlp_allreduce", w.tp),
+        *([rms_norm("post_mlp_norm", norm)] if model.sandwich_norms else []),
+        residual_add("mlp_add"),
+    ]
+    # Gemma scales the embeddings by sqrt(h): one multiply per element
+    embed_flops = T * h if model.sandwich_norms else ZERO
+    model_level = [
+        Operator("embedding", OTHER, embed_flops, {"weight": T_rows * h, "act_write": T * h}, "once",
+                 note="row gather from the embedding table" + (", scaled by sqrt(h)" if model.sandwich_norms
+                                                                 else ", no arithmetic")),
+        rms_norm("final_norm", norm, layers="once"),
+        linear("lm_head", OTHER, h, V, tokens=T_logits, layers="once"),
+    ]
+    heads = medusa_heads() if phase == VERIFY and w.medusa_heads else []
+    return [model_level[0], *layer, *model_level[1:], *heads]
+
+
+def gqa_attention(model: ModelConfig, w: Workload) -> list[Operator]:
+    """Projections, RoPE and attention of grouped-query attention, and the output projection.
+
+    Phi-3's checkpoint fuses q/k/v into one qkv_proj GEMM: the same FLOPs and weights, the input
+    read once instead of three times. Qwen3 and Gemma 3 normalise each query and key head (an
+    RMSNorm over d, its gains d wide for q and for k). A model whose sliding window covers only
+    some layers (Gemma 2/3) runs its attention twice over: ``local_`` operators with the
+    window in its local layers, the plain ones over the whole context in its global layers.
+    """
+    bias = model.attention_bias
+    if model.fused_projections:
+        projections = [linear("qkv_proj", QKV, h, Hd + 2 * Hkvd, bias=bias,
+                              writes={"act_write": T * Hd, "kv_write": 2 * T * Hkvd})]
+    else:
+        projections = [linear("q_proj", QKV, h, Hd, bias=bias),
+                       linear("k_proj", QKV, h, Hkvd, bias=bias, out="kv_write"),
+                       linear("v_proj", QKV, h, Hkvd, bias=bias, out="kv_write")]
+    if model.qk_norm:
+        projections.append(rms_norm("qk_norm", w.norm_flops_per_element, width=Hd + Hkvd, gains=2 * d))
+    mixed = 0 < model.num_sliding_layers < model.num_hidden_layers
+    kernels = attention(w.attention_io, w.softmax_flops_per_element, layers="global" if mixed else "all")
+    if mixed:
+        kernels = attention(w.attention_io, w.softmax_flops_per_element, GQA_LOCAL, "local_", "local") + kernels
+    return [
+        *projections,
         Operator("rope", OTHER, w.rope_flops_per_element * T * (Hd + Hkvd),
                  {"act_read": T * (Hd + Hkvd), "act_write": T * (Hd + Hkvd)},
                  note=f"rotary embedding on q and k, {w.rope_flops_per_element:g} FLOPs per element "
                       "(x·cos + rotate(x)·sin), one read and one write"),
-        *attention(w.attention_io, w.softmax_flops_per_element),
+        *kernels,
         linear("o_proj", OTHER, Hd, h),
-        *_allreduce("attn_allreduce", w.tp),
-        residual_add("attn_add"),
-        rms_norm("mlp_norm", w.norm_flops_per_element),
-        *([linear("router", OTHER, h, E)] if moe else []),
-        linear("gate_proj", MLP, h, I, tokens=mlp_tokens, copies=mlp_copies),
-        linear("up_proj", MLP, h, I, tokens=mlp_tokens, copies=mlp_copies),
-        Operator("act_mul", OTHER, w.swiglu_flops_per_element * mlp_tokens * I,
-                 {"act_read": 2 * mlp_tokens * I, "act_write": mlp_tokens * I},
-                 note=f"SwiGLU silu(gate)·up over intermediate_size, {w.swiglu_flops_per_element:g} "
-                      "FLOPs per element (negate, exp, add, divide, multiply)",
-                 kernel=Kernel("silu_mul", {"rows": mlp_tokens, "cols": I})),
-        linear("down_proj", MLP, I, h, tokens=mlp_tokens, copies=mlp_copies),
-        *_allreduce("mlp_allreduce", w.tp),
-        residual_add("mlp_add"),
     ]
-    model_level = [
-        Operator("embedding", OTHER, ZERO, {"weight": T_rows * h, "act_write": T * h}, per_layer=False,
-                 note="row gather from the embedding table, no arithmetic"),
-        rms_norm("final_norm", w.norm_flops_per_element, per_layer=False),
-        linear("lm_head", OTHER, h, V, tokens=T_logits, per_layer=False),
-    ]
-    heads = medusa_heads() if phase == VERIFY and w.medusa_heads else []
-    return [model_level[0], *layer, *model_level[1:], *heads]
+
+
+def mla_attention(model: ModelConfig, w: Workload, phase: str | None) -> list[Operator]:
+    """Multi-head latent attention (DeepSeek-V2/V3, arXiv:2405.04434 §2.1): K and V of every head are
+    up-projections of one latent c of r_kv elements per token, cached with a d_rope-wide rotary key.
+
+    The query: q_a_proj (h → r_q), an RMSNorm, q_b_proj (r_q → H·d_qk). The latent: kv_a_proj
+    (h → r_kv + d_rope = d_c), an RMSNorm over r_kv. Prefill decompresses: kv_b_proj (r_kv →
+    H·(d_nope + d_v)) on the prompt's T tokens, then multi-head attention with d_qk-long scores
+    and d_v-wide values (K and V are fresh activations; the cache gets the d_c latent).
+
+    ``workload.mla = "absorbed"`` (what vLLM and SGLang run in decode): the up-projections are
+    absorbed into the query and the output, so each head attends to the cached latent itself:
+      q_absorb    per head q_nope·W_UK: [T × d_nope]·[d_nope × r_kv], 2·T·H·d_nope·r_kv FLOPs
+      attention   d_c-long scores against the b·s_kv·d_c cache, which all H heads share (one
+                  read); P·V over the r_kv latent, 2·r_kv FLOPs per score
+      out_absorb  per head o·W_UV: [T × r_kv]·[r_kv × d_v]
+    Per cached position and batch entry a step then does 2·H·(d_c + r_kv) FLOPs (plus the softmax)
+    for d_c cached elements read: H·(d_c + r_kv)/d_c FLOP per element, about 1/kv-bytes of 242 for
+    DeepSeek-V3 (H = 128, d_c = 576, r_kv = 512), so decode attention is compute-bound.
+    ``"naive"`` (Hugging Face's reference code): every phase decompresses; the cache holds each
+    head's K (d_qk) and V (d_v), H·(d_qk + d_v) = 40,960 elements per token and layer for
+    DeepSeek-V3 against d_c = 576, and decode attention is memory-bound like MHA.
+    Under tensor parallelism H is split; the latent, the down-projections and their norms are
+    replicated on every device.
+    """
+    norm = w.norm_flops_per_element
+    absorbed_decode = w.mla == "absorbed" and phase != "prefill"
+    cache_latent = w.mla == "absorbed"
+    if model.q_lora_rank:
+        query = [linear("q_a_proj", QKV, h, r_q), rms_norm("q_a_norm", norm, width=r_q),
+                 linear("q_b_proj", QKV, r_q, H * d_qk)]
+    else:
+        query = [linear("q_proj", QKV, h, H * d_qk)]
+    latent = [linear("kv_a_proj", QKV, h, d_c, out="kv_write" if cache_latent else "act_write"),
+              rms_norm("kv_a_norm", norm, width=r_kv)]
+    rope_elements = T * H * d_rope + T * d_rope
+    rope_note = f"rotary embedding on each head's d_rope query part and the shared rotary key, "                 f"{w.rope_flops_per_element:g} FLOPs per element"
+    if absorbed_decode:
+        rope = Operator("rope", OTHER, w.rope_flops_per_element * rope_elements,
+                        {"act_read": rope_elements, "act_write": rope_elements}, note=rope_note)
+        shape = AttentionShape(qk_width=d_c, pv_width=r_kv, q=T * H * d_c, k=b * s_kv * d_c, v=None
+                               if w.attention_io == "fused" else b * s_kv * r_kv, out=T * H * r_kv)
+        return [*query, *latent,
+                Operator("q_absorb", QKV, 2 * T * H * d_nope * r_kv,
+                         {"weight": H * d_nope * r_kv, "act_read": T * H * d_nope, "act_write": T * H * r_kv},
+                         note="each head's q_nope times its W_UK (the key half of kv_b_proj): the query in latent space"),
+                rope,
+                *attention(w.attention_io, w.softmax_flops_per_element, shape),
+                Operator("out_absorb", OTHER, 2 * T * H * r_kv * d_v,
+                         {"weight": H * r_kv * d_v, "act_read": T * H * r_kv, "act_write": T * H * d_v},
+                         note="each head's latent output times its W_UV (the value half of kv_b_proj)"),
+                linear("o_proj", OTHER, H * d_v, h)]
+    # decompressed: K/V from kv_b_proj, cached per head (naive) or used once as activations (prefill)
+    kind = "act_read" if cache_latent else "kv_read"
+    writes = "act_write" if cache_latent else "kv_write"
+    rope = Operator("rope", OTHER, w.rope_flops_per_element * rope_elements,
+                    {"act_read": rope_elements, "act_write": T * H * d_rope + (T * d_rope if cache_latent else ZERO),
+                     **({} if cache_latent else {"kv_write": T * H * d_rope})},
+                    note=rope_note + ("" if cache_latent else "; the rotary key is written to every head's cached K"))
+    shape = AttentionShape(qk_width=d_qk, pv_width=d_v, q=T * H * d_qk, k=b * s_kv * H * d_qk,
+                           v=b * s_kv * H * d_v, out=T * H * d_v, kv_kind=kind)
+    return [*query, *latent,
+            linear("kv_b_proj", QKV, r_kv, H * (d_nope + d_v), out=writes),
+            rope,
+            *attention(w.attention_io, w.softmax_flops_per_element, shape),
+            linear("o_proj", OTHER, H * d_v, h)]
+
+
+def mlp(model: ModelConfig, w: Workload) -> list[Operator]:
+    """The MLP: a gated MLP (SwiGLU, or GeGLU for Gemma), or a mixture of such experts.
+
+    Dense: gate_proj and up_proj (h → I), act_mul (act(gate)·up), down_proj (I → h). Phi-3's
+    checkpoint fuses gate and up into gate_up_proj (h → 2·I): the same FLOPs, one input read.
+    Mixture of experts: a router (h → E); each token goes through k of the E experts, so the
+    expert GEMMs see T·k token-expert pairs and read the weights of the E_read distinct experts
+    the batch touches; shared experts (DeepSeek) run on every token. DeepSeek-V3 keeps its first
+    layers dense (``dense_`` operators, in those layers only).
+    """
+    geglu = model.hidden_act == "gelu_pytorch_tanh"
+    per_element = w.geglu_flops_per_element if geglu else w.swiglu_flops_per_element
+    act_note = ("GeGLU gelu_tanh(gate)·up, {:g} FLOPs per element (cube, scale, add, scale, tanh, add, halve, "
+                "multiply x, multiply up)" if geglu else
+                "SwiGLU silu(gate)·up, {:g} FLOPs per element (negate, exp, add, divide, multiply)").format(per_element)
+
+    def gated(prefix: str, width: Expr, tokens: Expr = T, copies: Expr = ONE, layers: str = "all") -> list[Operator]:
+        if model.fused_projections:
+            up = [linear(prefix + "gate_up_proj", MLP, h, 2 * width, tokens=tokens, copies=copies, layers=layers)]
+        else:
+            up = [linear(prefix + "gate_proj", MLP, h, width, tokens=tokens, copies=copies, layers=layers),
+                  linear(prefix + "up_proj", MLP, h, width, tokens=tokens, copies=copies, layers=layers)]
+        return [*up,
+                Operator(prefix + "act_mul", OTHER, per_element * tokens * width,
+                         {"act_read": 2 * tokens * width, "act_write": tokens * width}, layers, note=act_note,
+                         kernel=None if geglu else Kernel("silu_mul", {"rows": tokens, "cols": width})),
+                linear(prefix + "down_proj", MLP, width, h, tokens=tokens, copies=copies, layers=layers)]
+
+    if model.num_experts == 1:
+        return gated("", I)
+    moe_layers = "moe" if model.num_dense_layers else "all"
+    return [*(gated("dense_", I, layers="dense") if model.num_dense_layers else []),
+            linear("router", OTHER, h, E, layers=moe_layers),
+            *gated("", I_e, T_routed, E_read, moe_layers),
+            *(gated("shared_", I_s, layers=moe_layers) if model.num_shared_experts else [])]
 
 
 def medusa_heads() -> list[Operator]:
@@ -272,10 +454,10 @@ def medusa_heads() -> list[Operator]:
     """
     pairs = K * T
     return [
-        linear("medusa_fc", OTHER, h, h, tokens=pairs, copies=K, bias=True, per_layer=False),
+        linear("medusa_fc", OTHER, h, h, tokens=pairs, copies=K, bias=True, layers="once"),
         Operator("medusa_act", OTHER, 5 * pairs * h, {"act_read": 2 * pairs * h, "act_write": pairs * h},
-                 per_layer=False, note="SiLU and the residual add of each head's block, 5 FLOPs per element"),
-        linear("medusa_lm_head", OTHER, h, V, tokens=pairs, copies=K, per_layer=False),
+                 "once", note="SiLU and the residual add of each head's block, 5 FLOPs per element"),
+        linear("medusa_lm_head", OTHER, h, V, tokens=pairs, copies=K, layers="once"),
     ]
 
 
@@ -322,13 +504,52 @@ def check_phases(phases: object) -> tuple[str, ...]:
 
 
 def check_tensor_parallel(model: ModelConfig, tp: int) -> None:
-    """Tensor parallelism splits heads and the MLP evenly: both must divide by ``tp``."""
-    for field_name in ("num_attention_heads", "intermediate_size"):
+    """Tensor parallelism splits heads and the MLPs (experts' too) evenly: each must divide by ``tp``."""
+    split = ("num_attention_heads", "intermediate_size", "expert_intermediate_size")
+    for field_name in split:
         if getattr(model, field_name) % tp:
-            divisors = [n for n in range(1, 129) if model.num_attention_heads % n == 0
-                        and model.intermediate_size % n == 0]
+            divisors = [n for n in range(1, 129) if all(getattr(model, f) % n == 0 for f in split)]
             raise RooflineInputError("tp", f"{tp} devices do not split {field_name}={getattr(model, field_name)} "
                                      f"of {model.name} evenly", ", ".join(map(str, divisors)))
+
+
+def parameter_count(model: ModelConfig, tp: int = 1, active: bool = False) -> int:
+    """Parameters, as the sum of the weights the operator list reads (no second copy of any shape).
+
+    The prefill operators at one token, with every expert and every vocabulary row read, times
+    each operator's layer count; a tied lm_head shares the embedding's table, counted once.
+    Llama-33B: 60 · (4·h² + 3·h·I + 2·h) + 2·V·h + h = 60 · 535,049,216 + 2 · 212,992,000 + 6656
+    = 32,528,943,616. ``tp``: what one device holds, its share of the split tensors (heads, MLP,
+    vocabulary) and whole copies of the replicated ones (norms, routers, MLA's down-projections,
+    K/V heads when there are fewer than devices). ``active``: a token's routed experts only
+    (k of E), the "activated parameters" of a mixture of experts.
+    """
+    from .workload import Workload
+
+    work = Workload(batch=1, seq_len=1, tp=tp)
+    env = {**symbol_values(model, work, "prefill"), "min(T,V)": model.vocab_size / tp,
+           "E_read": float(model.experts_per_token if active else model.num_experts)}
+    total = sum(model.layer_count(op.layers) * op.traffic["weight"](env)
+                for op in operator_list(model, work, "prefill") if "weight" in op.traffic)
+    if model.tie_word_embeddings:
+        total -= model.vocab_size / tp * model.hidden_size
+    return int(round(total))
+
+
+def kv_cache_elements(model: ModelConfig, workload: Workload, seq_len) -> np.ndarray:
+    """K/V-cache elements per sequence and device at ``seq_len`` cached positions.
+
+    What one decode token writes to the cache in each layer (the kv_write traffic of the operator
+    list: K and V, 2·Hkv·d for GQA; MLA's d_c latent, or H·(d_qk + d_v) decompressed) times the
+    positions each layer keeps: all of them in global layers, at most the window in local ones.
+    """
+    env = symbol_values(model, replace(workload, batch=1, seq_len=1), "decode")
+    per_position = sum(model.layer_count(op.layers) * op.traffic["kv_write"](env)
+                       for op in operator_list(model, workload, "decode") if "kv_write" in op.traffic)
+    per_position /= model.num_hidden_layers  # the writers run in every layer: per layer
+    seq = np.asarray(seq_len, dtype=float)
+    windowed = seq if model.sliding_window is None else np.minimum(seq, model.sliding_window)
+    return per_position * (model.layer_count("global") * seq + model.num_sliding_layers * windowed)
 
 
 def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[str, np.ndarray]:
@@ -347,35 +568,50 @@ def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[st
     batch, seq = _floats(workload.batch), _floats(workload.seq_len)
     heads = model.num_attention_heads / p
     kv_heads = max(model.num_key_value_heads / p, 1.0)
-    window = model.sliding_window
+    every_layer_windowed = model.num_sliding_layers == model.num_hidden_layers
+    kv_len, computed, full, stored = _span(workload, phase, batch, seq, heads,
+                                           model.sliding_window if every_layer_windowed else None)
+    kv_len_w, computed_w, full_w, stored_w = _span(workload, phase, batch, seq, heads, model.sliding_window)
     if phase == "prefill":
-        tokens, kv_len = batch * seq, seq
-        full = batch * heads * seq * seq
-        computed = batch * heads * causal_scores_per_head(seq, window) if workload.causal else full
-        stored = full
+        tokens = batch * seq
         logit_tokens = batch if workload.prefill_logits == "last" else tokens
     elif phase == VERIFY:
-        n = workload.tree_size
-        tokens = batch * n
-        kv_len = seq - 1 + n if window is None else _minimum(seq - 1 + n, window)
-        full = computed = stored = batch * heads * n * kv_len
-        logit_tokens = tokens
+        tokens = logit_tokens = batch * workload.tree_size
     else:
-        tokens = batch * 1.0
-        kv_len = seq if window is None else _minimum(seq, window)
-        full = computed = stored = batch * heads * kv_len
-        logit_tokens = batch
+        tokens = logit_tokens = batch * 1.0
     experts, per_token = model.num_experts, model.experts_per_token
+    r_kv_, d_rope_ = float(model.kv_lora_rank or 0), float(model.qk_rope_head_dim)
     return {
         "b": batch, "s": seq, "T": tokens, "h": float(model.hidden_size), "d": float(model.head_dim),
         "H·d": heads * model.head_dim, "Hkv·d": kv_heads * model.head_dim,
         "I": model.intermediate_size / p, "V": model.vocab_size / p,
+        "I_e": model.expert_intermediate_size / p,
+        "I_s": model.num_shared_experts * model.expert_intermediate_size / p,
         "s_kv": kv_len, "n_scores": computed, "n_scores_full": full, "n_scores_stored": stored,
+        "s_kv_w": kv_len_w, "n_scores_w": computed_w, "n_scores_full_w": full_w, "n_scores_stored_w": stored_w,
         "T_logits": logit_tokens, "min(T,V)": _minimum(tokens, model.vocab_size / p),
         "T·k": tokens * per_token, "E": float(experts),
         "E_read": experts * (1 - (1 - per_token / experts) ** tokens),
         "2(p-1)/p": 2 * (p - 1) / p, "K": float(workload.medusa_heads),
+        "H": heads, "r_q": float(model.q_lora_rank or 0), "r_kv": r_kv_,
+        "d_nope": float(model.qk_nope_head_dim), "d_rope": d_rope_, "d_v": float(model.v_head_dim),
+        "d_qk": float(model.qk_nope_head_dim) + d_rope_, "d_c": r_kv_ + d_rope_,
     }
+
+
+def _span(workload: Workload, phase: str, batch, seq, heads: float, window: int | None) -> tuple:
+    """KV positions read per sequence, and the scores computed (causal, and as the full square) and
+    stored, for attention whose span the ``window`` caps (None: the whole context)."""
+    if phase == "prefill":
+        full = stored = batch * heads * seq * seq
+        computed = batch * heads * causal_scores_per_head(seq, window) if workload.causal else full
+        return seq, computed, full, stored
+    n = workload.tree_size if phase == VERIFY else 1
+    kv_len = seq - 1 + n
+    if window is not None:
+        kv_len = _minimum(kv_len, window)
+    scores = batch * heads * n * kv_len
+    return kv_len, scores, scores, scores
 
 
 def _floats(value) -> float | np.ndarray:
@@ -395,7 +631,7 @@ def operator_costs(model: ModelConfig, workload: Workload, phase: str
     saving; equal to ``flops`` elsewhere) and one ``<kind>_bytes`` entry per traffic kind.
     """
     env = symbol_values(model, workload, phase)
-    env_full = {**env, "n_scores": env["n_scores_full"]}
+    env_full = {**env, "n_scores": env["n_scores_full"], "n_scores_w": env["n_scores_full_w"]}
     widths = {kind: np.asarray(getattr(workload, bits), dtype=float) / 8 for kind, bits in TRAFFIC_BITS.items()}
     costs = []
     for op in operator_list(model, workload, phase):

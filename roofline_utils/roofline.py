@@ -153,7 +153,7 @@ def operator_columns(model: ModelConfig | str, hardware: Hardware | str, workloa
     table = {
         "phase": repeat(phase for phase, *_ in rows), "operator": repeat(op.name for _, op, _ in rows),
         "group": repeat(op.group for _, op, _ in rows),
-        "count": repeat(model.num_hidden_layers if op.per_layer else 1 for _, op, _ in rows),
+        "count": repeat(model.layer_count(op.layers) for _, op, _ in rows),
         "batch": np.tile(batch.ravel(), len(rows)), "seq_len": np.tile(seq_len.ravel(), len(rows)),
         **columns, **point, "peak_flops_per_s": peaks}
     return {name: table[name] for name in TABLE_COLUMNS}

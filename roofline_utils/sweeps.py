@@ -40,7 +40,7 @@ def decode_sweep(model: ModelConfig | str, hardware: Hardware | str, workload: W
     grid = replace(workload, batch=batch, seq_len=seq)
     tpot = phase_arrays(model, hardware, grid, "decode")["time_s"]
     need = (weight_bytes(model, workload.weight_bits, workload.tp)
-            + kv_cache_bytes(model, batch, seq, workload.kv_bits, workload.tp)
+            + kv_cache_bytes(model, batch, seq, workload.kv_bits, workload.tp, workload.mla)
             + activation_bytes(model, grid, phases=("decode",)))
     return pd.DataFrame({"batch": batch, "seq_len": seq, "tpot_s": tpot, "tokens_per_s": batch / tpot,
                          "memory_bytes": need, "fits": need <= hardware.memory_bytes})

@@ -16,6 +16,7 @@ BIT_WIDTHS = (4, 8, 16, 32)
 MAX_TREE_SIZE = 4096  # candidates per sequence in one verification step (Medusa's trees have 64)
 MAX_MEDUSA_HEADS = 64
 ATTENTION_IO = ("unfused", "fused")
+MLA_FORMS = ("absorbed", "naive")
 PREFILL_LOGITS = ("last", "all")
 
 
@@ -39,9 +40,13 @@ class Workload:
     norm_flops_per_element: float = 4.0  # RMSNorm: square, sum, scale, gain
     softmax_flops_per_element: float = 5.0  # max, subtract, exp, sum, divide
     swiglu_flops_per_element: float = 5.0  # silu(g)·u = g/(1+exp(-g))·u: negate, exp, add, divide, multiply
+    # gelu_tanh(g)·u = 0.5·g·(1 + tanh(c·(g + 0.044715·g³)))·u: cube (2), scale, add, scale, tanh, add, halve,
+    # multiply by g, multiply by u
+    geglu_flops_per_element: float = 10.0
     rope_flops_per_element: float = 3.0  # x·cos + rotate(x)·sin: two multiplies, one add
     tree_size: int = 1  # verify phase: candidate tokens checked per sequence in one step (1: plain decode)
     medusa_heads: int = 0  # verify phase: Medusa heads run on every candidate (0: none, e.g. a draft model)
+    mla: str = "absorbed"  # MLA models: "absorbed" latent-cache decode (vLLM, SGLang) or "naive" (per-head K/V cache)
 
     def __post_init__(self) -> None:
         for name in ("batch", "seq_len"):
@@ -54,6 +59,7 @@ class Workload:
                 raise RooflineInputError(name, f"got {getattr(self, name)!r}", ", ".join(map(str, BIT_WIDTHS)))
         _check_choice("attention_io", self.attention_io, ATTENTION_IO)
         _check_choice("prefill_logits", self.prefill_logits, PREFILL_LOGITS)
+        _check_choice("mla", self.mla, MLA_FORMS)
         if not isinstance(self.causal, (bool, np.bool_)):
             raise RooflineInputError("causal", f"must be True or False, got {self.causal!r}")
         if isinstance(self.tp, bool) or not isinstance(self.tp, (int, np.integer)) or not 1 <= self.tp <= 1024:
