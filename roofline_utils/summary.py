@@ -5,7 +5,7 @@ tables.py. Formulas come from the operator records themselves (``Expr.latex``), 
 """
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 
 import numpy as np
 import pandas as pd
@@ -81,23 +81,42 @@ def catalog_table() -> pd.DataFrame:
 
 
 def model_card(model: ModelConfig) -> pd.DataFrame:
-    """The config fields the operators use, any defaults assumed, and the parameter count."""
+    """The config fields the operators use (the optional ones only where the model has them), any
+    defaults assumed or parts left out, and the parameter count (total and, for experts, activated)."""
+    defaults = {f.name: f.default for f in fields(ModelConfig)}
     rows = [(key, ", ".join(value) if isinstance(value, tuple) else value)
-            for key, value in asdict(model).items() if key != "notes"]
+            for key, value in asdict(model).items()
+            if key != "notes" and (key in REQUIRED_CARD_FIELDS or value != defaults[key])]
     rows += [("assumed", note) for note in getattr(model, "notes", ())]
     rows.append(("parameters", f"{model.parameter_count():,} ({model.parameter_count() / 1e9:.2f} B)"))
+    if model.num_experts > 1:
+        active = model.parameter_count(active=True)
+        rows.append(("activated per token", f"{active:,} ({active / 1e9:.2f} B)"))
     return pd.DataFrame([(k, str(v)) for k, v in rows], columns=["field", "value"])
 
 
+REQUIRED_CARD_FIELDS = ("name", "architecture", "hidden_size", "intermediate_size", "num_attention_heads",
+                        "num_key_value_heads", "num_hidden_layers", "vocab_size", "head_dim", "tie_word_embeddings")
+
+
+def used_symbols(model: ModelConfig, workload: Workload, phases=("prefill", "decode")) -> list[str]:
+    """The symbols the model's formulas use, in the order SYMBOLS lists them (b, s and T always)."""
+    used = {"b", "s", "T"}
+    for phase in phases:
+        for op in operator_list(model, workload, phase):
+            used |= op.flops.symbols().union(*(e.symbols() for e in op.traffic.values()))
+    return [name for name in SYMBOLS if name in used]
+
+
 def symbol_table(model: ModelConfig | str, workload: Workload) -> pd.DataFrame:
-    """Each symbol of the formulas, what it means, and its value in prefill and in decode."""
+    """Each symbol of the model's formulas, what it means, and its value in prefill and in decode."""
     from .expr import LATEX_NAMES
 
     model = load_model(model)
     values = {phase: symbol_values(model, workload, phase) for phase in ("prefill", "decode")}
-    rows = [{"symbol": LATEX_NAMES.get(name, name), "meaning": meaning,
+    rows = [{"symbol": LATEX_NAMES.get(name, name), "meaning": SYMBOLS[name],
              "prefill": float(np.ravel(values["prefill"][name])[0]),
-             "decode": float(np.ravel(values["decode"][name])[0])} for name, meaning in SYMBOLS.items()
+             "decode": float(np.ravel(values["decode"][name])[0])} for name in used_symbols(model, workload)
             if name not in VERIFY_ONLY_SYMBOLS]
     widths = {"w": "weight_bits", "a": "act_bits", "kv": "kv_bits"}
     rows += [{"symbol": sym, "meaning": f"bytes per element, {field}/8",
@@ -107,9 +126,16 @@ def symbol_table(model: ModelConfig | str, workload: Workload) -> pd.DataFrame:
 
 
 def formula_table(model: ModelConfig | str, workload: Workload) -> pd.DataFrame:
-    """Per operator: FLOPs and bytes as formulas (LaTeX), and the derivation in words."""
-    rows = [{"operator": op.name, "FLOPs": op.flops.latex(), "bytes": _bytes_latex(op), "derivation": op.note}
-            for op in operator_list(load_model(model), workload)]
+    """Per operator: FLOPs and bytes as formulas (LaTeX), and the derivation in words.
+
+    The prefill operators; where decode runs an operator differently (MLA attends to its latent),
+    the decode form follows as its own row, marked "(decode)"."""
+    model = load_model(model)
+    prefill = operator_list(model, workload, "prefill")
+    seen = {(op.name, str(op.flops)) for op in prefill}
+    decode_only = [op for op in operator_list(model, workload, "decode") if (op.name, str(op.flops)) not in seen]
+    rows = [{"operator": op.name + suffix, "FLOPs": op.flops.latex(), "bytes": _bytes_latex(op), "derivation": op.note}
+            for ops, suffix in ((prefill, ""), (decode_only, " (decode)")) for op in ops]
     return pd.DataFrame(rows)
 
 
@@ -130,9 +156,13 @@ def numbers_table(model: ModelConfig | str, hardware: Hardware | str, workload: 
 
 
 def worked_example(model: ModelConfig, hardware: Hardware, workload: Workload, name: str, phase: str) -> str:
-    """One operator's arithmetic as Markdown with math: formula, numbers put in, result, then what it means."""
+    """One operator's arithmetic as Markdown with math: formula, numbers put in, result, then what it means.
+
+    ``name``: an operator, or a chart group ("qkv mlp", "up/gate/down") for its first operator in
+    this model (q_proj for Llama, q_a_proj for DeepSeek-V3, qkv_proj for Phi-3)."""
     env = symbol_values(model, workload, phase)
-    op = next(o for o in operator_list(model, workload) if o.name == name)
+    op = next(o for o in operator_list(model, workload, phase) if name in (o.name, o.group))
+    name = op.name
     row = operator_table(model, hardware, workload, phases=(phase,)).set_index("operator").loc[name]
     lines = [f"**`{name}` in {phase}** ({op.note}; runs {int(row['count'])} times per forward pass):", "",
              f"$$\\text{{FLOPs}} = {op.flops.latex()} = {op.flops.latex_values(env)} = {_tex(row['flops'])}$$"]
@@ -173,7 +203,7 @@ def attention_io_table(model: ModelConfig, hardware: Hardware, workload: Workloa
     rows = []
     for io in ("unfused", "fused"):
         table = operator_table(model, hardware, replace(workload, attention_io=io))
-        attention = table[table["operator"].isin(["qk_matmul", "softmax", "pv_matmul"])]
+        attention = table[table["operator"].str.endswith(("qk_matmul", "softmax", "pv_matmul"))]
         for phase, part in attention.groupby("phase", sort=False):
             rows.append({"attention IO": io, "phase": phase, "FLOPs": part["flops"].sum(),
                          "bytes": part["bytes"].sum(),

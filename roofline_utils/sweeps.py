@@ -15,13 +15,17 @@ from .operators import PHASES, check_phases
 from .roofline import _check_table, phase_arrays, totals
 from .workload import Workload, check_positive_integers, check_workload
 
-CATEGORIES = {  # operator -> bar of the time breakdown
+CATEGORIES = {  # operator -> bar of the time breakdown (dense_, shared_ and local_ variants go with theirs)
     "q_proj": "projections", "k_proj": "projections", "v_proj": "projections", "o_proj": "projections",
-    "gate_proj": "MLP", "up_proj": "MLP", "down_proj": "MLP", "router": "MLP", "act_mul": "MLP",
+    "qkv_proj": "projections", "q_a_proj": "projections", "q_b_proj": "projections", "kv_a_proj": "projections",
+    "kv_b_proj": "projections", "q_absorb": "projections", "out_absorb": "projections",
+    "gate_proj": "MLP", "up_proj": "MLP", "gate_up_proj": "MLP", "down_proj": "MLP", "router": "MLP",
+    "act_mul": "MLP",
     "qk_matmul": "attention", "softmax": "attention", "pv_matmul": "attention", "rope": "attention",
     "attn_allreduce": "all-reduce (link)", "mlp_allreduce": "all-reduce (link)",
     "lm_head": "embedding + lm_head", "embedding": "embedding + lm_head",
 }
+VARIANT_PREFIX = r"^(dense_|shared_|local_)"
 
 
 def decode_sweep(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
@@ -86,7 +90,7 @@ def grid_totals(model: ModelConfig | str, hardware: Hardware | str, workload: Wo
 def time_breakdown(table: pd.DataFrame) -> pd.DataFrame:
     """Seconds per phase and category (count × time per call); all-reduce is its own category."""
     _check_table(table, ["phase", "operator", "count", "time_s"])
-    categories = table["operator"].map(CATEGORIES).fillna("norms + residuals")
+    categories = table["operator"].str.replace(VARIANT_PREFIX, "", regex=True).map(CATEGORIES).fillna("norms + residuals")
     seconds = (table["time_s"] * table["count"]).groupby([table["phase"], categories], sort=False).sum()
     return seconds.rename("time_s").reset_index().rename(columns={"operator": "category"})
 
