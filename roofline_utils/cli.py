@@ -21,6 +21,7 @@ from .params import BIT_CHOICES, ReportParameters, schema
 REPORT_ONLY = {"output_len", "sweep_batches", "sweep_seq_lens", "show_other_ops", "measurement_run", "remeasure",
                "acceptance", "draft_model", "draft_acceptance", "draft_tokens"}
 EXIT_INPUT = 2
+BIT_FIELDS = ("weight_bits", "act_bits", "kv_bits")  # each defaults to --bits
 
 
 class _Parser(argparse.ArgumentParser):
@@ -93,11 +94,11 @@ def _add_schema_flags(parser: argparse.ArgumentParser, report: bool) -> None:
         elif isinstance(default, list):
             parser.add_argument(flag, type=_integer_list(f.name, meta["low"], meta["high"]), default=default,
                                 metavar="N,N,...", help=f"{meta['help']} (default: {','.join(map(str, default))})")
-        elif f.name.endswith("_bits"):
+        elif f.name in BIT_FIELDS:
             parser.add_argument(flag, type=int, choices=meta["choices"], default=None, metavar="{4,8,16,32}",
                                 help=f"{meta['help']} (default: --bits, else {default})")
         elif meta["choices"] is not None:
-            parser.add_argument(flag, choices=meta["choices"], default=default, help=f"{meta['help']} (default: "
+            parser.add_argument(flag, choices=meta["choices"], default=default, type=type(default), help=f"{meta['help']} (default: "
                                 f"{default})")
         elif isinstance(default, float):
             parser.add_argument(flag, type=_number(f.name, meta["low"], meta["high"], meta["open"]), default=default,
@@ -145,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _parameters(args: argparse.Namespace) -> ReportParameters:
     names = {f.name for f in fields(ReportParameters)}
     values = {k: v for k, v in vars(args).items() if k in names and v is not None}
-    for name in ("weight_bits", "act_bits", "kv_bits"):
+    for name in BIT_FIELDS:
         values[name] = getattr(args, name) or args.bits or 16
     return ReportParameters(**values)
 

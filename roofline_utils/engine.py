@@ -29,14 +29,17 @@ from .models import ModelConfig
 import numpy as np
 
 from .expr import ZERO, Expr
-from .operators import MEMORY_TRAFFIC, MODEL_SYMBOLS, SYMBOLS, TRAFFIC_BITS, VERIFY, operator_list, symbol_values
+from .operators import (FULL, MEMORY_TRAFFIC, MODEL_SYMBOLS, SYMBOLS, VERIFY, WIDTH_FIELDS, operator_list,
+                        symbol_values)
 from .workload import Workload
 
-# Workload fields that vary over a grid; every other field shapes the operator list itself.
+# Workload fields that vary over a grid, and those that set only the widths, the roofs or the memory;
+# every other field shapes the operator list itself.
 GRID_FIELDS = ("batch", "seq_len", "weight_bits", "act_bits", "kv_bits", "compute_precision")
-SWITCH_FIELDS = tuple(f.name for f in fields(Workload) if f.name not in GRID_FIELDS)
+VALUE_FIELDS = ("weight_group_size", "weight_scale_bits", "weight_zero_point", "quantize_stream", "output_len",
+                "gpu_memory_utilization")
+SWITCH_FIELDS = tuple(f.name for f in fields(Workload) if f.name not in GRID_FIELDS + VALUE_FIELDS)
 _switches = attrgetter(*SWITCH_FIELDS)  # workload -> the tuple of its switches, the cache key
-WIDTH_FIELDS = tuple(dict.fromkeys(TRAFFIC_BITS.values()))  # weight_bits, act_bits, kv_bits
 TOTALS = ("flops", "bytes", "link_bytes", "time_s")
 
 
@@ -51,9 +54,10 @@ def phase_function(model: ModelConfig, workload: Workload, arrays: bool, phase: 
     """The compiled totals of one forward pass in ``phase`` for this model and these accounting switches.
 
     Call it with the phase's symbol values (:func:`~roofline_utils.operators.symbol_values`),
-    the bytes per element of each bit-width field (``weight_bits=2.0`` for 16 bits ...),
-    ``peak``, ``bandwidth`` and ``link_bandwidth``; it returns (flops, bytes, link_bytes,
-    time_s). ``arrays``: any of these is a numpy array (else all are plain numbers).
+    the bytes per element of each width field (:func:`~roofline_utils.workload.element_bytes`:
+    ``weight_bits=2.0`` for 16 bits ...), ``peak`` (the linear layers' compute roof) and ``full_peak``
+    (that of the operators kept at 16 bits), ``bandwidth``, ``link_bandwidth`` and ``link_latency_s``
+    (the latency of one all-reduce); it returns (flops, bytes, link_bytes, time_s). ``arrays``: any of these is a numpy array (else all are plain numbers).
     """
     # prefill and decode run the same operators, except MLA's (decode attends to the latent); verify adds
     # the Medusa heads
@@ -94,7 +98,8 @@ def phase_source(model: ModelConfig, workload: Workload, arrays: bool = True, ph
     fixed = symbol_values(model, workload, "decode")  # model sizes: the same in both phases
     code = lambda expr: expr.python(identifier, lambda s: fixed[s] if s in MODEL_SYMBOLS else None)  # noqa: E731
     varying = [symbol for symbol in SYMBOLS if symbol not in MODEL_SYMBOLS]
-    lines = [f"def phase_totals(symbols, *, {', '.join(WIDTH_FIELDS)}, peak, bandwidth, link_bandwidth):",
+    lines = [f"def phase_totals(symbols, *, {', '.join(WIDTH_FIELDS)}, peak, full_peak, bandwidth, link_bandwidth, "
+             "link_latency_s):",
              *(f"    {identifier(symbol)} = symbols[{symbol!r}]" for symbol in varying)]
     operators = operator_list(model, workload, phase)
     counts = [float(model.layer_count(op.layers)) for op in operators]
@@ -104,33 +109,35 @@ def phase_source(model: ModelConfig, workload: Workload, arrays: bool = True, ph
         name = identifier(op.name)
         moved = " + ".join(f"{code(elements)}*{width}" for width, elements in _elements(op).items()
                            if elements is not ZERO) or "0.0"
-        link = f"{code(op.traffic['link'])}*{TRAFFIC_BITS['link']}" if "link" in op.traffic else None
-        signature = (code(op.flops), moved, link)
+        link = f"{code(op.traffic['link'])}*{op.width('link')}" if "link" in op.traffic else None
+        roof = "full_peak" if op.precision == FULL else "peak"
+        signature = (code(op.flops), moved, link, roof)
         if signature in seen:
             lines.append(f"    # {op.name}: costs the same as {seen[signature]}")
         else:
             seen[signature] = name
-            terms = [f"flops_{name} / peak", f"bytes_{name} / bandwidth"]
+            terms = [f"flops_{name} / {roof}", f"bytes_{name} / bandwidth"]
             lines += [f"    # {op.name}: {op.note}", f"    flops_{name} = {signature[0]}", f"    bytes_{name} = {moved}"]
             if link:
                 lines.append(f"    link_{name} = {link}")
-                terms.append(f"link_{name} / link_bandwidth")
+                terms.append(f"link_{name} / link_bandwidth + link_latency_s")
             lines += _slowest(f"time_{name}", terms, arrays)
         time_counts[seen[signature]] = time_counts.get(seen[signature], 0.0) + count
     flops = sum((count * op.flops for op, count in zip(operators, counts)), ZERO)
     moved = {width: sum((count * _elements(op)[width] for op, count in zip(operators, counts)), ZERO)
              for width in WIDTH_FIELDS}
-    link = sum((count * op.traffic["link"] for op, count in zip(operators, counts) if "link" in op.traffic), ZERO)
+    links = {width: sum((count * op.traffic["link"] for op, count in zip(operators, counts)
+                         if "link" in op.traffic and op.width("link") == width), ZERO) for width in WIDTH_FIELDS}
     time = " + ".join(f"{count!r}*time_{name}" if count != 1 else f"time_{name}" for name, count in time_counts.items())
     lines += ["    return (",
               f"        {code(flops)},",
               f"        {' + '.join(f'{code(e)}*{width}' for width, e in moved.items() if e is not ZERO) or '0.0'},",
-              f"        {code(link) + '*' + TRAFFIC_BITS['link'] if link is not ZERO else '0.0'},",
+              f"        {' + '.join(f'{code(e)}*{width}' for width, e in links.items() if e is not ZERO) or '0.0'},",
               f"        {time})"]
     return "\n".join(lines) + "\n"
 
 
 def _elements(op) -> dict[str, Expr]:
-    """Elements an operator moves through memory, summed per bit-width field (weight, act, KV)."""
-    return {width: sum((op.traffic[kind] for kind in MEMORY_TRAFFIC if TRAFFIC_BITS[kind] == width
-                        and kind in op.traffic), ZERO) for width in WIDTH_FIELDS}
+    """Elements an operator moves through memory, summed per width field (weights, activations, KV)."""
+    return {width: sum((op.traffic[kind] for kind in MEMORY_TRAFFIC if kind in op.traffic
+                        and op.width(kind) == width), ZERO) for width in WIDTH_FIELDS}

@@ -16,7 +16,8 @@ import numpy as np
 
 from .errors import RooflineInputError
 
-PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "int4")
+PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4", "int4")
+PRECISION_BITS = {"fp32": 32, "tf32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "fp4": 4, "int4": 4}
 GIB = 2**30
 
 
@@ -58,6 +59,7 @@ class Hardware:
     peak_flops_per_s: Mapping[str, float]  # precision -> dense tensor peak; absent = unsupported
     link_bytes_per_s: float | None = None  # per direction, to each peer (tensor-parallel all-reduce)
     link: str = ""
+    link_latency_s: float | None = None  # one hop over the link: a ring all-reduce of p devices takes 2·(p−1)
     l2_bytes: float | None = None
     confidence: str = "K"
     sources: str = "user-defined"
@@ -98,6 +100,7 @@ def _from_record(key: str, record: Mapping) -> Hardware:
         peak_flops_per_s=peaks,
         link_bytes_per_s=None if link is None else float(link) * 1e9,
         link=record.get("link", ""),
+        link_latency_s=None if record.get("link_latency_us") is None else float(record["link_latency_us"]) * 1e-6,
         l2_bytes=None if l2 is None else float(l2) * 2**20,
         confidence=record.get("confidence", "K"),
         sources=record.get("sources", "user-defined"),
@@ -192,6 +195,7 @@ PLAUSIBLE = {  # field -> (unit, low, high)
     "memory_gb": ("GiB", 0.1, 100_000),
     "peak_tflops": ("TFLOP/s", 0.001, 100_000),
     "link_gb_s": ("decimal GB/s per direction", 0.1, 10_000),
+    "link_latency_us": ("microseconds per hop", 0, 1_000),
     "l2_mb": ("MiB", 0.01, 10_000),
     "tdp_w": ("W", 1, 100_000),
 }
@@ -222,7 +226,7 @@ def _validated(record: dict, where: str) -> dict:
                                      ", ".join(PRECISIONS))
         if value is not None:
             _plausible(value, "peak_tflops", where, f"peak_tflops.{precision}")
-    for field_name in ("bandwidth_gb_s", "memory_gb", "link_gb_s", "l2_mb", "tdp_w"):
+    for field_name in ("bandwidth_gb_s", "memory_gb", "link_gb_s", "link_latency_us", "l2_mb", "tdp_w"):
         if record.get(field_name) is not None:
             _plausible(record[field_name], field_name, where)
     return record

@@ -8,8 +8,8 @@ import numpy as np
 from .errors import RooflineInputError
 from .hardware import Hardware, get_hardware
 from .models import ModelConfig, load_model
-from .operators import PHASES, check_tensor_parallel, kv_cache_elements, operator_costs
-from .workload import Workload, check_workload
+from .operators import PHASES, check_tensor_parallel, kv_cache_elements, operator_costs, weight_elements
+from .workload import Workload, check_workload, element_bytes
 
 MAX_BATCH_SEARCHED = 1 << 18  # the batch grid is evaluated at once; beyond this it costs gigabytes
 
@@ -20,13 +20,16 @@ def _widest(workload: Workload) -> Workload:
                                 for name in ("weight_bits", "act_bits", "kv_bits")})
 
 
-def weight_bytes(model: ModelConfig, weight_bits: float, tp: int = 1) -> float:
-    """Every parameter one device holds at ``weight_bits`` (ModelConfig.parameter_count(tp): its share
-    of the split tensors, whole copies of the replicated ones, K/V heads included when tp > Hkv).
+def weight_bytes(model: ModelConfig, workload: Workload) -> float:
+    """Every parameter one device holds (ModelConfig.parameter_count(tp): its share of the split
+    tensors, whole copies of the replicated ones, K/V heads included when tp > Hkv), each at its width:
+    the linear layers at ``weight_bits`` with their group scales, the norm gains, the router and
+    (unless ``quantize_head``) embed_tokens and lm_head at 16 bits.
 
     Llama-33B at 16 bits: 32,528,943,616 parameters · 2 B = 65,057,887,232 B (65.1 GB).
     """
-    return model.parameter_count(tp) * weight_bits / 8
+    widths = element_bytes(workload)
+    return float(sum(count * widths[field] for field, count in weight_elements(model, workload).items()))
 
 
 def kv_cache_bytes(model: ModelConfig, batch, seq_len, kv_bits: float, tp: int = 1,
@@ -91,7 +94,7 @@ def memory_footprint(model: ModelConfig | str, hardware: Hardware | str, workloa
     workload = _widest(check_workload(workload))
     check_tensor_parallel(model, workload.tp)
     return MemoryFootprint(
-        weights_bytes=weight_bytes(model, workload.weight_bits, workload.tp),
+        weights_bytes=weight_bytes(model, workload),
         kv_cache_bytes=float(np.max(kv_cache_bytes(model, workload.batch, workload.seq_len,
                                                    workload.kv_bits, workload.tp, workload.mla))),
         activations_bytes=float(np.max(activation_bytes(model, workload))),
@@ -116,7 +119,7 @@ def largest_batch_that_fits(model: ModelConfig | str, hardware: Hardware | str, 
                                  f"got {max_batch!r}")
     batches = np.arange(1, max_batch + 1)
     grid = replace(workload, batch=batches, seq_len=int(np.max(workload.seq_len)))
-    total = (weight_bytes(model, workload.weight_bits, workload.tp)
+    total = (weight_bytes(model, workload)
              + kv_cache_bytes(model, batches, grid.seq_len, workload.kv_bits, workload.tp, workload.mla)
              + activation_bytes(model, grid, phases=("decode",)))
     fits = batches[total <= hardware.memory_bytes]

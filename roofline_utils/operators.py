@@ -21,8 +21,10 @@ Accounting rules (each one is a sentence in the report)
   * A multiply-add is 2 FLOPs. A GEMM [M×K]·[K×N] is 2·M·N·K FLOPs.
   * Each weight is read from memory once per operator call, whatever the number of
     tokens (perfect reuse on chip): the roofline's best case.
-  * Activations are read and written once per operator at ``act_bits``; K and V go to and
-    come from the KV cache at ``kv_bits``; weights move at ``weight_bits``.
+  * Activations are read and written once per operator; K and V go to and come from the KV
+    cache at ``kv_bits``. The linear layers move weights at ``weight_bits`` (plus their group
+    scales) and activations at ``act_bits``; every other operator stays at 16 bits or more
+    (see WIDTHS and workload.element_bytes).
   * GQA: K/V have ``Hkv`` heads; an attention kernel reads each K/V head once for all
     ``H/Hkv`` query heads that share it (no repeat_kv copies).
   * Causal prefill attention computes b·H·s·(s+1)/2 scores (query i sees keys 1..i),
@@ -42,7 +44,7 @@ import numpy as np
 from .errors import RooflineInputError
 from .expr import ONE, SUM_PRECEDENCE, ZERO, Expr, Sym
 from .models import ModelConfig
-from .workload import Workload, is_number
+from .workload import Workload, element_bytes, is_number
 
 PHASES = ("prefill", "decode")  # the two phases of every table and chart
 VERIFY = "verify"  # speculative decoding's step: n candidate tokens per sequence checked at once
@@ -52,9 +54,22 @@ PHASE_LABELS = {"prefill": "init", "decode": "ar", VERIFY: "verify"}  # the orig
 QKV, MLP, ATTN, OTHER = "qkv mlp", "up/gate/down", "qk/pv", "other"
 GROUPS = (QKV, MLP, ATTN)
 
-# traffic kind -> the Workload field whose bit width it moves at
-TRAFFIC_BITS = {"weight": "weight_bits", "act_read": "act_bits", "act_write": "act_bits",
-                "kv_read": "kv_bits", "kv_write": "kv_bits", "link": "act_bits"}
+# An operator's precision says which width each of its traffic kinds moves at (workload.element_bytes):
+# the linear layers are "quantised" (weights at weight_bits with their group scales, activations at
+# act_bits); everything else is "full", as serving stacks run it: the residual stream, norms, RoPE,
+# attention, the activation function and the all-reduce at 16 bits or more, the norm gains, the MoE
+# router and (unless quantize_head) embed_tokens and lm_head too. At 16 bits the two are the same.
+QUANTISED, FULL = "quantised", "full"
+WIDTHS = {
+    QUANTISED: {"weight": "weight_bits", "act_read": "act_bits", "act_write": "act_bits",
+                "kv_read": "kv_bits", "kv_write": "kv_bits", "link": "act_bits"},
+    FULL: {"weight": "full_weight_bits", "act_read": "stream_bits", "act_write": "stream_bits",
+           "kv_read": "kv_bits", "kv_write": "kv_bits", "link": "stream_bits"},
+}
+TRAFFIC_BITS = WIDTHS[QUANTISED]  # the traffic kinds, each with the width a quantised operator moves it at
+WIDTH_FIELDS = ("weight_bits", "full_weight_bits", "act_bits", "stream_bits", "kv_bits")
+WIDTH_SYMBOLS = {"weight_bits": "w", "full_weight_bits": "w_{16}", "act_bits": "a", "stream_bits": "a_{16}",
+                 "kv_bits": "kv"}  # as the formulas write each width's bytes per element
 MEMORY_TRAFFIC = ("weight", "act_read", "act_write", "kv_read", "kv_write")  # HBM; not the link
 
 # Symbols. Their values per phase come from symbol_values(); their meaning, for the report:
@@ -145,15 +160,20 @@ class Operator:
     layers: str = "all"  # which decoder layers run it (LAYER_KINDS); "once": once per forward pass
     note: str = ""  # the derivation, in words
     kernel: Kernel | None = None  # what a measurement times for it (None: not measured)
+    precision: str = FULL  # QUANTISED (a linear layer) or FULL: the widths its traffic moves at (WIDTHS)
 
     @property
     def per_layer(self) -> bool:
         return self.layers != "once"
 
+    def width(self, kind: str) -> str:
+        """The width field (workload.element_bytes) this operator's ``kind`` of traffic moves at."""
+        return WIDTHS[self.precision][kind]
+
     def bytes_formula(self) -> str:
         """Bytes moved through memory, as a formula: each traffic kind times its width."""
-        widths = {"weight": "w", "act_read": "a", "act_write": "a", "kv_read": "kv", "kv_write": "kv"}
-        parts = [f"{_paren(self.traffic[k])}·{widths[k]}" for k in MEMORY_TRAFFIC if k in self.traffic]
+        parts = [f"{_paren(self.traffic[k])}·{WIDTH_SYMBOLS[self.width(k)].replace('_{16}', '16')}"
+                 for k in MEMORY_TRAFFIC if k in self.traffic]
         return " + ".join(parts) or "0"
 
 
@@ -163,7 +183,7 @@ def _paren(expr: Expr) -> str:
 
 def linear(name: str, group: str, n_in: Expr, n_out: Expr, *, tokens: Expr = T, copies: Expr = ONE,
            bias: bool = False, out: str = "act_write", writes: Mapping[str, Expr] | None = None,
-           layers: str = "all") -> Operator:
+           layers: str = "all", precision: str = QUANTISED) -> Operator:
     """y = x·W (+ b): x is [tokens × n_in], W is [n_in × n_out].
 
     FLOPs   = 2·tokens·n_in·n_out  (a multiply and an add per weight per token)
@@ -182,7 +202,7 @@ def linear(name: str, group: str, n_in: Expr, n_out: Expr, *, tokens: Expr = T, 
     kernel = Kernel("gemm", {"m": tokens, "k": n_in, "n": n_out}) if copies is ONE else None
     return Operator(name, group, flops, {"weight": weight, "act_read": tokens * n_in, **(writes or {out: tokens * n_out})},
                     layers, note=f"GEMM [{tokens}×{n_in}]·[{n_in}×{n_out}]" + (" + bias" if bias else ""),
-                    kernel=kernel)
+                    kernel=kernel, precision=precision)
 
 
 def rms_norm(name: str, flops_per_element: float, width: Expr = h, rows: Expr = T, gains: Expr | None = None,
@@ -293,12 +313,13 @@ def operator_list(model: ModelConfig, workload: Workload, phase: str | None = No
     ]
     # Gemma scales the embeddings by sqrt(h): one multiply per element
     embed_flops = T * h if model.sandwich_norms else ZERO
+    head = QUANTISED if w.quantize_head else FULL  # GPTQ and AWQ keep embed_tokens and lm_head at 16 bits
     model_level = [
         Operator("embedding", OTHER, embed_flops, {"weight": T_rows * h, "act_write": T * h}, "once",
                  note="row gather from the embedding table" + (", scaled by sqrt(h)" if model.sandwich_norms
-                                                                 else ", no arithmetic")),
+                                                                 else ", no arithmetic"), precision=head),
         rms_norm("final_norm", norm, layers="once"),
-        linear("lm_head", OTHER, h, V, tokens=T_logits, layers="once"),
+        linear("lm_head", OTHER, h, V, tokens=T_logits, layers="once", precision=head),
     ]
     heads = medusa_heads() if phase == VERIFY and w.medusa_heads else []
     return [model_level[0], *layer, *model_level[1:], *heads]
@@ -382,12 +403,14 @@ def mla_attention(model: ModelConfig, w: Workload, phase: str | None) -> list[Op
         return [*query, *latent,
                 Operator("q_absorb", QKV, 2 * T * H * d_nope * r_kv,
                          {"weight": H * d_nope * r_kv, "act_read": T * H * d_nope, "act_write": T * H * r_kv},
-                         note="each head's q_nope times its W_UK (the key half of kv_b_proj): the query in latent space"),
+                         note="each head's q_nope times its W_UK (the key half of kv_b_proj): the query in latent space",
+                         precision=QUANTISED),
                 rope,
                 *attention(w.attention_io, w.softmax_flops_per_element, shape),
                 Operator("out_absorb", OTHER, 2 * T * H * r_kv * d_v,
                          {"weight": H * r_kv * d_v, "act_read": T * H * r_kv, "act_write": T * H * d_v},
-                         note="each head's latent output times its W_UV (the value half of kv_b_proj)"),
+                         note="each head's latent output times its W_UV (the value half of kv_b_proj)",
+                         precision=QUANTISED),
                 linear("o_proj", OTHER, H * d_v, h)]
     # decompressed: K/V from kv_b_proj, cached per head (naive) or used once as activations (prefill)
     kind = "act_read" if cache_latent else "kv_read"
@@ -437,7 +460,7 @@ def mlp(model: ModelConfig, w: Workload) -> list[Operator]:
         return gated("", I)
     moe_layers = "moe" if model.num_dense_layers else "all"
     return [*(gated("dense_", I, layers="dense") if model.num_dense_layers else []),
-            linear("router", OTHER, h, E, layers=moe_layers),
+            linear("router", OTHER, h, E, layers=moe_layers, precision=FULL),  # serving stacks keep it unquantised
             *gated("", I_e, T_routed, E_read, moe_layers),
             *(gated("shared_", I_s, layers=moe_layers) if model.num_shared_experts else [])]
 
@@ -524,16 +547,24 @@ def parameter_count(model: ModelConfig, tp: int = 1, active: bool = False) -> in
     K/V heads when there are fewer than devices). ``active``: a token's routed experts only
     (k of E), the "activated parameters" of a mixture of experts.
     """
-    from .workload import Workload
+    return int(round(sum(weight_elements(model, Workload(tp=tp), active).values())))
 
-    work = Workload(batch=1, seq_len=1, tp=tp)
+
+def weight_elements(model: ModelConfig, workload: Workload, active: bool = False) -> dict[str, float]:
+    """The weights one device holds (see :func:`parameter_count`), per width field (``WIDTHS``): the
+    quantised linear layers' and those kept at 16 bits (norm gains, router, the head unless quantised)."""
+    work = replace(workload, batch=1, seq_len=1)
+    tp = work.tp
     env = {**symbol_values(model, work, "prefill"), "min(T,V)": model.vocab_size / tp,
            "E_read": float(model.experts_per_token if active else model.num_experts)}
-    total = sum(model.layer_count(op.layers) * op.traffic["weight"](env)
-                for op in operator_list(model, work, "prefill") if "weight" in op.traffic)
-    if model.tie_word_embeddings:
-        total -= model.vocab_size / tp * model.hidden_size
-    return int(round(total))
+    elements = dict.fromkeys(WIDTH_FIELDS, 0.0)
+    ops = [op for op in operator_list(model, work, "prefill") if "weight" in op.traffic]
+    for op in ops:
+        elements[op.width("weight")] += model.layer_count(op.layers) * op.traffic["weight"](env)
+    if model.tie_word_embeddings:  # lm_head reads the embedding's table: one copy in memory
+        head = next(op for op in ops if op.name == "lm_head")
+        elements[head.width("weight")] -= model.vocab_size / tp * model.hidden_size
+    return elements
 
 
 def kv_cache_elements(model: ModelConfig, workload: Workload, seq_len) -> np.ndarray:
@@ -632,14 +663,14 @@ def operator_costs(model: ModelConfig, workload: Workload, phase: str
     """
     env = symbol_values(model, workload, phase)
     env_full = {**env, "n_scores": env["n_scores_full"], "n_scores_w": env["n_scores_full_w"]}
-    widths = {kind: np.asarray(getattr(workload, bits), dtype=float) / 8 for kind, bits in TRAFFIC_BITS.items()}
+    widths = element_bytes(workload)
     costs = []
     for op in operator_list(model, workload, phase):
         cost = {"flops": np.asarray(op.flops(env), dtype=float),
                 "flops_full_square": np.asarray(op.flops(env_full), dtype=float)}
         for kind in TRAFFIC_BITS:
             elements = op.traffic[kind](env) if kind in op.traffic else 0.0
-            cost[f"{kind}_bytes"] = elements * widths[kind]
+            cost[f"{kind}_bytes"] = np.asarray(elements * widths[op.width(kind)], dtype=float)
         costs.append((op, cost))
     return costs
 

@@ -13,12 +13,13 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .errors import RooflineInputError
-from .workload import MAX_MEDUSA_HEADS, MAX_TREE_SIZE
+from .workload import MAX_GROUP_SIZE, MAX_MEDUSA_HEADS, MAX_TREE_SIZE, MLA_FORMS, SCALE_BITS
 
 DEFAULT_MEASUREMENT = "llama-33b_cpu-2core_numpy-float32.csv"
 DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 64)
 DEFAULT_SEQ_LENS = (128, 256, 512, 1024, 2048, 4096, 8192)
 BIT_CHOICES = (4, 8, 16, 32)
+COMPUTE_PRECISIONS = ("auto", "fp16", "bf16", "fp8", "int8", "fp4", "int4")
 MAX_SWEEP_VALUES = 64  # per sweep axis: 64 x 64 settings per group is already a dense cloud
 
 
@@ -48,6 +49,23 @@ class ReportParameters:
     attention_io: str = _param("unfused", "'unfused': scores go through memory (the original figure); "
                                "'fused': FlashAttention-style", choices=("unfused", "fused"))
     tp: int = _param(1, "tensor-parallel devices", low=1, high=1024)
+    compute_precision: str = _param("auto", "the linear layers' compute roof: 'auto' takes the one the bit widths "
+                                    "imply (W8A8: fp8 where the device has it); int8 for SmoothQuant-style W8A8",
+                                    choices=COMPUTE_PRECISIONS)
+    weight_group_size: int = _param(0, "weights per quantisation group, each with its own scale (GPTQ/AWQ: 128; "
+                                    "0: per-channel scales, negligible)", low=0, high=MAX_GROUP_SIZE)
+    weight_scale_bits: int = _param(16, "bits of each group's scale (16: fp16, GPTQ/AWQ; 8: NVFP4's E4M3, MXFP4's "
+                                    "E8M0)", choices=SCALE_BITS)
+    weight_zero_point: bool = _param(False, "each weight group also stores a zero point at weight_bits "
+                                     "(asymmetric GPTQ/AWQ)")
+    quantize_head: bool = _param(False, "quantise embed_tokens and lm_head too (by default they stay at 16 bits, "
+                                 "as GPTQ and AWQ keep them)")
+    quantize_stream: bool = _param(False, "narrow activations everywhere (by default only the linear layers read "
+                                   "and write act_bits; norms, attention, residual stream and all-reduce stay 16-bit)")
+    mla: str = _param("absorbed", "MLA models (DeepSeek-V3): 'absorbed' decode attends to the cached latent (vLLM, "
+                      "SGLang); 'naive' decompresses per-head K/V and caches them", choices=MLA_FORMS)
+    gpu_memory_utilization: float = _param(0.9, "share of the device's reported memory the server may use "
+                                           "(vLLM's gpu_memory_utilization)", low=0.01, high=1.0)
     sweep_batches: list = _param(DEFAULT_BATCHES, "batches of the chart's clouds (comma-separated)",
                                  low=1, high=2**20)
     sweep_seq_lens: list = _param(DEFAULT_SEQ_LENS, "lengths of the chart's clouds (comma-separated)",
@@ -128,7 +146,12 @@ class ReportParameters:
 
         return Workload(batch=self.batch, seq_len=self.seq_len, weight_bits=self.weight_bits,
                         act_bits=self.act_bits, kv_bits=self.kv_bits, attention_io=self.attention_io,
-                        tp=self.tp, tree_size=self.tree_size, medusa_heads=self.medusa_heads)
+                        tp=self.tp, tree_size=self.tree_size, medusa_heads=self.medusa_heads,
+                        compute_precision=None if self.compute_precision == "auto" else self.compute_precision,
+                        weight_group_size=self.weight_group_size, weight_scale_bits=self.weight_scale_bits,
+                        weight_zero_point=self.weight_zero_point, quantize_head=self.quantize_head,
+                        quantize_stream=self.quantize_stream, mla=self.mla, output_len=self.output_len,
+                        gpu_memory_utilization=self.gpu_memory_utilization)
 
     def draft(self) -> str | None:
         """The draft model to compare: the one named, the smallest preset with the target's

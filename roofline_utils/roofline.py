@@ -23,9 +23,10 @@ if TYPE_CHECKING:  # pandas loads only when a DataFrame is asked for: `roofline 
 from .errors import RooflineInputError
 from .hardware import Hardware, Roof, get_hardware
 from .models import ModelConfig, load_model
-from .engine import TOTALS, WIDTH_FIELDS, phase_function
-from .operators import MEMORY_TRAFFIC, PHASES, TRAFFIC_BITS, _floats, check_phases, operator_costs, symbol_values
-from .workload import Workload, check_workload, compute_precision, is_number
+from .engine import TOTALS, phase_function
+from .operators import FULL, MEMORY_TRAFFIC, PHASES, TRAFFIC_BITS, check_phases, operator_costs, symbol_values
+from .workload import (Workload, check_compute_precision, check_workload, compute_precision, element_bytes,
+                       is_number, wide_workload)
 
 BYTE_COLUMNS = [f"{kind}_bytes" for kind in TRAFFIC_BITS]
 TABLE_COLUMNS = ["phase", "operator", "group", "count", "batch", "seq_len", "flops", "flops_full_square",
@@ -33,10 +34,10 @@ TABLE_COLUMNS = ["phase", "operator", "group", "count", "batch", "seq_len", "flo
 
 
 def peak_flops(hardware: Hardware, workload: Workload) -> np.ndarray:
-    """The compute roof (FLOP/s) for the workload's bit widths, broadcast over its grid.
-
-    A float for single bit widths, an array when they vary over the grid."""
+    """The linear layers' compute roof (FLOP/s): ``compute_precision``, or the one the bit widths imply,
+    broadcast over the workload's grid. A float for single bit widths, an array when they vary."""
     if workload.compute_precision is not None:
+        check_compute_precision(hardware, workload)
         return hardware.peak(workload.compute_precision)
     if is_number(workload.weight_bits) and is_number(workload.act_bits):
         return hardware.peak(compute_precision(hardware, int(workload.weight_bits), int(workload.act_bits)))
@@ -49,6 +50,21 @@ def peak_flops(hardware: Hardware, workload: Workload) -> np.ndarray:
         peaks[where] = hardware.peak(compute_precision(hardware, int(weight_bits.flat[first]),
                                                        int(act_bits.flat[first])))
     return peaks
+
+
+def full_peak_flops(hardware: Hardware, workload: Workload) -> np.ndarray:
+    """The compute roof of the operators kept at 16 bits or more (norms, attention, the head unless
+    quantised: operators.WIDTHS): the roof of their widths, the linear layers' roof at 16 bits and up."""
+    try:
+        return peak_flops(hardware, wide_workload(workload))
+    except RooflineInputError:  # a device with no 16-bit path (an INT8-only accelerator) runs them at its own
+        return peak_flops(hardware, workload)
+
+
+def link_latency_s(hardware: Hardware, workload: Workload) -> float:
+    """The latency of one ring all-reduce over ``tp`` devices: 2·(p−1) steps, each a hop of the
+    device's link latency α (0 where the catalog gives none, or without tensor parallelism)."""
+    return 2 * (workload.tp - 1) * (hardware.link_latency_s or 0.0)
 
 
 def memory_bytes(cost: dict[str, np.ndarray]) -> np.ndarray:
@@ -64,19 +80,22 @@ def link_bandwidth(hardware: Hardware, workload: Workload) -> float | None:
     return hardware.link_bytes_per_s
 
 
-def _seconds(flops, memory_bytes, link_bytes, peak, bandwidth, link_bandwidth):
-    """The three times an operator needs: compute, memory, link (0 without a link)."""
-    link_s = np.zeros_like(link_bytes) if link_bandwidth is None else link_bytes / link_bandwidth
+def _seconds(flops, memory_bytes, link_bytes, peak, bandwidth, link_bandwidth, link_latency_s=0.0):
+    """The three times an operator needs: compute, memory, link (latency + bytes / bandwidth; 0 without
+    link traffic)."""
+    link_s = np.zeros_like(link_bytes) if link_bandwidth is None else \
+        np.where(link_bytes > 0, link_bytes / link_bandwidth + link_latency_s, 0.0)
     return flops / peak, memory_bytes / bandwidth, link_s
 
 
-def roofline(flops, memory_bytes, link_bytes, peak, bandwidth, link_bandwidth=None) -> dict[str, np.ndarray]:
+def roofline(flops, memory_bytes, link_bytes, peak, bandwidth, link_bandwidth=None,
+             link_latency_s=0.0) -> dict[str, np.ndarray]:
     """Intensity, attainable FLOP/s, time and bound for arrays of operator costs.
 
     intensity   = flops / memory_bytes; for link-only operators flops / link_bytes (0 when
                   nothing moves at all)
     attainable  = min(peak, intensity · bandwidth), the link's bandwidth for link-only operators
-    time_s      = max(flops / peak, memory_bytes / bandwidth, link_bytes / link_bandwidth)
+    time_s      = max(flops / peak, memory_bytes / bandwidth, link_latency_s + link_bytes / link_bandwidth)
     bound       = which of the three terms sets the time ("compute", "memory" or "link").
     """
     flops, memory_bytes, link_bytes = (np.asarray(x, dtype=float) for x in (flops, memory_bytes, link_bytes))
@@ -85,7 +104,8 @@ def roofline(flops, memory_bytes, link_bytes, peak, bandwidth, link_bandwidth=No
     roof_bandwidth = np.where(link_only, link_bandwidth or 0.0, bandwidth)
     with np.errstate(divide="ignore", invalid="ignore"):
         intensity = np.where(moved > 0, flops / moved, 0.0)
-    compute_s, memory_s, link_s = _seconds(flops, memory_bytes, link_bytes, peak, bandwidth, link_bandwidth)
+    compute_s, memory_s, link_s = _seconds(flops, memory_bytes, link_bytes, peak, bandwidth, link_bandwidth,
+                                           link_latency_s)
     time_s = np.maximum(np.maximum(compute_s, memory_s), link_s)
     bound = np.where(compute_s >= memory_s, "compute", "memory")
     bound = np.where((link_bytes > 0) & (link_s >= np.maximum(compute_s, memory_s)), "link", bound)
@@ -109,11 +129,12 @@ def totals(model: ModelConfig | str, hardware: Hardware | str, workload: Workloa
     """
     model, hardware = load_model(model), get_hardware(hardware)
     check_workload(workload)
-    widths = {name: _floats(getattr(workload, name)) / 8 for name in WIDTH_FIELDS}
-    peak = peak_flops(hardware, workload)
-    arrays = not all(map(is_number, (workload.batch, workload.seq_len, *widths.values(), peak)))
-    constants = {**widths, "peak": peak, "bandwidth": hardware.bandwidth_bytes_per_s,
-                 "link_bandwidth": link_bandwidth(hardware, workload)}
+    widths = element_bytes(workload)
+    peak, full_peak = peak_flops(hardware, workload), full_peak_flops(hardware, workload)
+    arrays = not all(map(is_number, (workload.batch, workload.seq_len, *widths.values(), peak, full_peak)))
+    constants = {**widths, "peak": peak, "full_peak": full_peak, "bandwidth": hardware.bandwidth_bytes_per_s,
+                 "link_bandwidth": link_bandwidth(hardware, workload),
+                 "link_latency_s": link_latency_s(hardware, workload)}
     return {phase: dict(zip(TOTALS, phase_function(model, workload, arrays, phase)(
         symbol_values(model, workload, phase), **constants))) for phase in check_phases(phases)}
 
@@ -139,16 +160,17 @@ def operator_columns(model: ModelConfig | str, hardware: Hardware | str, workloa
     """
     model, hardware, workload = load_model(model), get_hardware(hardware), check_workload(workload)
     phases = check_phases(phases)
-    peak, link = peak_flops(hardware, workload), link_bandwidth(hardware, workload)
+    peak, full_peak = peak_flops(hardware, workload), full_peak_flops(hardware, workload)
+    link = link_bandwidth(hardware, workload)
     batch, seq_len = np.broadcast_arrays(np.asarray(workload.batch), np.asarray(workload.seq_len))
     rows = [(phase, op, cost) for phase in phases for op, cost in operator_costs(model, workload, phase)]
     # one column per quantity, every (phase, operator) block stacked: one DataFrame, not one per operator
     stacked = lambda values: np.concatenate([np.broadcast_to(v, batch.shape).ravel() for v in values])  # noqa: E731
     columns = {key: stacked(cost[key] for *_, cost in rows) for key in ("flops", "flops_full_square", *BYTE_COLUMNS)}
     columns["bytes"] = stacked(memory_bytes(cost) for *_, cost in rows)
-    peaks = np.tile(np.broadcast_to(peak, batch.shape).ravel(), len(rows))
+    peaks = stacked(full_peak if op.precision == FULL else peak for _, op, _ in rows)
     point = roofline(columns["flops"], columns["bytes"], columns["link_bytes"], peaks,
-                     hardware.bandwidth_bytes_per_s, link)
+                     hardware.bandwidth_bytes_per_s, link, link_latency_s(hardware, workload))
     repeat = lambda values: np.repeat(np.array(list(values)), batch.size)  # noqa: E731
     table = {
         "phase": repeat(phase for phase, *_ in rows), "operator": repeat(op.name for _, op, _ in rows),

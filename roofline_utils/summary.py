@@ -12,10 +12,10 @@ import pandas as pd
 
 from .hardware import Hardware, get_hardware, hardware_names, sixteen_bit_precision
 from .models import ModelConfig, load_model
-from .operators import SYMBOLS, VERIFY_ONLY_SYMBOLS, TRAFFIC_BITS, operator_list, symbol_values
+from .operators import MEMORY_TRAFFIC, SYMBOLS, VERIFY_ONLY_SYMBOLS, WIDTH_SYMBOLS, operator_list, symbol_values
 from .roofline import operator_table
 from .units import grouped, seconds, si
-from .workload import Workload, compute_precision
+from .workload import Workload, compute_precision, element_bytes
 
 
 def hardware_card(hardware: Hardware) -> pd.DataFrame:
@@ -118,11 +118,23 @@ def symbol_table(model: ModelConfig | str, workload: Workload) -> pd.DataFrame:
              "prefill": float(np.ravel(values["prefill"][name])[0]),
              "decode": float(np.ravel(values["decode"][name])[0])} for name in used_symbols(model, workload)
             if name not in VERIFY_ONLY_SYMBOLS]
-    widths = {"w": "weight_bits", "a": "act_bits", "kv": "kv_bits"}
-    rows += [{"symbol": sym, "meaning": f"bytes per element, {field}/8",
-              "prefill": getattr(workload, field) / 8, "decode": getattr(workload, field) / 8}
-             for sym, field in widths.items()]
+    widths = element_bytes(workload)
+    used = {op.width(kind) for op in operator_list(model, workload) for kind in op.traffic}
+    rows += [{"symbol": WIDTH_SYMBOLS[field], "meaning": WIDTH_MEANINGS[field],
+              "prefill": float(np.max(widths[field])), "decode": float(np.max(widths[field]))}
+             for field in WIDTH_SYMBOLS if field in used]
     return pd.DataFrame(rows)
+
+
+WIDTH_MEANINGS = {  # workload.element_bytes, in words
+    "weight_bits": "bytes per weight of the linear layers: weight_bits/8, with group scales and zero points",
+    "full_weight_bits": "bytes per weight kept at 16 bits (norm gains, router; embedding and lm_head unless "
+                        "quantize_head): max(weight_bits, 16)/8",
+    "act_bits": "bytes per activation the linear layers read and write: act_bits/8",
+    "stream_bits": "bytes per activation of every other operator (residual stream, norms, attention, "
+                   "all-reduce): max(act_bits, 16)/8 unless quantize_stream",
+    "kv_bits": "bytes per KV-cache element: kv_bits/8",
+}
 
 
 def formula_table(model: ModelConfig | str, workload: Workload) -> pd.DataFrame:
@@ -140,11 +152,9 @@ def formula_table(model: ModelConfig | str, workload: Workload) -> pd.DataFrame:
 
 
 def _bytes_latex(op) -> str:
-    widths = {"weight": "w", "act_read": "a", "act_write": "a", "kv_read": "kv", "kv_write": "kv"}
-    parts = [f"({op.traffic[k].latex()})" if " + " in op.traffic[k].latex() else op.traffic[k].latex()
-             for k in widths if k in op.traffic]
-    names = [widths[k] for k in widths if k in op.traffic]
-    return " + ".join(f"{p} \\cdot {n}" for p, n in zip(parts, names)) or "0"
+    kinds = [k for k in MEMORY_TRAFFIC if k in op.traffic]
+    parts = [f"({op.traffic[k].latex()})" if " + " in op.traffic[k].latex() else op.traffic[k].latex() for k in kinds]
+    return " + ".join(f"{p} \\cdot {WIDTH_SYMBOLS[op.width(k)]}" for p, k in zip(parts, kinds)) or "0"
 
 
 def numbers_table(model: ModelConfig | str, hardware: Hardware | str, workload: Workload, phase: str) -> pd.DataFrame:
@@ -166,8 +176,9 @@ def worked_example(model: ModelConfig, hardware: Hardware, workload: Workload, n
     row = operator_table(model, hardware, workload, phases=(phase,)).set_index("operator").loc[name]
     lines = [f"**`{name}` in {phase}** ({op.note}; runs {int(row['count'])} times per forward pass):", "",
              f"$$\\text{{FLOPs}} = {op.flops.latex()} = {op.flops.latex_values(env)} = {_tex(row['flops'])}$$"]
+    widths = element_bytes(workload)
     for kind, elements in op.traffic.items():
-        width = getattr(workload, TRAFFIC_BITS[kind]) / 8
+        width = float(widths[op.width(kind)])
         lines.append(f"$$\\text{{{kind.replace('_', ' ')} bytes}} = {elements.latex()} \\cdot {width:g} = "
                      f"{elements.latex_values(env)} \\cdot {width:g} = {_tex(row[kind + '_bytes'])}$$")
     ridge = hardware.roof(row["peak_flops_per_s"]).ridge

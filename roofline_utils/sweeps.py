@@ -43,7 +43,7 @@ def decode_sweep(model: ModelConfig | str, hardware: Hardware | str, workload: W
     batch, seq = (a.ravel() for a in np.meshgrid(np.asarray(batches), np.asarray(seq_lens), indexing="ij"))
     grid = replace(workload, batch=batch, seq_len=seq)
     tpot = phase_arrays(model, hardware, grid, "decode")["time_s"]
-    need = (weight_bytes(model, workload.weight_bits, workload.tp)
+    need = (weight_bytes(model, workload)
             + kv_cache_bytes(model, batch, seq, workload.kv_bits, workload.tp, workload.mla)
             + activation_bytes(model, grid, phases=("decode",)))
     return pd.DataFrame({"batch": batch, "seq_len": seq, "tpot_s": tpot, "tokens_per_s": batch / tpot,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from .errors import RooflineInputError
-from .hardware import PRECISIONS, Hardware, sixteen_bit_precision
+from .hardware import PRECISION_BITS, PRECISIONS, Hardware, sixteen_bit_precision
 
 BIT_WIDTHS = (4, 8, 16, 32)
 MAX_TREE_SIZE = 4096  # candidates per sequence in one verification step (Medusa's trees have 64)
@@ -18,6 +18,8 @@ MAX_MEDUSA_HEADS = 64
 ATTENTION_IO = ("unfused", "fused")
 MLA_FORMS = ("absorbed", "naive")
 PREFILL_LOGITS = ("last", "all")
+SCALE_BITS = (8, 16, 32)
+MAX_GROUP_SIZE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,15 @@ class Workload:
     tree_size: int = 1  # verify phase: candidate tokens checked per sequence in one step (1: plain decode)
     medusa_heads: int = 0  # verify phase: Medusa heads run on every candidate (0: none, e.g. a draft model)
     mla: str = "absorbed"  # MLA models: "absorbed" latent-cache decode (vLLM, SGLang) or "naive" (per-head K/V cache)
+    # Quantisation as serving stacks run it (see element_bytes):
+    weight_group_size: int = 0  # weights per quantisation group with its own scale (0: per-channel, negligible)
+    weight_scale_bits: int = 16  # width of each group's scale: 16 (GPTQ, AWQ: fp16), 8 (NVFP4: E4M3, MXFP4: E8M0)
+    weight_zero_point: bool = False  # each group also stores a zero point, packed at weight_bits (asymmetric AWQ/GPTQ)
+    quantize_head: bool = False  # quantise embed_tokens and lm_head too (GPTQ and AWQ keep them at 16 bits)
+    quantize_stream: bool = False  # narrow activations everywhere, not only at the GEMMs' inputs and outputs
+    # Memory as a server sees it:
+    output_len: int = 256  # tokens generated per request: the KV cache must hold prompt + output
+    gpu_memory_utilization: float = 0.9  # share of the device's memory the server may use (vLLM's default)
 
     def __post_init__(self) -> None:
         for name in ("batch", "seq_len"):
@@ -70,6 +81,22 @@ class Workload:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
                 raise RooflineInputError(name, f"must be an integer from {low} to {high:,}, got {value!r}")
+        if isinstance(self.weight_group_size, bool) or not isinstance(self.weight_group_size, (int, np.integer)) \
+                or not 0 <= self.weight_group_size <= MAX_GROUP_SIZE:
+            raise RooflineInputError("weight_group_size", f"must be an integer from 0 (per-channel scales) to "
+                                     f"{MAX_GROUP_SIZE:,}, got {self.weight_group_size!r}")
+        if self.weight_scale_bits not in SCALE_BITS or isinstance(self.weight_scale_bits, bool):
+            raise RooflineInputError("weight_scale_bits", f"got {self.weight_scale_bits!r}", ", ".join(map(str, SCALE_BITS)))
+        for name in ("weight_zero_point", "quantize_head", "quantize_stream"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise RooflineInputError(name, f"must be True or False, got {getattr(self, name)!r}")
+        if isinstance(self.output_len, bool) or not isinstance(self.output_len, (int, np.integer)) \
+                or not 0 <= self.output_len <= MAX_COUNT:
+            raise RooflineInputError("output_len", f"must be an integer from 0 to {MAX_COUNT:,}, got {self.output_len!r}")
+        utilization = self.gpu_memory_utilization
+        if isinstance(utilization, bool) or not isinstance(utilization, (int, float)) or not 0 < utilization <= 1:
+            raise RooflineInputError("gpu_memory_utilization", f"must be a fraction above 0 and at most 1, "
+                                     f"got {utilization!r}")
         for name in _FLOP_COUNT_FIELDS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
@@ -124,6 +151,74 @@ def check_workload(workload: object) -> "Workload":
     return workload
 
 
+def element_bytes(workload: Workload) -> dict[str, float | np.ndarray]:
+    """Bytes per element of each width the operators move data at (operators.WIDTHS says which moves where).
+
+    weight_bits       the linear layers' weights: ``weight_bits``, plus, for narrow weights in groups of
+                      ``weight_group_size``, one scale of ``weight_scale_bits`` per group and (with
+                      ``weight_zero_point``) one zero point packed at ``weight_bits``. AWQ's int4, groups
+                      of 128 with zero points: 4 + (16 + 4)/128 = 4.156 bits; symmetric GPTQ: 4 + 16/128 =
+                      4.125; NVFP4 (groups of 16, 8-bit scales): 4.5; MXFP4 (32, 8-bit): 4.25.
+    full_weight_bits  the weights serving stacks keep wide: norm gains, the MoE router, and embed_tokens
+                      and lm_head unless ``quantize_head``: at least 16 bits.
+    act_bits          what the linear layers read and write.
+    stream_bits       every other activation (residual stream, norms, RoPE, attention's Q, scores and
+                      output, the MLP's activation function, the all-reduce): at least 16 bits unless
+                      ``quantize_stream`` (W8A8 kernels quantise a GEMM's input and dequantise its output).
+    kv_bits           the KV cache.
+    """
+    weight, act = _floats(workload.weight_bits), _floats(workload.act_bits)
+    if workload.weight_group_size:
+        per_group = workload.weight_scale_bits + (weight if workload.weight_zero_point else 0.0)
+        narrow = weight < 16
+        weight = weight + (per_group / workload.weight_group_size) * narrow
+    return {"weight_bits": weight / 8, "full_weight_bits": _wide(_floats(workload.weight_bits)) / 8,
+            "act_bits": act / 8, "stream_bits": (act if workload.quantize_stream else _wide(act)) / 8,
+            "kv_bits": _floats(workload.kv_bits) / 8}
+
+
+def _floats(value) -> float | np.ndarray:
+    return float(value) if is_number(value) else np.asarray(value, dtype=float)
+
+
+def _wide(bits):
+    """At least 16 bits: the width of what a serving stack keeps in its 16-bit format."""
+    return np.maximum(bits, 16.0) if isinstance(bits, np.ndarray) else max(bits, 16.0)
+
+
+def wide_workload(workload: Workload) -> Workload:
+    """The workload the operators kept at 16 bits see (norms, attention, the residual stream; the head
+    unless quantised): the compute roof they run under is that of these widths."""
+    from dataclasses import replace
+
+    if workload.quantize_stream:
+        return workload
+    explicit = workload.compute_precision
+    return replace(workload, weight_bits=_wide_int(workload.weight_bits), act_bits=_wide_int(workload.act_bits),
+                   compute_precision=explicit if explicit and PRECISION_BITS[explicit] >= 16 else None)
+
+
+def _wide_int(bits):
+    return np.maximum(bits, 16) if isinstance(bits, np.ndarray) else max(int(bits), 16)
+
+
+def check_compute_precision(hardware: Hardware, workload: Workload) -> None:
+    """An explicit compute precision must exist on the device and be at least as wide as both operands
+    (an 8-bit multiply cannot take 16-bit activations; a 16-bit one can take any narrower weight)."""
+    chosen = workload.compute_precision
+    if chosen is None:
+        return
+    widest = int(np.max(np.maximum(workload.weight_bits, workload.act_bits)))
+    fitting = [p for p in PRECISIONS if p in hardware.peak_flops_per_s and PRECISION_BITS[p] >= widest]
+    if chosen not in hardware.peak_flops_per_s:
+        raise RooflineInputError("compute_precision", f"{hardware.name} has no {chosen} compute ceiling",
+                                 ", ".join(["auto", *fitting]))
+    if PRECISION_BITS[chosen] < widest:
+        raise RooflineInputError("compute_precision", f"{chosen} cannot multiply {widest}-bit operands "
+                                 f"(weight_bits={workload.weight_bits}, act_bits={workload.act_bits})",
+                                 ", ".join(["auto", *fitting]))
+
+
 def compute_precision(hardware: Hardware, weight_bits: int, act_bits: int) -> str:
     """The precision whose ceiling is the compute roof, implied by the bit widths.
 
@@ -133,7 +228,10 @@ def compute_precision(hardware: Hardware, weight_bits: int, act_bits: int) -> st
       * 32-bit operands: fp32.
       * either operand 16-bit: fp16 (bf16 on devices without an fp16 path).
       * both 8-bit or narrower, activations 8-bit: fp8, else int8, else the 16-bit roof.
-      * both 4-bit: int4, else as 8-bit.
+      * both 4-bit: fp4 (NVFP4/MXFP4, Blackwell), else int4, else as 8-bit.
+    W8A8 prefers fp8 to int8 where the device has both (what FP8 checkpoints run); SmoothQuant-style
+    INT8 asks for it with ``Workload(compute_precision="int8")``: on an RTX 4090 that doubles the roof
+    (FP8 with FP32 accumulate 330.3 TFLOP/s, INT8 660.6 TOPS).
     A device without a faster path for a format keeps the 16-bit roof (32-bit falls back to it
     too); a device with no path at all for the widths (16-bit on an 8-bit-only device) is an error
     naming the widths it does support.
@@ -149,7 +247,7 @@ def compute_precision(hardware: Hardware, weight_bits: int, act_bits: int) -> st
     return precision
 
 
-_FASTER_PATHS = {32: ("fp32",), 16: (), 8: ("fp8", "int8"), 4: ("int4", "fp8", "int8")}  # in order of preference
+_FASTER_PATHS = {32: ("fp32",), 16: (), 8: ("fp8", "int8"), 4: ("fp4", "int4", "fp8", "int8")}  # in order of preference
 
 
 def _precision_for(hardware: Hardware, widest_bits: int) -> str | None:
