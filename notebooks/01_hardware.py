@@ -26,12 +26,13 @@ hardware = "a40"  # a catalog key (`roofline list hardware`) or a .json/.yaml de
 weight_bits = 16  # 4, 8, 16 or 32
 act_bits = 16
 kv_bits = 16
+compute_precision = "auto"  # the linear layers' roof: auto, fp16, bf16, fp8, int8, fp4, int4
 
 # %%
 import roofline_utils as rl
 from roofline_utils import plot, summary, tables
 
-r = rl.notebook.setup(hardware=hardware, weight_bits=weight_bits, act_bits=act_bits, kv_bits=kv_bits)
+r = rl.notebook.setup(**rl.notebook.parameters(globals()))
 
 # %% [markdown]
 # ## The datasheet

@@ -16,10 +16,11 @@
 # %% [markdown]
 # # 2. The operators: FLOPs and bytes, formula beside number
 #
-# A decoder layer of a Llama-family model is a fixed sequence of operators. For each one we count the
-# FLOPs (a multiply-add is 2) and the bytes it must move through main memory: weights, activations
-# read and written, KV cache read and written. Their ratio is the operational intensity that places
-# the operator on the roofline.
+# A decoder layer is a fixed sequence of operators: Llama's, or one of its variants (grouped-query or
+# latent attention, a mixture of experts, sliding-window layers; the model card below says which). For
+# each one we count the FLOPs (a multiply-add is 2) and the bytes it must move through main memory:
+# weights, activations read and written, KV cache read and written. Their ratio is the operational
+# intensity that places the operator on the roofline.
 #
 # **Prefill** (`init` in the chart) processes $b$ prompts of $s$ tokens at once: $T = b \cdot s$
 # tokens flow through every GEMM. **Decode** (`ar`, autoregressive) produces one token per sequence,
@@ -35,13 +36,20 @@ act_bits = 16
 kv_bits = 16
 attention_io = "unfused"  # "unfused": scores go through memory; "fused": FlashAttention-style
 tp = 1  # tensor-parallel devices
+compute_precision = "auto"  # the linear layers' roof: auto, fp16, bf16, fp8, int8, fp4, int4
+weight_group_size = 0  # weights per quantisation scale (GPTQ/AWQ: 128; 0: per-channel)
+weight_scale_bits = 16  # bits per group scale (NVFP4, MXFP4: 8)
+weight_zero_point = False  # a zero point per group too (asymmetric GPTQ/AWQ)
+quantize_head = False  # embed_tokens and lm_head stay 16-bit unless True
+quantize_stream = False  # norms, attention, residual stream and all-reduce stay 16-bit unless True
+mla = "absorbed"  # MLA models' decode: "absorbed" (latent cache, vLLM/SGLang) or "naive"
 
 # %%
 import roofline_utils as rl
-from roofline_utils import summary, tables
+from roofline_utils import findings, summary, tables
+from roofline_utils.findings import markdown
 
-r = rl.notebook.setup(model=model, hardware=hardware, batch=batch, seq_len=seq_len, weight_bits=weight_bits,
-                      act_bits=act_bits, kv_bits=kv_bits, attention_io=attention_io, tp=tp)
+r = rl.notebook.setup(**rl.notebook.parameters(globals()))
 
 # %% [markdown]
 # ## The model
@@ -56,7 +64,9 @@ tables.show(summary.model_card(r.model), caption=r.model.display_name)
 # ## Symbols
 #
 # Every formula below uses these symbols; their values are those of this report's parameters. $w$,
-# $a$ and $kv$ are bytes per element of weights, activations and KV cache.
+# $a$ and $kv$ are bytes per element of the linear layers' weights and activations and of the KV cache;
+# $w_{16}$ and $a_{16}$ those of what serving stacks keep at 16 bits (norms, attention, the residual
+# stream; the embedding and `lm_head` unless quantised). At 16 bits they are all 2.
 
 # %%
 tables.show(summary.symbol_table(r.model, r.workload), caption="Symbols and their values", math_columns=("symbol",))
@@ -94,13 +104,13 @@ tables.show(summary.numbers_table(r.model, r.hardware, r.workload, "prefill"),
             caption=f"Prefill of {r.params.batch} × {r.params.seq_len:,} tokens")
 
 # %% [markdown]
-# ### A worked example: `q_proj` in prefill
+# ### A worked example: the first projection in prefill
 #
 # The formula, the numbers put in, the result. Every other row is computed the same way, from the
 # same operator record.
 
 # %%
-tables.show_markdown(summary.worked_example(r.model, r.hardware, r.workload, "q_proj", "prefill"))
+tables.show_markdown(summary.worked_example(r.model, r.hardware, r.workload, "qkv mlp", "prefill"))
 
 # %% [markdown]
 # ## Decode, operator by operator
@@ -111,7 +121,7 @@ tables.show_markdown(summary.worked_example(r.model, r.hardware, r.workload, "q_
 # %%
 tables.show(summary.numbers_table(r.model, r.hardware, r.workload, "decode"),
             caption=f"One decode step of batch {r.params.batch} at {r.params.seq_len:,} cached positions")
-tables.show_markdown(summary.worked_example(r.model, r.hardware, r.workload, "gate_proj", "decode"))
+tables.show_markdown(summary.worked_example(r.model, r.hardware, r.workload, "up/gate/down", "decode"))
 
 # %% [markdown]
 # ## Causal attention: what the triangle saves
@@ -133,6 +143,20 @@ tables.show(summary.causal_table(r.model, r.hardware, r.workload), caption="Pref
 
 # %%
 tables.show(summary.attention_io_table(r.model, r.hardware, r.workload), caption="Attention per layer, both IO models")
+
+# %% [markdown]
+# ## Decode attention: what one cached position costs
+#
+# A decode step reads the whole KV cache of every sequence, and the only arithmetic it can do on those
+# bytes is each query head's score and weighted sum. So decode attention's intensity is set by how many
+# query heads share each cached byte: one in multi-head attention (about 1 FLOP/byte at 16 bits, the
+# original figure's `qk/pv ar` cloud), $H/H_{kv}$ with grouped-query attention, and all $H$ heads of a
+# device with DeepSeek's multi-head latent attention (MLA), whose cache is one compressed latent per
+# token and layer that every head reads. The formula counts the cache alone; the operator table's
+# number beside it counts every byte the operators move.
+
+# %%
+tables.show_markdown(markdown(findings.decode_attention(r.model, r.hardware, r.workload)))
 
 # %% [markdown]
 # ## Where the counting differs from LLM-Viewer

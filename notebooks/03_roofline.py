@@ -36,6 +36,14 @@ act_bits = 16
 kv_bits = 16
 attention_io = "unfused"
 tp = 1
+compute_precision = "auto"  # the linear layers' roof: auto, fp16, bf16, fp8, int8, fp4, int4
+weight_group_size = 0  # weights per quantisation scale (GPTQ/AWQ: 128; 0: per-channel)
+weight_scale_bits = 16  # bits per group scale (NVFP4, MXFP4: 8)
+weight_zero_point = False  # a zero point per group too (asymmetric GPTQ/AWQ)
+quantize_head = False  # embed_tokens and lm_head stay 16-bit unless True
+quantize_stream = False  # norms, attention, residual stream and all-reduce stay 16-bit unless True
+mla = "absorbed"  # MLA models' decode: "absorbed" (latent cache, vLLM/SGLang) or "naive"
+gpu_memory_utilization = 0.9  # share of the device's reported memory a server may use
 sweep_batches = [1, 2, 4, 8, 16, 32, 64]  # the chart's cloud: batch axis
 sweep_seq_lens = [128, 256, 512, 1024, 2048, 4096, 8192]  # and length axis
 show_other_ops = False  # also plot o_proj, norms, softmax, lm_head, ...
@@ -46,9 +54,7 @@ import roofline_utils as rl
 from roofline_utils import findings, plot, summary, tables
 from roofline_utils.findings import markdown
 
-r = rl.notebook.setup(model=model, hardware=hardware, batch=batch, seq_len=seq_len, output_len=output_len,
-                      weight_bits=weight_bits, act_bits=act_bits, kv_bits=kv_bits, attention_io=attention_io,
-                      tp=tp, sweep_batches=sweep_batches, sweep_seq_lens=sweep_seq_lens)
+r = rl.notebook.setup(**rl.notebook.parameters(globals()))
 points = rl.sweeps.sweep_points(r.model, r.hardware, r.workload, sweep_batches, sweep_seq_lens)
 
 # %% tags=["nbval-ignore-output"]

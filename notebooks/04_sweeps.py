@@ -29,6 +29,15 @@ act_bits = 16
 kv_bits = 16
 attention_io = "unfused"
 tp = 1
+compute_precision = "auto"  # the linear layers' roof: auto, fp16, bf16, fp8, int8, fp4, int4
+weight_group_size = 0  # weights per quantisation scale (GPTQ/AWQ: 128; 0: per-channel)
+weight_scale_bits = 16  # bits per group scale (NVFP4, MXFP4: 8)
+weight_zero_point = False  # a zero point per group too (asymmetric GPTQ/AWQ)
+quantize_head = False  # embed_tokens and lm_head stay 16-bit unless True
+quantize_stream = False  # norms, attention, residual stream and all-reduce stay 16-bit unless True
+mla = "absorbed"  # MLA models' decode: "absorbed" (latent cache, vLLM/SGLang) or "naive"
+gpu_memory_utilization = 0.9  # share of the device's reported memory a server may use
+output_len = 256  # tokens generated: the KV cache holds prompt + output
 sweep_batches = [1, 2, 4, 8, 16, 32, 64]
 sweep_seq_lens = [128, 256, 512, 1024, 2048, 4096, 8192]
 
@@ -37,9 +46,7 @@ import roofline_utils as rl
 from roofline_utils import findings, plot, tables
 from roofline_utils.findings import markdown
 
-r = rl.notebook.setup(model=model, hardware=hardware, batch=batch, seq_len=seq_len, weight_bits=weight_bits,
-                      act_bits=act_bits, kv_bits=kv_bits, attention_io=attention_io, tp=tp,
-                      sweep_batches=sweep_batches, sweep_seq_lens=sweep_seq_lens)
+r = rl.notebook.setup(**rl.notebook.parameters(globals()))
 
 # %% [markdown]
 # ## Decode points climb the bandwidth slope as the batch grows

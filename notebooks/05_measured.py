@@ -37,8 +37,7 @@ from roofline_utils import findings, measure, plot, tables
 from roofline_utils.measure import empirical
 from roofline_utils.findings import markdown
 
-r = rl.notebook.setup(model=model, hardware=hardware, batch=batch, seq_len=seq_len, measurement_run=measurement_run,
-                      remeasure=remeasure)
+r = rl.notebook.setup(**rl.notebook.parameters(globals()))
 if remeasure:
     backend = measure.TorchBackend("cuda") if measure.torch_cuda_available() else measure.NumpyBackend()
     run = measure.measure_model(r.model, [("decode", batch, seq_len), ("prefill", 1, min(seq_len, 512))], backend)

@@ -39,6 +39,13 @@ act_bits = 16
 kv_bits = 16
 attention_io = "unfused"
 tp = 1
+compute_precision = "auto"  # the linear layers' roof: auto, fp16, bf16, fp8, int8, fp4, int4
+weight_group_size = 0  # weights per quantisation scale (GPTQ/AWQ: 128; 0: per-channel)
+weight_scale_bits = 16  # bits per group scale (NVFP4, MXFP4: 8)
+weight_zero_point = False  # a zero point per group too (asymmetric GPTQ/AWQ)
+quantize_head = False  # embed_tokens and lm_head stay 16-bit unless True
+quantize_stream = False  # norms, attention, residual stream and all-reduce stay 16-bit unless True
+mla = "absorbed"  # MLA models' decode: "absorbed" (latent cache, vLLM/SGLang) or "naive"
 tree_size = 64
 medusa_heads = 4
 acceptance = 3.5
@@ -53,10 +60,7 @@ import roofline_utils as rl
 from roofline_utils import findings, plot, speculative, tables
 from roofline_utils.findings import markdown
 
-r = rl.notebook.setup(model=model, hardware=hardware, batch=batch, seq_len=seq_len, weight_bits=weight_bits,
-                      act_bits=act_bits, kv_bits=kv_bits, attention_io=attention_io, tp=tp, tree_size=tree_size,
-                      medusa_heads=medusa_heads, acceptance=acceptance, draft_model=draft_model,
-                      draft_acceptance=draft_acceptance, draft_tokens=draft_tokens)
+r = rl.notebook.setup(**rl.notebook.parameters(globals()))
 batches = np.arange(1, 1025)
 
 # %% [markdown]

@@ -205,6 +205,70 @@ def capacity(model: ModelConfig | str, hardware: Hardware | str, workload: Workl
 
 
 @dataclass(frozen=True)
+class DecodeAttention:
+    """What one decode step's attention reads per cached position, and the intensity that follows.
+
+    Per cached position and sequence, with H query heads per device and kv bytes per cached element:
+      GQA (MHA when Hkv = H)  K and V of Hkv heads, 2·Hkv·d elements; FLOPs 2·H·d (QK^T) + 2·H·d (PV)
+                              + c·H (softmax, c per score): I ≈ (4·H·d + c·H) / (2·Hkv·d·kv)
+      MLA absorbed            the latent and the rotary key, d_c = r_kv + d_rope, shared by all heads;
+                              FLOPs 2·H·d_c + 2·H·r_kv + c·H: I ≈ H·(2·(d_c + r_kv) + c) / (d_c·kv)
+      MLA naive               each head's decompressed K (d_qk) and V (d_v): I ≈ (2·(d_qk + d_v) + c) / ((d_qk + d_v)·kv)
+    The formula counts the cache alone (a fused kernel's compulsory traffic at long context); the
+    operator table adds Q, the output and, unfused, the score matrix.
+    """
+
+    form: str  # "MHA", "GQA", "MLA, absorbed", "MLA, naive"
+    heads: float  # query heads per device
+    cached_elements: float  # per position, layer and device
+    flops_per_position: float
+    intensity: float  # the formula's, FLOP/byte
+    table_intensity: float  # qk_matmul + pv_matmul of the operator table at this setting
+    seq_len: int
+    ridge: float
+    kv_bytes: float
+    symbols: dict  # the formula's symbols and their values
+    naive: "DecodeAttention | None" = None  # MLA: the decompressed form, for comparison
+
+    @property
+    def bound(self) -> str:
+        return "compute" if self.table_intensity >= self.ridge else "memory"
+
+
+def decode_attention(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
+                     form: str | None = None) -> DecodeAttention:
+    """The decode step's attention at the workload's batch and length (see :class:`DecodeAttention`)."""
+    from .operators import symbol_values
+
+    model, hardware = load_model(model), get_hardware(hardware)
+    workload = replace(workload, mla=form or workload.mla)
+    env = symbol_values(model, workload, "decode")
+    kv = float(np.max(workload.kv_bits)) / 8
+    c = workload.softmax_flops_per_element
+    heads = env["H"]
+    if model.mla and workload.mla == "absorbed":
+        name, d_c, r_kv = "MLA, absorbed", env["d_c"], env["r_kv"]
+        cached, flops = d_c, heads * (2 * (d_c + r_kv) + c)
+        symbols = {"H": heads, "d_c": d_c, "r_kv": r_kv, "c": c, "kv": kv}
+    elif model.mla:
+        name, width = "MLA, naive", env["d_qk"] + env["d_v"]
+        cached, flops = heads * width, heads * (2 * width + c)
+        symbols = {"H": heads, "d_qk": env["d_qk"], "d_v": env["d_v"], "c": c, "kv": kv}
+    else:
+        kv_heads, d = env["Hkv·d"] / env["d"], env["d"]
+        name = "MHA" if kv_heads == heads else "GQA"
+        cached, flops = 2 * kv_heads * d, heads * (4 * d + c)
+        symbols = {"H": heads, "H_kv": kv_heads, "d": d, "c": c, "kv": kv}
+    table = operator_table(model, hardware, workload, phases=("decode",))
+    attention = table[table["operator"].isin(["qk_matmul", "softmax", "pv_matmul"])]
+    naive = decode_attention(model, hardware, workload, "naive") if model.mla and workload.mla == "absorbed" else None
+    qk = attention[attention["operator"] == "qk_matmul"].iloc[0]
+    return DecodeAttention(name, heads, cached, flops, flops / (cached * kv),
+                           float(attention["flops"].sum() / attention["bytes"].sum()), int(np.max(workload.seq_len)),
+                           hardware.roof(float(qk["peak_flops_per_s"])).ridge, kv, symbols, naive)
+
+
+@dataclass(frozen=True)
 class MeasuredSource:
     """Which machine and model a measurement run comes from, against the report's."""
 
@@ -448,9 +512,12 @@ def _(finding: Capacity) -> str:
 def _(finding: MemoryFootprint) -> str:
     return "\n".join([
         "| | bytes |", "|---|---:|",
-        f"| weights | {grouped(finding.weights_bytes)} |", f"| KV cache | {grouped(finding.kv_cache_bytes)} |",
-        f"| activations (peak estimate) | {grouped(finding.activations_bytes)} |",
-        f"| **total** | **{grouped(finding.total_bytes)}** |", f"| capacity | {grouped(finding.capacity_bytes)} |"])
+        f"| weights | {grouped(finding.weights_bytes)} |",
+        f"| KV cache, {finding.kv_positions:,} positions per sequence (prompt + output) | "
+        f"{grouped(finding.kv_cache_bytes)} |",
+        f"| activations (peak estimate, fused attention) | {grouped(finding.activations_bytes)} |",
+        f"| **total** | **{grouped(finding.total_bytes)}** |",
+        f"| what a server may use: {finding.capacity_note} | {grouped(finding.capacity_bytes)} |"])
 
 
 @markdown.register
@@ -469,6 +536,50 @@ def _(finding: EndToEnd) -> str:
         f"| tokens/s per user | {'n/a (one output token)' if per_user is None else f'{per_user:.1f}'} |",
         f"| tokens/s per device | {finding.tokens_per_s_per_device:.1f} (all {finding.batch} sequences, prefill "
         "included) |"])
+
+
+@markdown.register
+def _(finding: DecodeAttention) -> str:
+    v = {k: f"{x:g}" for k, x in finding.symbols.items()}
+    if finding.form == "MLA, absorbed":
+        what = (f"Each cached position holds one latent and the shared rotary key, $d_c = r_{{kv}} + d_{{rope}} = "
+                f"{v['d_c']}$ elements per layer, read once for all $H = {v['H']}$ query heads of this device: each "
+                "head scores it as a $d_c$-long key and sums its first $r_{kv}$ elements as the value.")
+        formula = (r"I \approx \frac{H\,(2\,(d_c + r_{kv}) + c)}{d_c \cdot kv} = "
+                   f"\\frac{{{v['H']} \\cdot (2 \\cdot ({v['d_c']} + {v['r_kv']}) + {v['c']})}}{{{v['d_c']} \\cdot {v['kv']}}}")
+    elif finding.form == "MLA, naive":
+        what = (f"Each head caches its decompressed key ($d_{{qk}} = {v['d_qk']}$) and value ($d_v = {v['d_v']}$): "
+                f"$H\\,(d_{{qk}} + d_v) = {grouped(finding.cached_elements)}$ elements per position and layer, each "
+                "read by one head only.")
+        formula = (r"I \approx \frac{2\,(d_{qk} + d_v) + c}{(d_{qk} + d_v) \cdot kv} = "
+                   f"\\frac{{2 \\cdot ({v['d_qk']} + {v['d_v']}) + {v['c']}}}{{({v['d_qk']} + {v['d_v']}) \\cdot {v['kv']}}}")
+    else:
+        what = (f"Each cached position holds K and V of $H_{{kv}} = {v['H_kv']}$ heads, $2\\,H_{{kv}}\\,d = "
+                f"{grouped(finding.cached_elements)}$ elements per layer, " + (
+                    "each read by its own query head." if finding.form == "MHA" else
+                    f"each read once for the {finding.symbols['H'] / finding.symbols['H_kv']:g} query heads that "
+                    "share it."))
+        formula = (r"I \approx \frac{H\,(4\,d + c)}{2\,H_{kv}\,d \cdot kv} = "
+                   f"\\frac{{{v['H']} \\cdot (4 \\cdot {v['d']} + {v['c']})}}{{2 \\cdot {v['H_kv']} \\cdot {v['d']} \\cdot {v['kv']}}}")
+    lines = [f"**{finding.form}.** {what} Per cached position a decode step does the score, the softmax "
+             f"($c = {v['c']}$ FLOPs per score) and the weighted sum of every head, and reads the cache at "
+             f"$kv = {v['kv']}$ bytes per element:", "",
+             f"$${formula} = {finding.intensity:.1f}\\ \\text{{FLOP/byte}}$$", "",
+             f"The operator table at {finding.seq_len:,} cached positions, which also counts Q, the output and, "
+             "unfused, the score matrix through memory (and, for MLA, the separate PV kernel's second read of the "
+             f"latent), gives **{finding.table_intensity:.1f} FLOP/byte** for the attention operators: {'above' if finding.bound == 'compute' else 'below'} the ridge at "
+             f"{finding.ridge:.1f}, so decode attention is **{finding.bound}-bound** here."]
+    if finding.naive is not None:
+        n = finding.naive
+        lines += ["", f"Cached decompressed instead (the naive form, Hugging Face's reference code), the cache "
+                  f"would hold {grouped(n.cached_elements)} elements per position and layer on this device, "
+                  f"{n.cached_elements / finding.cached_elements:.0f}× the latent, at {n.intensity:.1f} FLOP/byte "
+                  f"({n.table_intensity:.1f} in the table): **{n.bound}-bound**, like multi-head attention. "
+                  "Absorbing the up-projections into the query and the output turns the cache read into "
+                  f"arithmetic: {finding.heads:g} heads reuse every latent byte. Under tensor parallelism the "
+                  "latent is replicated on every device while the heads are split, so the reuse, and the "
+                  "intensity, fall with the number of devices."]
+    return "\n".join(lines)
 
 
 @markdown.register
@@ -494,7 +605,7 @@ def abstract(parameters) -> str:
     memory_share = float(time_s[table["bound"] == "memory"].sum() / time_s.sum())
     devices = f"{parameters.tp} × {hardware.name}" if parameters.tp > 1 else hardware.name
     verdict = (f"fits: {fit.total_bytes / 1e9:.1f} GB of {fit.capacity_bytes / 1e9:.1f} GB" if fit.fits else
-               f"**does not fit**: it needs {fit.total_bytes / 1e9:.1f} GB, the device holds {fit.capacity_bytes / 1e9:.1f} GB")
+               f"**does not fit**: it needs {fit.total_bytes / 1e9:.1f} GB, a server may use {fit.capacity_bytes / 1e9:.1f} GB")
     return (f"**{model.display_name} on {devices}**, batch {parameters.batch}, {parameters.seq_len:,} tokens, "
             f"{parameters.weight_bits}-bit weights. At the roofline a decode step takes **{seconds(top.tpot_s)}** "
             f"({top.tokens_per_s_per_sequence:.1f} tokens/s per sequence) and the first token **{seconds(top.ttft_s)}**. "

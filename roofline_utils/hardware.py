@@ -54,7 +54,7 @@ class Hardware:
 
     key: str
     name: str
-    memory_bytes: float
+    memory_bytes: float  # the datasheet's capacity (its "48 GB", read as GiB)
     bandwidth_bytes_per_s: float
     peak_flops_per_s: Mapping[str, float]  # precision -> dense tensor peak; absent = unsupported
     link_bytes_per_s: float | None = None  # per direction, to each peer (tensor-parallel all-reduce)
@@ -65,7 +65,18 @@ class Hardware:
     sources: str = "user-defined"
     memory_type: str = ""
     tdp_w: float | None = None
+    reported_memory_bytes: float | None = None  # what the device reports to software (nvidia-smi's total)
+    reported_memory_source: str = ""
     extra: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def usable_memory_bytes(self) -> float:
+        """The memory software sees: the reported total where the catalog has it (an A40 reports 46,068 MiB
+        of its "48 GB", ECC and the driver's reservations taken), else the datasheet figure read as decimal
+        GB, the lower reading (48 GB: 48·10⁹ B)."""
+        if self.reported_memory_bytes is not None:
+            return self.reported_memory_bytes
+        return self.memory_bytes / GIB * 1e9
 
     def peak(self, precision: str) -> float:
         """Dense peak FLOP/s for ``precision``; a clear error if the device has no such path."""
@@ -106,6 +117,9 @@ def _from_record(key: str, record: Mapping) -> Hardware:
         sources=record.get("sources", "user-defined"),
         memory_type=record.get("memory_type", ""),
         tdp_w=record.get("tdp_w"),
+        reported_memory_bytes=None if record.get("memory_reported_mib") is None
+        else float(record["memory_reported_mib"]) * 2**20,
+        reported_memory_source=record.get("memory_reported_source", ""),
     )
 
 
@@ -160,8 +174,8 @@ def hardware_from_file(path: str | Path) -> Hardware:
     """A user-defined device from a small JSON or YAML file.
 
     Fields: name, bandwidth_gb_s (decimal GB/s), memory_gb (GiB), peak_tflops (mapping
-    precision -> TFLOP/s), optionally link_gb_s, l2_mb (MiB), tdp_w, sources and the text
-    fields of the catalog. Unknown fields and implausible numbers (see ``PLAUSIBLE``) are errors.
+    precision -> TFLOP/s), optionally memory_reported_mib (what nvidia-smi reports as total),
+    link_gb_s, link_latency_us (one hop), l2_mb (MiB), tdp_w, sources and the text fields of the catalog. Unknown fields and implausible numbers (see ``PLAUSIBLE``) are errors.
     """
     path = Path(path)
     if not path.is_file():
@@ -197,9 +211,11 @@ PLAUSIBLE = {  # field -> (unit, low, high)
     "link_gb_s": ("decimal GB/s per direction", 0.1, 10_000),
     "link_latency_us": ("microseconds per hop", 0, 1_000),
     "l2_mb": ("MiB", 0.01, 10_000),
+    "memory_reported_mib": ("MiB", 100, 100_000_000),
     "tdp_w": ("W", 1, 100_000),
 }
-TEXT_FIELDS = ("name", "memory_type", "link", "link_confidence", "confidence", "sources")
+TEXT_FIELDS = ("name", "memory_type", "link", "link_confidence", "link_latency_source", "confidence", "sources",
+               "memory_reported_source")
 KNOWN_FIELDS = (*PLAUSIBLE, *TEXT_FIELDS)
 REQUIRED = ("name", "bandwidth_gb_s", "memory_gb", "peak_tflops")
 
@@ -226,7 +242,8 @@ def _validated(record: dict, where: str) -> dict:
                                      ", ".join(PRECISIONS))
         if value is not None:
             _plausible(value, "peak_tflops", where, f"peak_tflops.{precision}")
-    for field_name in ("bandwidth_gb_s", "memory_gb", "link_gb_s", "link_latency_us", "l2_mb", "tdp_w"):
+    for field_name in ("bandwidth_gb_s", "memory_gb", "memory_reported_mib", "link_gb_s", "link_latency_us", "l2_mb",
+                       "tdp_w"):
         if record.get(field_name) is not None:
             _plausible(record[field_name], field_name, where)
     return record

@@ -1,4 +1,10 @@
-"""Memory footprint (weights + KV cache + activations) against the device's capacity."""
+"""Memory footprint (weights + KV cache + activations) against the device's capacity, as a server sees it.
+
+The KV cache holds a request at its end (prompt + output tokens); activations are those of the
+fused attention kernels a serving engine runs, whatever IO model the chart uses (unfused
+attention would keep the whole b·H·s² score matrix); the capacity is the memory the device
+reports to software, times the share the server may use (vLLM's ``gpu_memory_utilization``).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -46,15 +52,42 @@ def kv_cache_bytes(model: ModelConfig, batch, seq_len, kv_bits: float, tp: int =
 
 
 def activation_bytes(model: ModelConfig, workload: Workload, phases: tuple[str, ...] = PHASES) -> np.ndarray:
-    """Peak transient activations: the largest activation input + output of any one operator.
+    """Peak transient activations: the largest activation input + output of any one operator, with the
+    fused attention a serving engine runs (scores stay on chip, whatever ``attention_io`` the chart uses).
 
     Activations live only around the operator that uses them, so the peak is set by the
-    widest operator (the unfused score matrix in prefill, the SwiGLU tensors otherwise).
-    An estimate: frameworks also reserve workspace and fragment memory.
+    widest operator (the MLP's gate and up tensors, or the logits). An estimate: frameworks
+    also reserve workspace and fragment memory.
     """
+    fused = replace(workload, attention_io="fused")
     peaks = [cost["act_read_bytes"] + cost["act_write_bytes"]
-             for phase in phases for _, cost in operator_costs(model, workload, phase)]
+             for phase in phases for _, cost in operator_costs(model, fused, phase)]
     return np.max(np.broadcast_arrays(*peaks), axis=0)
+
+
+def capacity_bytes(hardware: Hardware, workload: Workload) -> float:
+    """What a server may fill: the memory the device reports (Hardware.usable_memory_bytes) times
+    ``gpu_memory_utilization``. A40: 46,068 MiB · 0.9 = 43,475,792,691 B (43.5 GB)."""
+    return hardware.usable_memory_bytes * workload.gpu_memory_utilization
+
+
+def capacity_note(hardware: Hardware, workload: Workload) -> str:
+    """Where capacity_bytes comes from, in words: '46,068 MiB reported (nvidia-smi, ...) × 0.9'."""
+    if hardware.reported_memory_bytes is not None:
+        source = f"{hardware.reported_memory_bytes / 2**20:,.0f} MiB reported"
+        source += f" ({hardware.reported_memory_source})" if hardware.reported_memory_source else ""
+    else:
+        source = f"the datasheet's {hardware.memory_bytes / 2**30:g} GB read as decimal GB (no reported figure)"
+    return f"{source} × gpu_memory_utilization {workload.gpu_memory_utilization:g}"
+
+
+def needed_bytes(model: ModelConfig, workload: Workload, phases: tuple[str, ...] = PHASES) -> np.ndarray:
+    """Weights + KV cache at the end of the request (seq_len + output_len positions) + peak activations,
+    over the workload's grid of batch and length."""
+    return (weight_bytes(model, workload)
+            + kv_cache_bytes(model, workload.batch, np.asarray(workload.seq_len) + workload.output_len,
+                             workload.kv_bits, workload.tp, workload.mla)
+            + activation_bytes(model, workload, phases))
 
 
 @dataclass(frozen=True)
@@ -65,6 +98,8 @@ class MemoryFootprint:
     kv_cache_bytes: float
     activations_bytes: float
     capacity_bytes: float
+    kv_positions: int = 0  # positions the KV cache holds per sequence: prompt + output
+    capacity_note: str = ""  # where the capacity comes from, in words
 
     @property
     def total_bytes(self) -> float:
@@ -78,15 +113,15 @@ class MemoryFootprint:
         """One sentence: fits or does not fit, with the numbers that decide it."""
         need, have = self.total_bytes / 1e9, self.capacity_bytes / 1e9
         if self.fits:
-            return (f"Fits: {need:.1f} GB needed of {have:.1f} GB on the {device_name} "
+            return (f"Fits: {need:.1f} GB needed of the {have:.1f} GB a server may use on the {device_name} "
                     f"({self.total_bytes / self.capacity_bytes:.0%} used).")
         alone = " The weights alone do not fit." if self.weights_bytes > self.capacity_bytes else ""
-        return (f"Does not fit: {need:.1f} GB needed, the {device_name} holds {have:.1f} GB "
+        return (f"Does not fit: {need:.1f} GB needed, a server may use {have:.1f} GB of the {device_name} "
                 f"(short by {need - have:.1f} GB).{alone}")
 
 
 def memory_footprint(model: ModelConfig | str, hardware: Hardware | str, workload: Workload) -> MemoryFootprint:
-    """Weights + KV cache (at the workload's seq_len) + peak activations, per device, vs capacity.
+    """Weights + KV cache (at seq_len + output_len) + peak activations, per device, vs what a server may use.
 
     Over a grid (arrays of batch, seq_len or bit widths) the largest of each term is taken.
     """
@@ -95,10 +130,12 @@ def memory_footprint(model: ModelConfig | str, hardware: Hardware | str, workloa
     check_tensor_parallel(model, workload.tp)
     return MemoryFootprint(
         weights_bytes=weight_bytes(model, workload),
-        kv_cache_bytes=float(np.max(kv_cache_bytes(model, workload.batch, workload.seq_len,
+        kv_cache_bytes=float(np.max(kv_cache_bytes(model, workload.batch,
+                                                   np.asarray(workload.seq_len) + workload.output_len,
                                                    workload.kv_bits, workload.tp, workload.mla))),
         activations_bytes=float(np.max(activation_bytes(model, workload))),
-        capacity_bytes=hardware.memory_bytes)
+        capacity_bytes=capacity_bytes(hardware, workload),
+        kv_positions=int(np.max(workload.seq_len)) + workload.output_len, capacity_note=capacity_note(hardware, workload))
 
 
 def largest_batch_that_fits(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
@@ -119,10 +156,7 @@ def largest_batch_that_fits(model: ModelConfig | str, hardware: Hardware | str, 
                                  f"got {max_batch!r}")
     batches = np.arange(1, max_batch + 1)
     grid = replace(workload, batch=batches, seq_len=int(np.max(workload.seq_len)))
-    total = (weight_bytes(model, workload)
-             + kv_cache_bytes(model, batches, grid.seq_len, workload.kv_bits, workload.tp, workload.mla)
-             + activation_bytes(model, grid, phases=("decode",)))
-    fits = batches[total <= hardware.memory_bytes]
+    fits = batches[needed_bytes(model, grid, phases=("decode",)) <= capacity_bytes(hardware, workload)]
     return int(fits.max()) if fits.size else 0
 
 

@@ -1,8 +1,9 @@
-"""The one set-up call every notebook makes: ``r = rl.notebook.setup(model=model, ...)``.
+"""The one set-up call every notebook makes: ``r = rl.notebook.setup(**rl.notebook.parameters(globals()))``.
 
-The notebook passes the parameters it declared (its ``parameters`` cell); the rest keep the
-schema's defaults. ``ReportParameters`` validates them, so a bad value fails here, at the top of
-the notebook, with a message that names the field.
+The notebook passes the parameters it declared (its ``parameters`` cell, or all of them when
+papermill injects a report's values); the rest keep the schema's defaults. ``ReportParameters``
+validates them, so a bad value fails here, at the top of the notebook, with a message that names
+the field.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 from .hardware import Hardware, get_hardware
 from .models import ModelConfig, load_model
-from .params import ReportParameters
+from .params import ReportParameters, schema
 from .workload import Workload
 
 
@@ -39,6 +40,12 @@ class Setup:
     def title(self) -> str:
         """'Roofline Model (Llama 33B, A40)': the original figure's title, for this model and device."""
         return f"Roofline Model ({self.model.display_name}, {self.hardware.name.removeprefix('NVIDIA ')})"
+
+
+def parameters(namespace: dict) -> dict:
+    """The report parameters a notebook's namespace defines (its ``parameters`` cell, and the values
+    papermill injects), by the schema's names: each is written once, in that cell."""
+    return {f.name: namespace[f.name] for f in schema() if f.name in namespace}
 
 
 def setup(**values) -> Setup:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from .hardware import Hardware, get_hardware
-from .memory import _widest, activation_bytes, kv_cache_bytes, weight_bytes
+from .memory import _widest, capacity_bytes, needed_bytes
 from .models import ModelConfig, load_model
 from .errors import RooflineInputError
 from .operators import PHASES, check_phases
@@ -33,8 +33,9 @@ def decode_sweep(model: ModelConfig | str, hardware: Hardware | str, workload: W
     """Every (batch, context length) pair: decode time per token, tokens/s, and whether it fits.
 
     tpot_s is one decode step at that KV length; tokens_per_s = batch / tpot_s (the whole
-    batch, per tensor-parallel group); fits compares weights + KV cache + activations with
-    one device's memory (decode activations; prefills are assumed chunked). One vectorised call.
+    batch, per tensor-parallel group); fits compares weights + KV cache at the request's end
+    (seq_len + output_len) + activations with what a server may use of one device's memory
+    (decode activations; prefills are assumed chunked). One vectorised call.
     """
     model, hardware, workload = load_model(model), get_hardware(hardware), check_workload(workload)
     check_positive_integers("batches", batches)
@@ -43,11 +44,9 @@ def decode_sweep(model: ModelConfig | str, hardware: Hardware | str, workload: W
     batch, seq = (a.ravel() for a in np.meshgrid(np.asarray(batches), np.asarray(seq_lens), indexing="ij"))
     grid = replace(workload, batch=batch, seq_len=seq)
     tpot = phase_arrays(model, hardware, grid, "decode")["time_s"]
-    need = (weight_bytes(model, workload)
-            + kv_cache_bytes(model, batch, seq, workload.kv_bits, workload.tp, workload.mla)
-            + activation_bytes(model, grid, phases=("decode",)))
+    need = needed_bytes(model, grid, phases=("decode",))
     return pd.DataFrame({"batch": batch, "seq_len": seq, "tpot_s": tpot, "tokens_per_s": batch / tpot,
-                         "memory_bytes": need, "fits": need <= hardware.memory_bytes})
+                         "memory_bytes": need, "fits": need <= capacity_bytes(hardware, workload)})
 
 
 GRID_AXES = ("batch", "seq_len", "weight_bits", "act_bits", "kv_bits")
