@@ -250,6 +250,15 @@ GQA_LOCAL = AttentionShape(k=b * s_kv_w * Hkvd, v=b * s_kv_w * Hkvd, scores=n_sc
                            kernel_dims={**GQA.kernel_dims, "s_kv": s_kv_w})
 
 
+def _traffic(*parts: tuple[str, Expr]) -> dict[str, Expr]:
+    """Traffic by kind, summing the parts of one kind: MLA's prefill reads Q and its fresh K (or the
+    scores and its V) both as activations, and neither may replace the other."""
+    traffic: dict[str, Expr] = {}
+    for kind, elements in parts:
+        traffic[kind] = traffic[kind] + elements if kind in traffic else elements
+    return traffic
+
+
 def attention(io: str, softmax_flops: float, shape: AttentionShape = GQA, prefix: str = "",
               layers: str = "all") -> list[Operator]:
     """The three attention steps for one layer, under the chosen IO model.
@@ -266,25 +275,25 @@ def attention(io: str, softmax_flops: float, shape: AttentionShape = GQA, prefix
     sh = shape
     qk_flops, pv_flops = 2 * sh.qk_width * sh.scores, 2 * sh.pv_width * sh.scores
     kernel = (lambda kind: Kernel(kind, sh.kernel_dims)) if sh.kernel_dims else (lambda kind: None)  # noqa: E731
-    v_read = {} if sh.v is None else {sh.kv_kind: sh.v}
+    v_read = [] if sh.v is None else [(sh.kv_kind, sh.v)]
     if io == "unfused":
         return [
-            Operator(prefix + "qk_matmul", ATTN, qk_flops, {"act_read": sh.q, sh.kv_kind: sh.k, "act_write": sh.stored},
+            Operator(prefix + "qk_matmul", ATTN, qk_flops, _traffic(("act_read", sh.q), (sh.kv_kind, sh.k), ("act_write", sh.stored)),
                      layers, note="scores = Q·K^T, written to memory", kernel=kernel("qk")),
             Operator(prefix + "softmax", OTHER, softmax_flops * sh.scores, {"act_read": sh.stored, "act_write": sh.stored},
                      layers, note=f"row softmax, {softmax_flops:g} FLOPs per score, through memory",
                      kernel=kernel("softmax")),
-            Operator(prefix + "pv_matmul", ATTN, pv_flops, {"act_read": sh.stored, **v_read, "act_write": sh.out},
+            Operator(prefix + "pv_matmul", ATTN, pv_flops, _traffic(("act_read", sh.stored), *v_read, ("act_write", sh.out)),
                      layers, note="out = P·V, P read back from memory", kernel=kernel("pv")),
         ]
     # Fused: the softmax runs inside the attention kernel and moves no bytes of its own, so its
     # FLOPs are charged to that kernel (here the QK^T half) instead of a row with no traffic.
     return [
-        Operator(prefix + "qk_matmul", ATTN, qk_flops + softmax_flops * sh.scores, {"act_read": sh.q, sh.kv_kind: sh.k},
+        Operator(prefix + "qk_matmul", ATTN, qk_flops + softmax_flops * sh.scores, _traffic(("act_read", sh.q), (sh.kv_kind, sh.k)),
                  layers, note=f"fused: Q and K read once, scores stay on chip; includes the row softmax "
                               f"({softmax_flops:g} FLOPs per score), which runs inside the same kernel",
                  kernel=kernel("sdpa")),  # one fused kernel measures qk_matmul and pv_matmul together
-        Operator(prefix + "pv_matmul", ATTN, pv_flops, {**v_read, "act_write": sh.out}, layers,
+        Operator(prefix + "pv_matmul", ATTN, pv_flops, _traffic(*v_read, ("act_write", sh.out)), layers,
                  note="fused: V read once, output written once" if sh.v is not None else
                       "fused: V is the latent part of the K rows already on chip; output written once"),
     ]

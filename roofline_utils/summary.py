@@ -23,8 +23,14 @@ def hardware_card(hardware: Hardware) -> pd.DataFrame:
     link = hardware.link or "n/a"
     if hardware.link_bytes_per_s is not None:
         link += f", {si(hardware.link_bytes_per_s, 'B/s')} per direction"
+    if hardware.link_latency_s is not None:
+        link += f", {hardware.link_latency_s * 1e6:g} µs per hop"
+    reported = "not in the catalog: the datasheet figure read as decimal GB" \
+        if hardware.reported_memory_bytes is None else \
+        f"{hardware.reported_memory_bytes / 2**20:,.0f} MiB ({hardware.reported_memory_source})"
     rows = [("device", f"{hardware.name} ({hardware.key})"),
-            ("memory", f"{hardware.memory_bytes / 2**30:g} GiB {hardware.memory_type}".rstrip()),
+            ("memory", f"{hardware.memory_bytes / 2**30:g} GB {hardware.memory_type}".rstrip()),
+            ("memory the device reports", reported),
             ("bandwidth", si(hardware.bandwidth_bytes_per_s, "B/s")),
             ("dense peaks", ", ".join(f"{p} {v / 1e12:g}" for p, v in hardware.peak_flops_per_s.items())
              + " TFLOP/s (TOP/s for integers)"),

@@ -128,4 +128,7 @@ def test_totals_differ_only_by_the_documented_items():
     # the weights in memory: theirs leave out lm_head, the embedding table and the norms (quirk 2)
     footprint = memory_footprint("llama-33b", "a40", Workload())
     assert footprint.weights_bytes == ref[("decode", "memory_consumption_weight")] + 2 * 32000 * H * 2 + 121 * H * 2
-    assert footprint.kv_cache_bytes == ref[("decode", "memory_consumption_kv_cache")]
+    # the KV cache: theirs holds the prompt; ours the request at its end, prompt + 256 output tokens
+    assert footprint.kv_cache_bytes == ref[("decode", "memory_consumption_kv_cache")] * (1024 + 256) / 1024
+    prompt_only = memory_footprint("llama-33b", "a40", Workload(output_len=0))
+    assert prompt_only.kv_cache_bytes == ref[("decode", "memory_consumption_kv_cache")]
