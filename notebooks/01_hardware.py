@@ -39,7 +39,9 @@ r = rl.notebook.setup(**rl.notebook.parameters(globals()))
 #
 # The figures come from the catalog shipped in `roofline_utils/data/hardware.json`, each with its
 # source. Throughput is **dense** (no 2:4 sparsity: vendors' headline numbers marked `*` are twice the
-# dense rate). Memory sizes are read as GiB; bandwidth is decimal GB/s.
+# dense rate). Bandwidth is decimal GB/s. Memory is the datasheet's size and, for whether a model fits,
+# the total the device reports to software (an A40 reports 46,068 MiB of its "48 GB": ECC and the
+# driver's reservations take the rest).
 
 # %%
 tables.show(summary.hardware_card(r.hardware), caption=f"The {r.hardware.name}, from its datasheet")

@@ -161,7 +161,7 @@ tables.show_markdown(markdown(findings.decode_attention(r.model, r.hardware, r.w
 # %% [markdown]
 # ## Where the counting differs from LLM-Viewer
 #
-# The test-suite cross-checks every number against LLM-Viewer's outputs for this model
+# The test-suite cross-checks every number against LLM-Viewer's outputs for Llama-33B, the paper's model
 # (`tests/test_reference.py`). They agree on the projections, the MLP GEMMs, attention bytes and the
 # KV cache. They differ, by design, where LLM-Viewer's accounting is wrong: its SwiGLU activation is
 # `hidden_size` wide instead of `intermediate_size` (2.7× too small), its `lm_head` counts $b h V$

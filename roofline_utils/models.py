@@ -34,6 +34,7 @@ MIXTRAL_DEFAULTS = {"num_local_experts": 8, "num_experts_per_tok": 2}
 EXPERT_COUNT_FIELD = {"mixtral": "num_local_experts", "qwen3_moe": "num_experts", "deepseek_v3": "n_routed_experts"}
 MLA_FIELDS = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
 GEMMA_FAMILIES = ("gemma2", "gemma3_text")
+DISPLAY_WORDS = {"deepseek": "DeepSeek"}  # names whose capitals capitalize() would lose
 MAX_SIZE = 2**31 - 1  # any size beyond int32 is not a real model, and keeps every count finite
 REQUIRED_FIELDS = ("hidden_size", "intermediate_size", "num_attention_heads",
                    "num_hidden_layers", "vocab_size")
@@ -109,9 +110,15 @@ class ModelConfig:
 
     @property
     def display_name(self) -> str:
-        """'llama-33b' -> 'Llama 33B', the form the original figure's title uses."""
-        words = self.name.replace("_", "-").split("-")
-        return " ".join(w.upper() if w[:1].isdigit() else w.capitalize() for w in words)
+        """'llama-33b' -> 'Llama 33B' (the form the original figure's title uses), 'deepseek-v3' ->
+        'DeepSeek V3', 'qwen3-30b-a3b' -> 'Qwen3 30B A3B', 'mixtral-8x7b' -> 'Mixtral 8x7B'."""
+        def word(w: str) -> str:
+            if w in DISPLAY_WORDS:
+                return DISPLAY_WORDS[w]
+            if w[:1].isdigit() or (len(w) <= 4 and any(c.isdigit() for c in w)):  # a size or a version: 8x7B, V3
+                return "x".join(part.upper() for part in w.split("x"))
+            return w.capitalize()
+        return " ".join(word(w) for w in self.name.replace("_", "-").split("-"))
 
     def parameter_count(self, tp: int = 1, active: bool = False) -> int:
         """Parameters, summed over the weights the operator list reads (see

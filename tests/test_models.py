@@ -94,3 +94,10 @@ def test_presets_of_every_family():
     for name, billions in [("llama-2-70b", 68.98), ("llama-3.1-8b", 8.03), ("mixtral-8x7b", 46.70),
                            ("qwen2.5-7b", 7.62)]:
         assert preset(name).parameter_count() / 1e9 == pytest.approx(billions, abs=0.01)
+
+
+@pytest.mark.parametrize("name, shown", [("llama-33b", "Llama 33B"), ("deepseek-v3", "DeepSeek V3"),
+                                         ("qwen3-235b-a22b", "Qwen3 235B A22B"), ("mixtral-8x7b", "Mixtral 8x7B"),
+                                         ("qwen2.5-7b", "Qwen2.5 7B"), ("llama-3.1-8b", "Llama 3.1 8B")])
+def test_display_names_keep_their_capitals(name, shown):
+    assert preset(name).display_name == shown
