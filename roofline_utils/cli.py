@@ -235,13 +235,14 @@ def _list(what: str) -> int:
     elif what == "hardware":
         from .hardware import get_hardware, hardware_names, sixteen_bit_precision
 
-        lines = [f"{'key':16s} {'device':32s} {'memory':>8s} {'bandwidth':>10s} {'16-bit peak':>13s}"]
+        lines = [f"{'key':16s} {'device':32s} {'memory':>8s} {'reported':>12s} {'bandwidth':>10s} {'16-bit peak':>13s}"]
         for name in hardware_names():
             hw = get_hardware(name)
             sixteen = sixteen_bit_precision(hw)
             peak = f"{hw.peak_flops_per_s[sixteen] / 1e12:7.1f} TFLOP/s" if sixteen else "none"
-            lines.append(f"{name:16s} {hw.name:32s} {hw.memory_bytes / 2**30:4.0f} GiB {hw.bandwidth_bytes_per_s / 1e9:5.0f} "
-                         f"GB/s {peak:>13s}")
+            reported = "n/a" if hw.reported_memory_bytes is None else f"{hw.reported_memory_bytes / 2**20:,.0f} MiB"
+            lines.append(f"{name:16s} {hw.name:32s} {hw.memory_bytes / 2**30:5.0f} GB {reported:>12s} "
+                         f"{hw.bandwidth_bytes_per_s / 1e9:5.0f} GB/s {peak:>13s}")
     else:
         from .measure import shipped_runs
 

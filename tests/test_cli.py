@@ -60,7 +60,7 @@ def test_list(what, expected):
 def test_list_hardware_shows_memory_bandwidth_and_peak():
     _, out, _ = run("list", "hardware")
     a40 = next(line for line in out.splitlines() if line.startswith("a40 "))
-    assert "48 GiB" in a40 and "696 GB/s" in a40 and "149.7 TFLOP/s" in a40
+    assert "48 GB" in a40 and "46,068 MiB" in a40 and "696 GB/s" in a40 and "149.7 TFLOP/s" in a40
 
 
 def test_version_and_help():
