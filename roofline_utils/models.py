@@ -241,7 +241,8 @@ def _dense_layers(config: Mapping, family: str, layers: int, where: str) -> int:
     if family == "qwen3_moe":
         step = _positive_int(config, "decoder_sparse_step", where) \
             if config.get("decoder_sparse_step") is not None else 1
-        dense = config.get("mlp_only_layers") or []
+        dense = config.get("mlp_only_layers")
+        dense = [] if dense is None else dense
         if not isinstance(dense, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in dense):
             raise RooflineInputError("mlp_only_layers", f"must be a list of layer indices in {where}, got {dense!r}")
         return sum(1 for i in range(layers) if i in dense or (i + 1) % step)

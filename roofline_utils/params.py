@@ -13,13 +13,14 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .errors import RooflineInputError
+from .hardware import PRECISIONS
 from .workload import MAX_GROUP_SIZE, MAX_MEDUSA_HEADS, MAX_TREE_SIZE, MLA_FORMS, SCALE_BITS
 
 DEFAULT_MEASUREMENT = "llama-33b_cpu-2core_numpy-float32.csv"
 DEFAULT_BATCHES = (1, 2, 4, 8, 16, 32, 64)
 DEFAULT_SEQ_LENS = (128, 256, 512, 1024, 2048, 4096, 8192)
 BIT_CHOICES = (4, 8, 16, 32)
-COMPUTE_PRECISIONS = ("auto", "fp16", "bf16", "fp8", "int8", "fp4", "int4")
+COMPUTE_PRECISIONS = ("auto", *PRECISIONS)  # auto: the one the bit widths imply (workload.compute_precision)
 MAX_SWEEP_VALUES = 64  # per sweep axis: 64 x 64 settings per group is already a dense cloud
 
 

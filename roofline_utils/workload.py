@@ -71,28 +71,19 @@ class Workload:
         _check_choice("attention_io", self.attention_io, ATTENTION_IO)
         _check_choice("prefill_logits", self.prefill_logits, PREFILL_LOGITS)
         _check_choice("mla", self.mla, MLA_FORMS)
-        if not isinstance(self.causal, (bool, np.bool_)):
-            raise RooflineInputError("causal", f"must be True or False, got {self.causal!r}")
-        if isinstance(self.tp, bool) or not isinstance(self.tp, (int, np.integer)) or not 1 <= self.tp <= 1024:
-            raise RooflineInputError("tp", f"must be a positive integer up to 1024, got {self.tp!r}")
         if self.compute_precision is not None:
             _check_choice("compute_precision", self.compute_precision, PRECISIONS)
-        for name, low, high in (("tree_size", 1, MAX_TREE_SIZE), ("medusa_heads", 0, MAX_MEDUSA_HEADS)):
+        for name, low, high in _INTEGER_FIELDS:
             value = getattr(self, name)
+            if type(value) is int and low <= value <= high:
+                continue  # the common case, without the slower isinstance checks
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-                raise RooflineInputError(name, f"must be an integer from {low} to {high:,}, got {value!r}")
-        if isinstance(self.weight_group_size, bool) or not isinstance(self.weight_group_size, (int, np.integer)) \
-                or not 0 <= self.weight_group_size <= MAX_GROUP_SIZE:
-            raise RooflineInputError("weight_group_size", f"must be an integer from 0 (per-channel scales) to "
-                                     f"{MAX_GROUP_SIZE:,}, got {self.weight_group_size!r}")
+                raise RooflineInputError(name, f"must be an integer from {low:,} to {high:,}, got {value!r}")
         if self.weight_scale_bits not in SCALE_BITS or isinstance(self.weight_scale_bits, bool):
             raise RooflineInputError("weight_scale_bits", f"got {self.weight_scale_bits!r}", ", ".join(map(str, SCALE_BITS)))
-        for name in ("weight_zero_point", "quantize_head", "quantize_stream"):
+        for name in ("causal", "weight_zero_point", "quantize_head", "quantize_stream"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise RooflineInputError(name, f"must be True or False, got {getattr(self, name)!r}")
-        if isinstance(self.output_len, bool) or not isinstance(self.output_len, (int, np.integer)) \
-                or not 0 <= self.output_len <= MAX_COUNT:
-            raise RooflineInputError("output_len", f"must be an integer from 0 to {MAX_COUNT:,}, got {self.output_len!r}")
         utilization = self.gpu_memory_utilization
         if isinstance(utilization, bool) or not isinstance(utilization, (int, float)) or not 0 < utilization <= 1:
             raise RooflineInputError("gpu_memory_utilization", f"must be a fraction above 0 and at most 1, "
@@ -107,6 +98,9 @@ class Workload:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+# integer fields and their ranges (weight_group_size 0: per-channel scales; output_len 0: the prompt alone)
+_INTEGER_FIELDS = (("tp", 1, 1024), ("tree_size", 1, MAX_TREE_SIZE), ("medusa_heads", 0, MAX_MEDUSA_HEADS),
+                   ("weight_group_size", 0, MAX_GROUP_SIZE), ("output_len", 0, 2**31))
 _FLOP_COUNT_FIELDS = tuple(f.name for f in fields(Workload) if f.name.endswith("_flops_per_element"))
 
 
@@ -191,11 +185,16 @@ def wide_workload(workload: Workload) -> Workload:
     unless quantised): the compute roof they run under is that of these widths."""
     from dataclasses import replace
 
-    if workload.quantize_stream:
-        return workload
     explicit = workload.compute_precision
+    narrow = min(_narrowest(workload.weight_bits), _narrowest(workload.act_bits)) < 16
+    if workload.quantize_stream or not (narrow or (explicit and PRECISION_BITS[explicit] < 16)):
+        return workload  # nothing narrow: the operators kept wide see the workload itself
     return replace(workload, weight_bits=_wide_int(workload.weight_bits), act_bits=_wide_int(workload.act_bits),
                    compute_precision=explicit if explicit and PRECISION_BITS[explicit] >= 16 else None)
+
+
+def _narrowest(bits):
+    return bits if is_number(bits) else np.min(bits)
 
 
 def _wide_int(bits):

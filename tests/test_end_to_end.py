@@ -33,10 +33,11 @@ def test_tensor_parallel_splits_weights_and_adds_the_all_reduce():
     table = operator_table("llama-2-70b", "h100-sxm", w).set_index(["phase", "operator"])
     assert table.loc[("decode", "q_proj"), "weight_bytes"] == 8192 * 8192 / 2  # half the heads, 1 B each
     assert table.loc[("decode", "k_proj"), "weight_bytes"] == 8192 * 1024 / 2  # 4 of 8 KV heads
-    # ring all-reduce of T·h one-byte activations: 2·(p-1)/p = 1 for p = 2, over 450 GB/s
+    # ring all-reduce of T·h activations, kept at 2 B under W8A8: 2·(p-1)/p = 1 for p = 2, over 450 GB/s,
+    # in 2·(p-1) = 2 steps of NVLink's 0.6 µs
     link = table.loc[("prefill", "mlp_allreduce")]
-    assert link["link_bytes"] == 32 * 1024 * 8192 and link["bound"] == "link"
-    assert link["time_s"] == pytest.approx(32 * 1024 * 8192 / 450e9)
+    assert link["link_bytes"] == 32 * 1024 * 8192 * 2 and link["bound"] == "link"
+    assert link["time_s"] == pytest.approx(2 * 0.6e-6 + 32 * 1024 * 8192 * 2 / 450e9)
     assert table.loc[("decode", "attn_allreduce"), "count"] == 80
     breakdown = time_breakdown(operator_table("llama-2-70b", "h100-sxm", w))
     assert "all-reduce (link)" in set(breakdown["category"])
@@ -67,14 +68,20 @@ def test_weight_only_quantisation_moves_fewer_bytes_under_the_same_roof():
 
 
 def test_fewest_devices_and_largest_batch():
-    # fp16 Llama-33B: 65.06 GB of weights > 51.5 GB (48 GiB); half of it per device fits
+    # fp16 Llama-33B: 65.06 GB of weights > the 43.5 GB a server may fill of an A40 (46,068 MiB · 0.9);
+    # half of it per device fits
     assert fewest_devices_that_fit("llama-33b", "a40", Workload()) == 2
     assert largest_batch_that_fits("llama-33b", "a40", Workload()) == 0
     w = Workload(seq_len=1024, weight_bits=8, act_bits=8, kv_bits=8, tp=2)
     largest = largest_batch_that_fits("llama-2-70b", "h100-sxm", w)
-    # per device: 68.98e9 / 2 B of weights; 1024 positions x 327,680 B/2 (8-bit) /2 (tp) of KV per sequence
-    kv_per_sequence = 1024 * 327_680 / 2 / 2
-    upper = (80 * 2**30 - preset("llama-2-70b").parameter_count() / 2) / kv_per_sequence
+    # Llama-2-70B per device over 2: h = 8192, I = 28672, 8 K/V heads of 128, V = 32000. The linear layers
+    # at 1 B (q and o: h·4096 each, k and v: h·512 each, the MLP 3·h·I/2), the embedding and lm_head
+    # (V/2·h each) and the 161 norm gains at 2 B.
+    h, inter = 8192, 28672
+    weights = 80 * (2 * h * 4096 + 2 * h * 512 + 3 * h * inter // 2) + 2 * (32000 // 2) * h * 2 + 161 * h * 2
+    # the KV cache of one sequence at its end (1,024 + 256 positions): 80 layers · K and V · 4 heads · 128 · 1 B
+    kv_per_sequence = (1024 + 256) * 80 * 2 * 4 * 128
+    upper = (81_559 * 2**20 * 0.9 - weights) / kv_per_sequence  # what a server may fill of an H100 SXM
     assert int(upper) - 2 <= largest <= int(upper)  # decode activations are a few MB
 
 
