@@ -1,8 +1,8 @@
 """Fuzz the inputs: bad and odd CLI flags, config.json files, device files, --out targets and
 Python API calls, checked against the project's error standard.
 
-    .venv/bin/python benchmarks/fuzz_inputs.py            # everything (about a minute)
-    .venv/bin/python benchmarks/fuzz_inputs.py --quick    # in-process inputs only (no renders, no processes)
+    .venv/bin/python benchmarks/fuzz_inputs.py            # everything (about six minutes on 2 cores)
+    .venv/bin/python benchmarks/fuzz_inputs.py --quick    # in-process inputs only (no renders, no processes; ~35 s)
     .venv/bin/python benchmarks/fuzz_inputs.py -v         # also print every input and its verdict
 
 The contract (issue 8):
@@ -241,6 +241,160 @@ def flag_cases() -> list[Case]:
         Case("flags", "table --format text", ["table", "--format", "text"], "ok"),
         Case("flags", "table --batch=' 4 ' (int() strips blanks)", ["table", "--batch", " 4 "], "either", ("batch",)),
     ]
+    cases += quantisation_flag_cases()
+    return cases
+
+
+def quantisation_flag_cases() -> list[Case]:
+    """The serving flags: --compute-precision, group-wise scales, what stays 16-bit, --mla, the memory share;
+    and the new presets (DeepSeek-V3, Qwen3, Gemma 2/3, Phi-3) under odd but valid settings."""
+    def table(label, argv, expect="error", field=()):
+        return Case("flags", f"table {label}", ["table", *argv], expect, field)
+
+    cases = []
+    for text in ["fp64", "FP8", "", "int2", "fp32", "tf32", "auto,fp8", "none", "fp 8"]:
+        cases.append(table(f"--compute-precision {text!r}", ["--compute-precision", text], field=("compute_precision",)))
+    for text in ["-1", "1.5", "two", "", str(2**20 + 1), str(2**64), "nan", "inf", "1e3", "0x80", "128,64"]:
+        cases.append(table(f"--bits 4 --weight-group-size {text!r}", ["--bits", "4", "--weight-group-size", text],
+                           field=("weight_group_size",)))
+    for text in ["4", "0", "64", "", "eight", "16.0", "-16"]:
+        cases.append(table(f"--bits 4 --weight-scale-bits {text!r}", ["--bits", "4", "--weight-scale-bits", text],
+                           field=("weight_scale_bits",)))
+    for text in ["Absorbed", "", "fused", "latent", "naive,absorbed"]:
+        cases.append(table(f"--model deepseek-v3 --mla {text!r}", ["--model", "deepseek-v3", "--mla", text],
+                           field=("mla",)))
+    for text in ["0", "nan", "inf", "-inf", "1e9", "-0.5", "1.01", "0.001", "0.0099", "", "90%", "0,9", "1e-400",
+                 "ninety", "0x1", "-0"]:
+        cases.append(table(f"--gpu-memory-utilization {text!r}", ["--gpu-memory-utilization", text],
+                           field=("gpu_memory_utilization",)))
+        if text in ("0", "nan", "inf", "1e9"):
+            cases.append(Case("flags", f"render --gpu-memory-utilization {text!r}",
+                              ["render", "--gpu-memory-utilization", text, "--out", "r"], "error",
+                              ("gpu_memory_utilization",)))
+    for flag in ("--weight-zero-point", "--quantize-head", "--quantize-stream"):
+        cases.append(table(f"{flag}=yes (a switch takes no value)", [f"{flag}=yes"], field=(flag,)))
+        cases.append(table(f"{flag} true (a stray positional)", [flag, "true"]))
+    cases += [
+        # a roof the device lacks, or one narrower than an operand
+        table("--compute-precision fp8 (a40 has no FP8)", ["--compute-precision", "fp8", "--bits", "8"],
+              field=("compute_precision",)),
+        table("--compute-precision fp8 --hardware a40 (16-bit operands)", ["--compute-precision", "fp8"],
+              field=("compute_precision",)),
+        table("--compute-precision int8 (16-bit operands)", ["--compute-precision", "int8"],
+              field=("compute_precision",)),
+        table("--compute-precision int8 --weight-bits 8 (activations still 16-bit)",
+              ["--compute-precision", "int8", "--weight-bits", "8"], field=("compute_precision",)),
+        table("--compute-precision int8 --act-bits 8 (weights still 16-bit)",
+              ["--compute-precision", "int8", "--act-bits", "8"], field=("compute_precision",)),
+        table("--compute-precision fp4 --hardware b200 --bits 8 (fp4 narrower than the operands)",
+              ["--compute-precision", "fp4", "--hardware", "b200", "--bits", "8"], field=("compute_precision",)),
+        table("--compute-precision fp4 --hardware b200 --weight-bits 4 (16-bit activations)",
+              ["--compute-precision", "fp4", "--hardware", "b200", "--weight-bits", "4"], field=("compute_precision",)),
+        table("--compute-precision fp4 --hardware h100-sxm --bits 4 (no FP4 before Blackwell)",
+              ["--compute-precision", "fp4", "--hardware", "h100-sxm", "--bits", "4"], field=("compute_precision",)),
+        table("--compute-precision int4 --hardware b200 --bits 4 (B200 has no INT4 path)",
+              ["--compute-precision", "int4", "--hardware", "b200", "--bits", "4"], field=("compute_precision",)),
+        table("--compute-precision int8 --hardware v100-sxm2 --bits 8", ["--compute-precision", "int8", "--hardware",
+              "v100-sxm2", "--bits", "8"], field=("compute_precision",)),
+        table("--compute-precision fp16 --hardware tpu-v5e (bf16 only)",
+              ["--compute-precision", "fp16", "--hardware", "tpu-v5e"], field=("compute_precision",)),
+        table("--compute-precision bf16 --hardware t4 (no bf16)", ["--compute-precision", "bf16", "--hardware", "t4"],
+              field=("compute_precision",)),
+        table("--compute-precision fp16 --bits 32 (16-bit roof, 32-bit operands)",
+              ["--compute-precision", "fp16", "--bits", "32"], field=("compute_precision",)),
+        table("--compute-precision fp8 --hardware h100-sxm --bits 8 --tp 3 (52 heads)",
+              ["--compute-precision", "fp8", "--hardware", "h100-sxm", "--bits", "8", "--tp", "3"],
+              field=("tp", "compute_precision")),
+        Case("flags", "render --compute-precision fp8 (a40)", ["render", "--compute-precision", "fp8", "--bits", "8",
+             "--out", "r"], "error", ("compute_precision",)),
+        Case("flags", "render --weight-group-size -1", ["render", "--weight-group-size", "-1", "--out", "r"], "error",
+             ("weight_group_size",)),
+        Case("flags", "render --mla latent", ["render", "--mla", "latent", "--out", "r"], "error", ("mla",)),
+        # the new presets split over devices that do not divide them
+        table("--model deepseek-v3 --tp 3 (128 heads)", ["--model", "deepseek-v3", "--hardware", "h200-sxm", "--tp", "3"],
+              field=("tp",)),
+        table("--model phi-3-mini --tp 3 (32 heads)", ["--model", "phi-3-mini", "--hardware", "h100-sxm", "--tp", "3"],
+              field=("tp",)),
+        table("--model qwen3-235b-a22b --tp 1024", ["--model", "qwen3-235b-a22b", "--hardware", "h100-sxm", "--tp",
+              "1024"], field=("tp",)),
+        table("--model gemma-3-1b --tp 8 (4 heads)", ["--model", "gemma-3-1b", "--hardware", "h100-sxm", "--tp", "8"],
+              field=("tp",)),
+        table("--model Gemma-2-9B (capitals)", ["--model", "Gemma-2-9B"], "either", ("model",)),
+        table("--model deepseek-v2 (not a preset)", ["--model", "deepseek-v2"], field=("model",)),
+        table("--model qwen3-30b (not a preset)", ["--model", "qwen3-30b"], field=("model",)),
+        # odd but valid
+        table("--compute-precision auto", ["--compute-precision", "auto"], "ok"),
+        table("--compute-precision fp16 --bits 4 (a roof wider than the operands)",
+              ["--compute-precision", "fp16", "--bits", "4"], "ok"),
+        table("--compute-precision bf16 --hardware h100 --bits 8", ["--compute-precision", "bf16", "--hardware",
+              "h100", "--bits", "8"], "ok"),
+        table("--compute-precision int8 --bits 8 (a40)", ["--compute-precision", "int8", "--bits", "8"], "ok"),
+        table("--compute-precision int4 --bits 4 (a40)", ["--compute-precision", "int4", "--bits", "4"], "ok"),
+        table("--model llama-3.1-8b --hardware rtx-4090 --bits 8 --compute-precision int8 (SmoothQuant)",
+              ["--model", "llama-3.1-8b", "--hardware", "rtx-4090", "--bits", "8", "--compute-precision", "int8"], "ok"),
+        table("--model llama-3.1-8b --hardware b200 --bits 4 --compute-precision fp4 --weight-group-size 16 "
+              "--weight-scale-bits 8 (NVFP4)", ["--model", "llama-3.1-8b", "--hardware", "b200", "--bits", "4",
+              "--compute-precision", "fp4", "--weight-group-size", "16", "--weight-scale-bits", "8"], "ok"),
+        table("--hardware b200 --bits 4 (auto: fp4)", ["--hardware", "b200", "--bits", "4"], "ok"),
+        table("--compute-precision fp8 --hardware h100 --weight-bits 4 --act-bits 8",
+              ["--compute-precision", "fp8", "--hardware", "h100", "--weight-bits", "4", "--act-bits", "8"], "ok"),
+        table("--bits 32 --hardware tpu-v5e (no fp32 path: the 16-bit roof)", ["--bits", "32", "--hardware",
+              "tpu-v5e"], "either", ("weight_bits/act_bits", "compute_precision", "bits")),
+        table("--weight-group-size 0 --bits 4", ["--weight-group-size", "0", "--bits", "4"], "ok"),
+        table("--weight-group-size 1 --weight-scale-bits 32 --weight-zero-point --bits 4 (40 bits a weight)",
+              ["--weight-group-size", "1", "--weight-scale-bits", "32", "--weight-zero-point", "--bits", "4"], "ok"),
+        table("--weight-group-size 1048576 --bits 4 (largest)", ["--weight-group-size", "1048576", "--bits", "4"],
+              "ok"),
+        table("--weight-group-size 128 (16-bit weights: no groups)", ["--weight-group-size", "128"], "ok"),
+        table("--weight-zero-point (no groups)", ["--weight-zero-point"], "ok"),
+        table("--model llama-3.1-70b --hardware h100-sxm --weight-bits 4 --weight-group-size 128 --weight-zero-point",
+              ["--model", "llama-3.1-70b", "--hardware", "h100-sxm", "--weight-bits", "4", "--weight-group-size", "128",
+               "--weight-zero-point"], "ok"),
+        table("--quantize-head --quantize-stream --bits 4 --compute-precision int4 --model gemma-2-9b (tied head)",
+              ["--quantize-head", "--quantize-stream", "--bits", "4", "--compute-precision", "int4", "--model",
+               "gemma-2-9b"], "ok"),
+        table("--quantize-stream --act-bits 4 --weight-bits 16", ["--quantize-stream", "--act-bits", "4",
+              "--weight-bits", "16"], "ok"),
+        table("--quantize-head --quantize-stream --bits 4 --tp 2 --phase all",
+              ["--quantize-head", "--quantize-stream", "--bits", "4", "--tp", "2", "--phase", "all"], "ok"),
+        table("--gpu-memory-utilization 1", ["--gpu-memory-utilization", "1"], "ok"),
+        table("--gpu-memory-utilization 0.01 (smallest)", ["--gpu-memory-utilization", "0.01"], "ok"),
+        table("--gpu-memory-utilization 1e-2", ["--gpu-memory-utilization", "1e-2"], "ok"),
+        table("--gpu-memory-utilization ' 0.5 '", ["--gpu-memory-utilization", " 0.5 "], "either",
+              ("gpu_memory_utilization",)),
+        table("--mla naive --model llama-33b (no MLA: nothing to change)", ["--mla", "naive"], "either", ("mla",)),
+        table("--model deepseek-v3 --hardware h200-sxm --tp 8 --bits 8", ["--model", "deepseek-v3", "--hardware",
+              "h200-sxm", "--tp", "8", "--bits", "8"], "ok"),
+        table("--model deepseek-v3 --mla naive --phase all", ["--model", "deepseek-v3", "--mla", "naive", "--phase",
+              "all"], "ok"),
+        table("--model deepseek-v3 --mla naive --batch 1048576 --seq-len 16777216 (largest)",
+              ["--model", "deepseek-v3", "--mla", "naive", "--batch", "1048576", "--seq-len", "16777216"], "ok"),
+        table("--model deepseek-v3 --kv-bits 4 --attention-io fused --tp 128 --hardware h100",
+              ["--model", "deepseek-v3", "--kv-bits", "4", "--attention-io", "fused", "--tp", "128", "--hardware",
+               "h100"], "ok"),
+        table("--model deepseek-v3 --phase verify --tree-size 4096 --medusa-heads 64 --batch 1048576",
+              ["--model", "deepseek-v3", "--phase", "verify", "--tree-size", "4096", "--medusa-heads", "64", "--batch",
+               "1048576"], "ok"),
+        table("--model qwen3-30b-a3b --hardware h100-sxm --tp 8 (4 K/V heads: replicated)",
+              ["--model", "qwen3-30b-a3b", "--hardware", "h100-sxm", "--tp", "8"], "ok"),
+        table("--model qwen3-235b-a22b --batch 1048576 --phase all (every expert touched)",
+              ["--model", "qwen3-235b-a22b", "--batch", "1048576", "--phase", "all"], "ok"),
+        table("--model qwen3-8b --seq-len 1 --bits 4 --format text", ["--model", "qwen3-8b", "--seq-len", "1",
+              "--bits", "4", "--format", "text"], "ok"),
+        table("--model gemma-3-27b --seq-len 16777216 (far past the window)", ["--model", "gemma-3-27b", "--seq-len",
+              "16777216"], "ok"),
+        table("--model gemma-3-1b --seq-len 1 --batch 1 --tp 4", ["--model", "gemma-3-1b", "--seq-len", "1",
+              "--tp", "4", "--hardware", "h100-sxm"], "ok"),
+        table("--model gemma-2-27b --hardware a100-80gb-sxm --seq-len 8192 --batch 8 --attention-io fused",
+              ["--model", "gemma-2-27b", "--hardware", "a100-80gb-sxm", "--seq-len", "8192", "--batch", "8",
+               "--attention-io", "fused"], "ok"),
+        table("--model phi-3-mini --seq-len 2047 (the window exactly)", ["--model", "phi-3-mini", "--seq-len", "2047"],
+              "ok"),
+        table("--model phi-3-mini --seq-len 2048 --phase all (one past the window)",
+              ["--model", "phi-3-mini", "--seq-len", "2048", "--phase", "all"], "ok"),
+        table("--model gemma-3-1b --hardware m2-ultra --bits 8 (no 8-bit roof: 16-bit)",
+              ["--model", "gemma-3-1b", "--hardware", "m2-ultra", "--bits", "8"], "ok"),
+    ]
     return cases
 
 
@@ -331,7 +485,284 @@ def config_cases() -> list[Case]:
              _json(_with(BASE_CONFIG, sliding_window=0, use_sliding_window=False)), "ok"),
         case("config.json with a UTF-8 BOM", "\ufeff" + _json(BASE_CONFIG), "either", ("model", "config")),
     ]
+    cases += architecture_config_cases()
     return cases
+
+
+DEEPSEEK = {"architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3", "hidden_size": 7168,
+            "intermediate_size": 18432, "moe_intermediate_size": 2048, "num_hidden_layers": 61,
+            "num_attention_heads": 128, "num_key_value_heads": 128, "n_shared_experts": 1, "n_routed_experts": 256,
+            "num_experts_per_tok": 8, "kv_lora_rank": 512, "q_lora_rank": 1536, "qk_rope_head_dim": 64,
+            "v_head_dim": 128, "qk_nope_head_dim": 128, "moe_layer_freq": 1, "first_k_dense_replace": 3,
+            "vocab_size": 129280, "hidden_act": "silu", "tie_word_embeddings": False}
+QWEN3_MOE = {"architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "hidden_size": 2048,
+             "intermediate_size": 6144, "moe_intermediate_size": 768, "num_experts": 128, "num_experts_per_tok": 8,
+             "decoder_sparse_step": 1, "mlp_only_layers": [], "num_hidden_layers": 48, "num_attention_heads": 32,
+             "num_key_value_heads": 4, "head_dim": 128, "vocab_size": 151936, "hidden_act": "silu",
+             "sliding_window": None, "use_sliding_window": False, "tie_word_embeddings": False}
+QWEN3 = {"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "hidden_size": 1024, "intermediate_size": 3072,
+         "num_hidden_layers": 28, "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 128,
+         "vocab_size": 151936, "hidden_act": "silu", "tie_word_embeddings": True}
+GEMMA2 = {"architectures": ["Gemma2ForCausalLM"], "model_type": "gemma2", "hidden_size": 3584,
+          "intermediate_size": 14336, "num_hidden_layers": 42, "num_attention_heads": 16, "num_key_value_heads": 8,
+          "head_dim": 256, "vocab_size": 256000, "hidden_act": "gelu_pytorch_tanh",
+          "hidden_activation": "gelu_pytorch_tanh", "sliding_window": 4096, "attn_logit_softcapping": 50.0,
+          "final_logit_softcapping": 30.0}
+GEMMA3 = {"architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "hidden_size": 1152,
+          "intermediate_size": 6912, "num_hidden_layers": 26, "num_attention_heads": 4, "num_key_value_heads": 1,
+          "head_dim": 256, "vocab_size": 262144, "hidden_activation": "gelu_pytorch_tanh", "sliding_window": 512,
+          "sliding_window_pattern": 6}
+PHI3 = {"architectures": ["Phi3ForCausalLM"], "model_type": "phi3", "hidden_size": 3072, "intermediate_size": 8192,
+        "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32, "vocab_size": 32064,
+        "hidden_act": "silu", "sliding_window": 2047, "tie_word_embeddings": False}
+BAD_SIZES = [(MISSING, "missing"), (0, "0"), (-1, "-1"), (True, "true"), ("512", '"512"'), (512.5, "512.5"),
+             (None, "null"), (NAN, "NaN"), ([512], "[512]"), (2**62, "2**62")]
+
+
+def architecture_config_cases() -> list[Case]:
+    """config.json files of the architectures with more than one kind of layer: DeepSeek-V3 (MLA, shared
+    experts, dense first layers), Qwen3 and Qwen3-MoE, Gemma 2/3 (local/global layers, GeGLU), Phi-3."""
+    def case(label, content, expect="error", field=(), extra=()):
+        return Case("config", f"--model {label}", ["table", "--model", "cfg/config.json", *extra], expect, field,
+                    files={"cfg/config.json": content})
+
+    def cfg(family, base, label, expect="error", field=(), extra=(), **changes):
+        return case(f"config.json ({family}) with {label}", _json(_with(base, **changes)), expect, field, extra)
+
+    layers = DEEPSEEK["num_hidden_layers"]
+    cases = []
+    for name in ("kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"):
+        for value, shown in BAD_SIZES:
+            cases.append(cfg("DeepSeek-V3", DEEPSEEK, f"{name}: {shown}", field=(name,), **{name: value}))
+    for value, shown in [(-1, "-1"), (True, "true"), ("1536", '"1536"'), (1536.5, "1536.5"), (NAN, "NaN"),
+                         ([1536], "[1536]"), (2**62, "2**62")]:
+        cases.append(cfg("DeepSeek-V3", DEEPSEEK, f"q_lora_rank: {shown}", field=("q_lora_rank",), q_lora_rank=value))
+    for name in ("n_routed_experts", "moe_intermediate_size", "num_experts_per_tok"):
+        for value, shown in [v for v in BAD_SIZES if v[1] != "null" or name == "moe_intermediate_size"]:
+            expect = "error"
+            if name == "n_routed_experts" and value is MISSING:
+                expect = "ok"  # no routed experts: a dense MLA model
+            cases.append(cfg("DeepSeek-V3", DEEPSEEK, f"{name}: {shown}", expect, (name,), **{name: value}))
+    for value, shown in [(-1, "-1"), (True, "true"), ("1", '"1"'), (1.5, "1.5"), (NAN, "NaN"), (2**62, "2**62")]:
+        cases.append(cfg("DeepSeek-V3", DEEPSEEK, f"n_shared_experts: {shown}", field=("n_shared_experts",),
+                         n_shared_experts=value))
+    for value, shown in [(layers + 1, f"{layers + 1} (> num_hidden_layers {layers})"), (-1, "-1"), ("3", '"3"'),
+                         (True, "true"), (3.5, "3.5"), (NAN, "NaN"), ([3], "[3]"), (2**62, "2**62")]:
+        cases.append(cfg("DeepSeek-V3", DEEPSEEK, f"first_k_dense_replace: {shown}", field=("first_k_dense_replace",),
+                         first_k_dense_replace=value))
+    for value, shown in [(0, "0"), (-1, "-1"), ("1", '"1"'), (True, "true"), (1.5, "1.5"), (NAN, "NaN")]:
+        cases.append(cfg("DeepSeek-V3", DEEPSEEK, f"moe_layer_freq: {shown}", field=("moe_layer_freq",),
+                         moe_layer_freq=value))
+    cases += [
+        cfg("DeepSeek-V3", DEEPSEEK, "num_experts_per_tok 257 > n_routed_experts 256", field=("num_experts_per_tok",),
+            num_experts_per_tok=257),
+        cfg("DeepSeek-V3", DEEPSEEK, "num_experts_per_tok 3 > n_routed_experts 2", field=("num_experts_per_tok",),
+            n_routed_experts=2, num_experts_per_tok=3),
+        cfg("DeepSeek-V3", DEEPSEEK, "no MLA fields at all", field=MLA_FIELDS_NAMED,
+            **{f: MISSING for f in MLA_FIELDS_NAMED}),
+        cfg("DeepSeek-V3", DEEPSEEK, "kv_lora_rank only (the other MLA fields missing)", field=MLA_FIELDS_NAMED,
+            **{f: MISSING for f in MLA_FIELDS_NAMED if f != "kv_lora_rank"}),
+        cfg("DeepSeek-V3", DEEPSEEK, "intermediate_size and moe_intermediate_size missing",
+            field=("intermediate_size", "moe_intermediate_size"), intermediate_size=MISSING,
+            moe_intermediate_size=MISSING),
+        cfg("DeepSeek-V3", DEEPSEEK, 'hidden_act "gelu"', field=("hidden_act",), hidden_act="gelu"),
+        cfg("DeepSeek-V3", DEEPSEEK, "hidden_act 5", field=("hidden_act",), hidden_act=5),
+        cfg("DeepSeek-V3", DEEPSEEK, 'tie_word_embeddings "false"', field=("tie_word_embeddings",),
+            tie_word_embeddings="false"),
+        cfg("DeepSeek-V3", DEEPSEEK, "num_attention_heads 0", field=("num_attention_heads",), num_attention_heads=0),
+        cfg("DeepSeek-V3", DEEPSEEK, "num_hidden_layers 0", field=("num_hidden_layers",), num_hidden_layers=0),
+        case("config.json (DeepSeek-V3) with architectures [DeepseekV2ForCausalLM]",
+             _json(_with(DEEPSEEK, architectures=["DeepseekV2ForCausalLM"])), field=("architectures",)),
+        case("config.json with model_type deepseek_v2, no architectures",
+             _json(_with(DEEPSEEK, architectures=MISSING, model_type="deepseek_v2")), field=("model_type",)),
+        # odd but valid
+        cfg("DeepSeek-V3", DEEPSEEK, "(valid)", "ok"),
+        cfg("DeepSeek-V3", DEEPSEEK, "(valid), --mla naive --phase all", "ok", extra=("--mla", "naive", "--phase", "all")),
+        cfg("DeepSeek-V3", DEEPSEEK, "(valid), --tp 8 --bits 8 --hardware h200-sxm", "ok",
+            extra=("--tp", "8", "--bits", "8", "--hardware", "h200-sxm")),
+        cfg("DeepSeek-V3", DEEPSEEK, "q_lora_rank null (a plain q_proj, as DeepSeek-V2-Lite)", "ok", q_lora_rank=None),
+        cfg("DeepSeek-V3", DEEPSEEK, "q_lora_rank missing", "ok", q_lora_rank=MISSING),
+        cfg("DeepSeek-V3", DEEPSEEK, "q_lora_rank 0", "either", ("q_lora_rank",), q_lora_rank=0),
+        cfg("DeepSeek-V3", DEEPSEEK, "q_lora_rank false", "either", ("q_lora_rank",), q_lora_rank=False),
+        cfg("DeepSeek-V3", DEEPSEEK, "n_shared_experts 0", "ok", n_shared_experts=0),
+        cfg("DeepSeek-V3", DEEPSEEK, "n_shared_experts null", "ok", n_shared_experts=None),
+        cfg("DeepSeek-V3", DEEPSEEK, "n_routed_experts null (dense)", "ok", n_routed_experts=None),
+        cfg("DeepSeek-V3", DEEPSEEK, "n_routed_experts 1, num_experts_per_tok 1", "either", ("n_routed_experts",),
+            n_routed_experts=1, num_experts_per_tok=1),
+        cfg("DeepSeek-V3", DEEPSEEK, "num_experts_per_tok = n_routed_experts = 256 (every expert)", "ok",
+            num_experts_per_tok=256),
+        cfg("DeepSeek-V3", DEEPSEEK, f"first_k_dense_replace {layers} (every layer dense)", "ok",
+            first_k_dense_replace=layers, extra=("--phase", "all")),
+        cfg("DeepSeek-V3", DEEPSEEK, "first_k_dense_replace 0", "ok", first_k_dense_replace=0),
+        cfg("DeepSeek-V3", DEEPSEEK, "first_k_dense_replace null", "ok", first_k_dense_replace=None),
+        cfg("DeepSeek-V3", DEEPSEEK, "first_k_dense_replace false", "either", ("first_k_dense_replace",),
+            first_k_dense_replace=False),
+        cfg("DeepSeek-V3", DEEPSEEK, "moe_layer_freq 2 (every other layer)", "ok", moe_layer_freq=2),
+        cfg("DeepSeek-V3", DEEPSEEK, "moe_layer_freq 1000 (only layer 3 MoE)", "ok", moe_layer_freq=1000),
+        cfg("DeepSeek-V3", DEEPSEEK, "num_key_value_heads 1 (ignored by MLA)", "either", ("num_key_value_heads",),
+            num_key_value_heads=1),
+        cfg("DeepSeek-V3", DEEPSEEK, "num_key_value_heads missing", "ok", num_key_value_heads=MISSING),
+        cfg("DeepSeek-V3", DEEPSEEK, "intermediate_size missing (MoE width used)", "ok", intermediate_size=MISSING),
+        cfg("DeepSeek-V3", DEEPSEEK, "a 1-layer, 1-head, 1-expert, rank-1 model", "either",
+            hidden_size=64, intermediate_size=1, moe_intermediate_size=1, num_hidden_layers=1, num_attention_heads=1,
+            num_key_value_heads=1, n_routed_experts=2, num_experts_per_tok=1, kv_lora_rank=1, q_lora_rank=1,
+            qk_rope_head_dim=1, qk_nope_head_dim=1, v_head_dim=1, vocab_size=1, first_k_dense_replace=0),
+        cfg("DeepSeek-V3", DEEPSEEK, "every MLA rank 2**31-1 (huge)", "either", (), extra=("--phase", "all"),
+            **{f: 2**31 - 1 for f in MLA_FIELDS_NAMED}),
+        cfg("DeepSeek-V3", DEEPSEEK, "n_routed_experts and num_experts_per_tok 2**31-1 (huge)", "either",
+            n_routed_experts=2**31 - 1, num_experts_per_tok=2**31 - 1, extra=("--batch", "1048576")),
+        cfg("DeepSeek-V3", DEEPSEEK, "hidden_size and vocab_size 2**31-1 (huge)", "either",
+            hidden_size=2**31 - 1, vocab_size=2**31 - 1, extra=("--batch", "1048576", "--seq-len", "16777216")),
+        case("config.json (DeepSeek-V3) with model_type deepseek_v3, no architectures",
+             _json(_with(DEEPSEEK, architectures=MISSING)), "ok"),
+    ]
+
+    # Qwen3-MoE: routed experts without shared ones; dense layers by list or by step
+    moe_layers = QWEN3_MOE["num_hidden_layers"]
+    for name in ("num_experts", "num_experts_per_tok", "moe_intermediate_size"):
+        for value, shown in BAD_SIZES:
+            if name == "num_experts" and (value is MISSING or value is None):
+                continue  # no experts: a dense Qwen3
+            cases.append(cfg("Qwen3-MoE", QWEN3_MOE, f"{name}: {shown}", field=(name,), **{name: value}))
+    for value, shown in [(0, "0"), (-1, "-1"), ("1", '"1"'), (True, "true"), (1.5, "1.5"), (NAN, "NaN")]:
+        cases.append(cfg("Qwen3-MoE", QWEN3_MOE, f"decoder_sparse_step: {shown}", field=("decoder_sparse_step",),
+                         decoder_sparse_step=value))
+    for value, shown in [("0,1", '"0,1"'), ({"0": 1}, '{"0": 1}'), ([True], "[true]"), ([1.5], "[1.5]"),
+                         ([None], "[null]"), (["0"], '["0"]'), (5, "5 (a number, not a list)"),
+                         (True, "true"), ([[0]], "[[0]]")]:
+        cases.append(cfg("Qwen3-MoE", QWEN3_MOE, f"mlp_only_layers: {shown}", field=("mlp_only_layers",),
+                         mlp_only_layers=value))
+    cases += [
+        cfg("Qwen3-MoE", QWEN3_MOE, "num_experts_per_tok 129 > num_experts 128", field=("num_experts_per_tok",),
+            num_experts_per_tok=129),
+        cfg("Qwen3-MoE", QWEN3_MOE, "num_experts 2**31-1, num_experts_per_tok 2**31 (> experts, and too big)",
+            field=("num_experts_per_tok",), num_experts=2**31 - 1, num_experts_per_tok=2**31),
+        cfg("Qwen3-MoE", QWEN3_MOE, "head_dim 0", field=("head_dim",), head_dim=0),
+        cfg("Qwen3-MoE", QWEN3_MOE, "num_key_value_heads 3 (does not divide 32)", field=("num_key_value_heads",),
+            num_key_value_heads=3),
+        cfg("Qwen3-MoE", QWEN3_MOE, 'hidden_act "swiglu"', field=("hidden_act",), hidden_act="swiglu"),
+        cfg("Qwen3-MoE", QWEN3_MOE, "sliding_window 0, use_sliding_window true", field=("sliding_window",),
+            sliding_window=0, use_sliding_window=True),
+        cfg("Qwen3-MoE", QWEN3_MOE, "mlp_only_layers: 0 (a number, not a list)", "error", ("mlp_only_layers",),
+            mlp_only_layers=0),
+        cfg("Qwen3-MoE", QWEN3_MOE, 'mlp_only_layers: "" (a string, not a list)', "error", ("mlp_only_layers",),
+            mlp_only_layers=""),
+        # odd but valid
+        cfg("Qwen3-MoE", QWEN3_MOE, "(valid)", "ok", extra=("--phase", "all")),
+        cfg("Qwen3-MoE", QWEN3_MOE, "num_experts null (dense)", "ok", num_experts=None),
+        cfg("Qwen3-MoE", QWEN3_MOE, "num_experts_per_tok = num_experts = 128", "ok", num_experts_per_tok=128),
+        cfg("Qwen3-MoE", QWEN3_MOE, "mlp_only_layers [0, 47]", "ok", mlp_only_layers=[0, 47]),
+        cfg("Qwen3-MoE", QWEN3_MOE, "mlp_only_layers [0, 0, 0] (repeated)", "ok", mlp_only_layers=[0, 0, 0]),
+        cfg("Qwen3-MoE", QWEN3_MOE, f"mlp_only_layers every layer (0..{moe_layers - 1}: no MoE layer left)", "ok",
+            mlp_only_layers=list(range(moe_layers)), extra=("--phase", "all")),
+        cfg("Qwen3-MoE", QWEN3_MOE, "mlp_only_layers [-1, 48, 10**9] (outside the model)", "either",
+            ("mlp_only_layers",), mlp_only_layers=[-1, 48, 10**9]),
+        cfg("Qwen3-MoE", QWEN3_MOE, "mlp_only_layers null", "ok", mlp_only_layers=None),
+        cfg("Qwen3-MoE", QWEN3_MOE, "decoder_sparse_step 2", "ok", decoder_sparse_step=2),
+        cfg("Qwen3-MoE", QWEN3_MOE, "decoder_sparse_step 1000 (no MoE layer left)", "ok", decoder_sparse_step=1000,
+            extra=("--phase", "all")),
+        cfg("Qwen3-MoE", QWEN3_MOE, "sliding_window 4096, use_sliding_window true", "ok", sliding_window=4096,
+            use_sliding_window=True),
+        cfg("Qwen3-MoE", QWEN3_MOE, "--tp 32 (4 K/V heads replicated 8 times)", "ok",
+            extra=("--tp", "32", "--hardware", "h100-sxm")),
+        cfg("Qwen3-MoE", QWEN3_MOE, "num_experts 2**31-1 (huge)", "either", num_experts=2**31 - 1,
+            extra=("--batch", "1048576")),
+    ]
+
+    # Qwen3 dense and Phi-3: head_dim apart from hidden_size / heads; fused projections; a window on every layer
+    cases += [
+        cfg("Qwen3", QWEN3, "(valid: head_dim 128 != 1024 / 16)", "ok"),
+        cfg("Qwen3", QWEN3, "head_dim missing (1024 / 16 = 64)", "ok", head_dim=MISSING),
+        cfg("Qwen3", QWEN3, "head_dim -128", field=("head_dim",), head_dim=-128),
+        cfg("Qwen3", QWEN3, "head_dim true", field=("head_dim",), head_dim=True),
+        cfg("Qwen3", QWEN3, "head_dim 128.0", field=("head_dim",), head_dim=128.0),
+        cfg("Qwen3", QWEN3, "head_dim 2**62", field=("head_dim",), head_dim=2**62),
+        cfg("Qwen3", QWEN3, "head_dim 2**31-1 (huge)", "either", head_dim=2**31 - 1),
+        cfg("Qwen3", QWEN3, "num_experts 8 (ignored: a dense family)", "either", ("num_experts",), num_experts=8),
+        cfg("Qwen3", QWEN3, "num_key_value_heads 32 (> 16 heads)", field=("num_key_value_heads",),
+            num_key_value_heads=32),
+        cfg("Phi-3", PHI3, "(valid)", "ok", extra=("--phase", "all")),
+        cfg("Phi-3", PHI3, "sliding_window -1", field=("sliding_window",), sliding_window=-1),
+        cfg("Phi-3", PHI3, "sliding_window true", field=("sliding_window",), sliding_window=True),
+        cfg("Phi-3", PHI3, "sliding_window 2047.5", field=("sliding_window",), sliding_window=2047.5),
+        cfg("Phi-3", PHI3, "sliding_window 2**62", field=("sliding_window",), sliding_window=2**62),
+        cfg("Phi-3", PHI3, 'hidden_act "gelu_new"', field=("hidden_act",), hidden_act="gelu_new"),
+        cfg("Phi-3", PHI3, "num_key_value_heads 5", field=("num_key_value_heads",), num_key_value_heads=5),
+        cfg("Phi-3", PHI3, "sliding_window 1 (a window of one token)", "ok", sliding_window=1),
+        cfg("Phi-3", PHI3, "sliding_window 2**31-1", "ok", sliding_window=2**31 - 1),
+        cfg("Phi-3", PHI3, "sliding_window null", "ok", sliding_window=None),
+    ]
+
+    # Gemma 2 and 3: local and global layers (by alternation, pattern or layer_types), GeGLU
+    g2_layers, g3_layers = GEMMA2["num_hidden_layers"], GEMMA3["num_hidden_layers"]
+    alternating = ["sliding_attention", "full_attention"] * (g2_layers // 2)
+    for family, base, count in (("Gemma-2", GEMMA2, g2_layers), ("Gemma-3", GEMMA3, g3_layers)):
+        types = (["sliding_attention"] * 5 + ["full_attention"]) * (count // 6) + ["sliding_attention"] * (count % 6)
+        for value, shown in [(types[:-1], f"{count - 1} entries (num_hidden_layers {count})"),
+                             (types + ["full_attention"], f"{count + 1} entries"), ([], "[]"),
+                             ("sliding_attention", '"sliding_attention" (a string)'),
+                             (types[:-1] + ["chunked_attention"], 'an unknown "chunked_attention"'),
+                             (types[:-1] + [None], "a null entry"), (types[:-1] + [1], "a number entry"),
+                             ({"0": "full_attention"}, "an object"), (5, "5")]:
+            cases.append(cfg(family, base, f"layer_types of {shown}", field=("layer_types",), layer_types=value))
+        for value, shown in [(0, "0"), (-1, "-1"), (True, "true"), ("4096", '"4096"'), (4096.5, "4096.5"),
+                             (NAN, "NaN"), (2**62, "2**62"), ([4096], "[4096]")]:
+            cases.append(cfg(family, base, f"sliding_window: {shown}", field=("sliding_window",), sliding_window=value))
+        for value, shown in [("gelu", '"gelu"'), ("relu", '"relu"'), (5, "5"), (["gelu_pytorch_tanh"], "a list"),
+                             ("GELU_PYTORCH_TANH", "in capitals")]:
+            cases.append(cfg(family, base, f"hidden_activation {shown}", field=("hidden_activation", "hidden_act"),
+                             hidden_activation=value))
+        for value, shown in [(0, "0"), (-256, "-256"), (True, "true"), ("256", '"256"'), (2**62, "2**62")]:
+            cases.append(cfg(family, base, f"head_dim: {shown}", field=("head_dim",), head_dim=value))
+        cases += [
+            cfg(family, base, "(valid)", "ok", extra=("--phase", "all")),
+            cfg(family, base, "(valid), --seq-len 16777216 --batch 1048576", "ok",
+                extra=("--seq-len", "16777216", "--batch", "1048576")),
+            cfg(family, base, "layer_types all full_attention", "ok", layer_types=["full_attention"] * count),
+            cfg(family, base, "layer_types all sliding_attention", "ok", layer_types=["sliding_attention"] * count),
+            cfg(family, base, "layer_types null", "ok", layer_types=None),
+            cfg(family, base, "layer_types of wrong length, sliding_window null", "either", ("layer_types",),
+                layer_types=types[:-1], sliding_window=None),
+            cfg(family, base, "sliding_window null (every layer global)", "ok", sliding_window=None),
+            cfg(family, base, "sliding_window 1", "ok", sliding_window=1),
+            cfg(family, base, "hidden_activation null, hidden_act gelu_pytorch_tanh", "ok", hidden_activation=None,
+                hidden_act="gelu_pytorch_tanh"),
+            cfg(family, base, "hidden_activation silu (SwiGLU instead)", "ok", hidden_activation="silu"),
+            cfg(family, base, 'hidden_activation "gelu_pytorch_tanh", hidden_act "relu" (hidden_activation wins)',
+                "either", ("hidden_act",), hidden_activation="gelu_pytorch_tanh", hidden_act="relu"),
+            cfg(family, base, "tie_word_embeddings false", "ok", tie_word_embeddings=False),
+            cfg(family, base, 'tie_word_embeddings "true"', field=("tie_word_embeddings",), tie_word_embeddings="true"),
+            cfg(family, base, "head_dim 1", "ok", head_dim=1),
+        ]
+    for value, shown in [(0, "0"), (-1, "-1"), (True, "true"), ("6", '"6"'), (6.5, "6.5"), (NAN, "NaN")]:
+        cases.append(cfg("Gemma-3", GEMMA3, f"sliding_window_pattern: {shown}", field=("sliding_window_pattern",),
+                         sliding_window_pattern=value))
+    cases += [
+        cfg("Gemma-2", GEMMA2, "layer_types alternating (as Gemma 2 does)", "ok", layer_types=alternating),
+        cfg("Gemma-3", GEMMA3, "sliding_window_pattern 1 (every layer global)", "ok", sliding_window_pattern=1),
+        cfg("Gemma-3", GEMMA3, "sliding_window_pattern 1000 (every layer local)", "ok", sliding_window_pattern=1000),
+        cfg("Gemma-3", GEMMA3, "sliding_window_pattern null (default 6)", "ok", sliding_window_pattern=None),
+        cfg("Gemma-3", GEMMA3, "--tp 4 --hardware h100-sxm (1 K/V head replicated)", "ok",
+            extra=("--tp", "4", "--hardware", "h100-sxm")),
+        cfg("Gemma-3", GEMMA3, "--tp 8 (4 heads)", field=("tp",), extra=("--tp", "8", "--hardware", "h100-sxm")),
+        case("config.json (Gemma-3) with architectures [Gemma3ForConditionalGeneration] (the multimodal wrapper)",
+             _json({"architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3",
+                    "text_config": _with(GEMMA3, architectures=MISSING)}), field=("architectures",)),
+        case("config.json with model_type gemma3 (multimodal), no architectures",
+             _json(_with(GEMMA3, architectures=MISSING, model_type="gemma3")), field=("model_type",)),
+        case("config.json (Gemma-3) with model_type gemma3_text, no architectures",
+             _json(_with(GEMMA3, architectures=MISSING)), "ok"),
+        case("config.json with architectures [Gemma3ForCausalLM, LlamaForCausalLM] (the first supported wins)",
+             _json(_with(GEMMA3, architectures=["Gemma3ForCausalLM", "LlamaForCausalLM"])), "ok"),
+        case("config.json with architectures [Gemma3ForCausalLM] but Llama's fields", _json(_with(
+             BASE_CONFIG, architectures=["Gemma3ForCausalLM"], sliding_window=4096)), "ok"),
+        case("config.json with architectures [DeepseekV3ForCausalLM] but Llama's fields (no MLA)",
+             _json(_with(BASE_CONFIG, architectures=["DeepseekV3ForCausalLM"])), field=MLA_FIELDS_NAMED),
+    ]
+    return cases
+
+
+MLA_FIELDS_NAMED = ("kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
 
 
 def device_cases() -> list[Case]:
@@ -438,7 +869,47 @@ def device_cases() -> list[Case]:
         case("dev.json with only required fields", _json({"bandwidth_gb_s": 696, "memory_gb": 48,
                                                           "peak_tflops": {"fp16": 149.7}}), "ok"),
         case("dev.yaml with --tp 2 (has a link)", _yaml(BASE_DEVICE), "ok", name="dev.yaml", extra=("--tp", "2")),
+    ] + serving_device_cases(case, dev)
+
+
+def serving_device_cases(case, dev) -> list[Case]:
+    """The device fields the serving numbers read: an FP4 roof, the reported memory, the link's latency."""
+    fp4 = {"fp16": 2250, "bf16": 2250, "fp8": 4500, "fp4": 9000}
+    cases = []
+    for value, shown in [(0, "0"), (-1, "-1"), (99, "99 (under 100 MiB)"), ("46068", '"46068"'), (NAN, "NaN"),
+                         (INF, "Infinity"), (1e12, "1e12"), (True, "true"), ([46068], "[46068]")]:
+        cases.append(dev(f"memory_reported_mib {shown}", memory_reported_mib=value, field=("memory_reported_mib",)))
+    for value, shown in [(-1, "-1"), ("3", '"3"'), (NAN, "NaN"), (INF, "Infinity"), (1e9, "1e9"), (True, "true")]:
+        cases.append(dev(f"link_latency_us {shown}", link_latency_us=value, field=("link_latency_us",)))
+    cases += [
+        dev("peak_tflops {fp4: -1}", peak_tflops={**fp4, "fp4": -1}, field=("peak_tflops", "peak_tflops.fp4")),
+        dev('peak_tflops {fp4: "fast"}', peak_tflops={**fp4, "fp4": "fast"}, field=("peak_tflops", "peak_tflops.fp4")),
+        dev("peak_tflops {fp4: 1e15}", peak_tflops={**fp4, "fp4": 1e15}, field=("peak_tflops", "peak_tflops.fp4")),
+        dev("peak_tflops {fp6: 100} (unknown precision)", peak_tflops={**fp4, "fp6": 100},
+            field=("peak_tflops", "peak_tflops.fp6")),
+        case("dev.json with fp8 null, --compute-precision fp8 --bits 8",
+             _json(_with(BASE_DEVICE, peak_tflops={**BASE_DEVICE["peak_tflops"], "fp8": None})),
+             field=("compute_precision",), extra=("--compute-precision", "fp8", "--bits", "8")),
+        case("dev.json without fp4, --compute-precision fp4 --bits 4", _json(BASE_DEVICE),
+             field=("compute_precision",), extra=("--compute-precision", "fp4", "--bits", "4")),
+        # odd but valid
+        case("dev.json with an fp4 roof, --bits 4 --compute-precision fp4",
+             _json(_with(BASE_DEVICE, peak_tflops=fp4)), "ok", extra=("--bits", "4", "--compute-precision", "fp4")),
+        case("dev.json with an fp4 roof, --bits 4 (auto: fp4)", _json(_with(BASE_DEVICE, peak_tflops=fp4)), "ok",
+             extra=("--bits", "4")),
+        case("dev.json with memory_reported_mib 46068", _json(_with(BASE_DEVICE, memory_reported_mib=46068)), "ok"),
+        case("dev.json with memory_reported_mib 100 (smallest), --gpu-memory-utilization 0.01",
+             _json(_with(BASE_DEVICE, memory_reported_mib=100)), "ok", extra=("--gpu-memory-utilization", "0.01")),
+        case("dev.json with memory_reported_mib above memory_gb", _json(_with(BASE_DEVICE, memory_reported_mib=10**8)),
+             "either", ("memory_reported_mib",)),
+        case("dev.json with link_latency_us 0, --tp 2", _json(_with(BASE_DEVICE, link_latency_us=0)), "ok",
+             extra=("--tp", "2")),
+        case("dev.json with link_latency_us 1000 (largest), --tp 4 --phase all",
+             _json(_with(BASE_DEVICE, link_latency_us=1000)), "ok", extra=("--tp", "4", "--phase", "all")),
+        case("dev.yaml with link_latency_us and memory_reported_mib",
+             _yaml(_with(BASE_DEVICE, link_latency_us=3, memory_reported_mib=46068)), "ok", name="dev.yaml"),
     ]
+    return cases
 
 
 def _yaml(record: dict) -> str:
@@ -623,6 +1094,89 @@ def api_cases() -> list[Case]:
             lambda t: mem.largest_batch_that_fits(*good, W(), max_batch=-5), "either"),
         api("ReportParameters(batch='1')", lambda t: rl.params.ReportParameters(batch="1")),
         api("ReportParameters(model=None)", lambda t: rl.params.ReportParameters(model=None)),
+        # the serving fields
+        api("Workload(weight_scale_bits=np.array([8, 16]))", lambda t: W(weight_scale_bits=np.array([8, 16]))),
+        api("Workload(weight_scale_bits=[8])", lambda t: W(weight_scale_bits=[8])),
+        api("Workload(weight_scale_bits=4)", lambda t: W(weight_scale_bits=4)),
+        api("Workload(weight_scale_bits=True)", lambda t: W(weight_scale_bits=True)),
+        api("Workload(weight_group_size=-1)", lambda t: W(weight_group_size=-1)),
+        api("Workload(weight_group_size=128.0)", lambda t: W(weight_group_size=128.0)),
+        api("Workload(weight_group_size=np.array([128]))", lambda t: W(weight_group_size=np.array([128]))),
+        api("Workload(weight_group_size=2**21)", lambda t: W(weight_group_size=2**21)),
+        api("Workload(weight_zero_point=1)", lambda t: W(weight_zero_point=1)),
+        api("Workload(quantize_head='yes')", lambda t: W(quantize_head="yes")),
+        api("Workload(quantize_stream=None)", lambda t: W(quantize_stream=None)),
+        api("Workload(mla=None)", lambda t: W(mla=None)),
+        api("Workload(mla='NAIVE')", lambda t: W(mla="NAIVE")),
+        api("Workload(compute_precision='fp6')", lambda t: W(compute_precision="fp6")),
+        api("Workload(compute_precision=['fp8'])", lambda t: W(compute_precision=["fp8"])),
+        api("Workload(gpu_memory_utilization=0)", lambda t: W(gpu_memory_utilization=0)),
+        api("Workload(gpu_memory_utilization=nan)", lambda t: W(gpu_memory_utilization=NAN)),
+        api("Workload(gpu_memory_utilization=inf)", lambda t: W(gpu_memory_utilization=INF)),
+        api("Workload(gpu_memory_utilization=1e9)", lambda t: W(gpu_memory_utilization=1e9)),
+        api("Workload(gpu_memory_utilization=-0.5)", lambda t: W(gpu_memory_utilization=-0.5)),
+        api("Workload(gpu_memory_utilization='0.9')", lambda t: W(gpu_memory_utilization="0.9")),
+        api("Workload(gpu_memory_utilization=None)", lambda t: W(gpu_memory_utilization=None)),
+        api("Workload(gpu_memory_utilization=True)", lambda t: W(gpu_memory_utilization=True)),
+        api("Workload(gpu_memory_utilization=np.array([0.5, 0.9]))",
+            lambda t: W(gpu_memory_utilization=np.array([0.5, 0.9]))),
+        api("Workload(gpu_memory_utilization=np.float32(0.5))", lambda t: W(gpu_memory_utilization=np.float32(0.5)),
+            "either"),
+        api("Workload(output_len=-1)", lambda t: W(output_len=-1)),
+        api("ReportParameters(gpu_memory_utilization='0.5')",
+            lambda t: rl.params.ReportParameters(gpu_memory_utilization="0.5")),
+        api("ReportParameters(gpu_memory_utilization=None)",
+            lambda t: rl.params.ReportParameters(gpu_memory_utilization=None)),
+        api("ReportParameters(gpu_memory_utilization=0)", lambda t: rl.params.ReportParameters(gpu_memory_utilization=0)),
+        api("ReportParameters(gpu_memory_utilization=nan)",
+            lambda t: rl.params.ReportParameters(gpu_memory_utilization=NAN)),
+        api("ReportParameters(acceptance='3')", lambda t: rl.params.ReportParameters(acceptance="3")),
+        api("ReportParameters(compute_precision=None)", lambda t: rl.params.ReportParameters(compute_precision=None)),
+        api("ReportParameters(compute_precision='tf32')", lambda t: rl.params.ReportParameters(compute_precision="tf32")),
+        api("ReportParameters(mla=['naive'])", lambda t: rl.params.ReportParameters(mla=["naive"])),
+        api("ReportParameters(weight_zero_point='no')", lambda t: rl.params.ReportParameters(weight_zero_point="no")),
+        api("ReportParameters(weight_group_size=-1)", lambda t: rl.params.ReportParameters(weight_group_size=-1)),
+        api("operator_table(..., Workload(compute_precision='fp8')) (a40 has none)",
+            lambda t: ot(*good, W(compute_precision="fp8"))),
+        api("operator_table(..., Workload(compute_precision='int8')) (16-bit operands)",
+            lambda t: ot(*good, W(compute_precision="int8"))),
+        api("operator_table('llama-3.1-8b', 'b200', Workload(weight_bits=np.array([4, 16]), act_bits=4, "
+            "compute_precision='fp4'))", lambda t: ot("llama-3.1-8b", "b200", W(weight_bits=np.array([4, 16]),
+                                                                               act_bits=4, compute_precision="fp4"))),
+        # odd but valid
+        api("operator_table(..., Workload(compute_precision='tf32'))", lambda t: ot(*good, W(compute_precision="tf32")),
+            "either"),
+        api("operator_table('deepseek-v3', 'h200-sxm', Workload(mla='naive', tp=8, batch=array, seq_len=array))",
+            lambda t: ot("deepseek-v3", "h200-sxm", W(mla="naive", tp=8, batch=np.array([1, 1024]),
+                                                      seq_len=np.array([[1], [2**24]]))), "ok"),
+        api("totals('deepseek-v3', 'h200-sxm', Workload(mla='naive', batch=array, seq_len=array))",
+            lambda t: rl.totals("deepseek-v3", "h200-sxm", W(mla="naive", batch=np.array([1, 64]),
+                                                             seq_len=np.array([[1], [2**24]]))), "ok"),
+        api("totals('gemma-3-27b', 'a100-80gb-sxm', Workload(batch=array, seq_len=array)) (local/global layers)",
+            lambda t: rl.totals("gemma-3-27b", "a100-80gb-sxm", W(batch=np.array([1, 8]),
+                                                                  seq_len=np.array([[1], [1024], [1025], [2**24]]))),
+            "ok"),
+        api("totals('llama-3.1-8b', 'b200', Workload(bits 4, fp4, groups of 16, 8-bit scales, zero points))",
+            lambda t: rl.totals("llama-3.1-8b", "b200", W(weight_bits=4, act_bits=4, kv_bits=4, compute_precision="fp4",
+                                                          weight_group_size=16, weight_scale_bits=8,
+                                                          weight_zero_point=True, quantize_head=True,
+                                                          quantize_stream=True)), "ok"),
+        api("memory_footprint('deepseek-v3', 'a40', Workload(gpu_memory_utilization=0.01)) (nothing fits)",
+            lambda t: rl.memory_footprint("deepseek-v3", "a40", W(gpu_memory_utilization=0.01)), "ok"),
+        api("memory_footprint(..., Workload(gpu_memory_utilization=1e-300))",
+            lambda t: rl.memory_footprint(*good, W(gpu_memory_utilization=1e-300)), "either"),
+        api("memory.fewest_devices_that_fit('deepseek-v3', 't4', Workload(gpu_memory_utilization=0.01))",
+            lambda t: mem.fewest_devices_that_fit("deepseek-v3", "t4", W(gpu_memory_utilization=0.01)), "either"),
+        api("memory.largest_batch_that_fits('qwen3-235b-a22b', 'l4', Workload(gpu_memory_utilization=0.01))",
+            lambda t: mem.largest_batch_that_fits("qwen3-235b-a22b", "l4", W(gpu_memory_utilization=0.01)), "either"),
+        api("e2e.end_to_end('gemma-2-9b', 'a40', Workload(), 8192, 8192) (past the window)",
+            lambda t: e2e("gemma-2-9b", "a40", W(), 8192, 8192), "ok"),
+        api("speculative.verify_curve('deepseek-v3', 'h200-sxm', Workload(tree_size=64, medusa_heads=4), [1, 64])",
+            lambda t: rl.speculative.verify_curve("deepseek-v3", "h200-sxm", W(tree_size=64, medusa_heads=4),
+                                                  batches=[1, 64]), "ok"),
+        api("speculative.verify_curve('qwen3-30b-a3b', 'h100-sxm', Workload(tree_size=4096), [1, 1024])",
+            lambda t: rl.speculative.verify_curve("qwen3-30b-a3b", "h100-sxm", W(tree_size=4096),
+                                                  batches=[1, 1024]), "ok"),
     ]
 
 
@@ -652,6 +1206,13 @@ def process_cases() -> list[Case]:
         proc("out", "roofline render --out /proc/x", ["render", "--out", "/proc/x"], field=("out",)),
         proc("out", "roofline table --out <existing folder>", ["table", "--out", "folder"], field=("out",),
              files={"folder": Dir()}),
+        # the largest layer count a config may give: counted layer by layer, it must still answer in time
+        proc("config", "roofline table --model <DeepSeek-V3 config.json with num_hidden_layers 2**31-1>",
+             ["table", "--model", "cfg/config.json", "--phase", "decode"], "either", ("num_hidden_layers",),
+             files={"cfg/config.json": _json(_with(DEEPSEEK, num_hidden_layers=2**31 - 1))}),
+        proc("config", "roofline table --model <Qwen3-MoE config.json with num_hidden_layers 2**31-1>",
+             ["table", "--model", "cfg/config.json", "--phase", "decode"], "either", ("num_hidden_layers",),
+             files={"cfg/config.json": _json(_with(QWEN3_MOE, num_hidden_layers=2**31 - 1))}),
     ]
 
 
@@ -664,6 +1225,18 @@ def render_cases() -> list[Case]:
              ["render", *tiny, "--hardware", "dev.yaml", "--attention-io", "fused", "--tp", "2", "--bits", "8",
               "--out", "out/nested"], "ok", files={"dev.yaml": _yaml(BASE_DEVICE)},
              outputs=("out", "out/nested")),
+        Case("flags", "render --model deepseek-v3 --gpu-memory-utilization 0.01 (fits nowhere, tiny sweeps)",
+             ["render", *tiny, "--model", "deepseek-v3", "--gpu-memory-utilization", "0.01", "--out", "reports"], "ok",
+             outputs=("reports",)),
+        Case("config", "render --model <Qwen3-MoE config.json, no MoE layer left> --hardware h100-sxm --tp 2 "
+             "(tiny sweeps)", ["render", *tiny, "--model", "cfg/config.json", "--hardware", "h100-sxm", "--tp", "2",
+                               "--out", "reports"], "ok",
+             files={"cfg/config.json": _json(_with(QWEN3_MOE, decoder_sparse_step=1000))}, outputs=("reports",)),
+        Case("flags", "render --model gemma-3-1b --hardware b200 --bits 4 --compute-precision fp4 --weight-group-size "
+             "16 --weight-scale-bits 8 --quantize-head --quantize-stream --tp 4 (tiny sweeps)",
+             ["render", *tiny, "--model", "gemma-3-1b", "--hardware", "b200", "--bits", "4", "--compute-precision",
+              "fp4", "--weight-group-size", "16", "--weight-scale-bits", "8", "--quantize-head", "--quantize-stream",
+              "--tp", "4", "--out", "reports"], "ok", outputs=("reports",)),
     ]
 
 
@@ -904,6 +1477,27 @@ def _norm(field_name: str) -> str:
     return field_name.strip("-").replace("-", "_").lower()
 
 
+_FLAG_CHOICES: dict[str, set[str]] = {}
+
+
+def _allowed_but_refused(field_name: str, line: str) -> list[str]:
+    """The values an error's '(allowed: ...)' lists that the field's CLI flag, one with fixed choices, refuses
+    ('allowed: fp32' for --compute-precision, whose choices have no fp32, sends the user to another error)."""
+    if not _FLAG_CHOICES:
+        from roofline_utils.cli import build_parser
+
+        commands = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+        for sub in (commands[0].choices.values() if commands else ()):
+            for action in sub._actions:
+                if action.choices and action.dest not in ("help", "what"):
+                    _FLAG_CHOICES.setdefault(action.dest, set()).update(str(c) for c in action.choices)
+    choices = _FLAG_CHOICES.get(_norm(field_name))
+    allowed = re.search(r"\(allowed: ([^()]*)\)$", line)
+    if not choices or not allowed:
+        return []
+    return [value for value in allowed[1].split(", ") if value not in choices]
+
+
 def check(case: Case, result: Result, tmp: Path, before: dict, after: dict) -> list[tuple[str, str]]:
     """(cause, detail) for every broken rule; cause is traceback | leftover | numbers | contract."""
     found = []
@@ -933,6 +1527,11 @@ def check(case: Case, result: Result, tmp: Path, before: dict, after: dict) -> l
         elif match and case.field and _norm(match["field"]) not in {_norm(f) for f in case.field}:
             found.append(("contract", f"names field {match['field']!r}, want {' or '.join(case.field)}: "
                                       f"{lines[0][:200]!r}"))
+        if match and case.argv is not None:  # what it calls allowed, the flag must accept
+            refused = _allowed_but_refused(match["field"], lines[0])
+            if refused:
+                flag = "--" + _norm(match["field"]).replace("_", "-")
+                found.append(("contract", f"allows {', '.join(refused)}, which {flag} refuses: {lines[0][:200]!r}"))
     elif result.code == 0:
         if case.expect == "error":
             found.append(("contract", "accepted bad input (exit 0)"))
