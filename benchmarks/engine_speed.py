@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from roofline_utils import Workload, get_hardware, load_model, operator_table, phase_totals
+from roofline_utils.hardware import sixteen_bit_precision
 from roofline_utils.roofline import peak_flops, totals
 from roofline_utils.sweeps import grid_totals
 
@@ -51,11 +52,14 @@ def grid() -> dict[str, np.ndarray]:
     return {"batch": batch.ravel(), "seq_len": length.ravel(), **{name: bits[:, i] for i, name in enumerate(BITS)}}
 
 
-def hand_numpy(model, hardware, columns: dict[str, np.ndarray], peak) -> tuple[np.ndarray, np.ndarray]:
+def hand_numpy(model, hardware, columns: dict[str, np.ndarray], peak, full_peak) -> tuple[np.ndarray, np.ndarray]:
     """The floor: prefill and decode time written by hand, straight numpy, for what the benchmark
     runs (unfused attention, causal prefill, last-token logits, one device, no sliding window).
 
-    An independent derivation as much as a floor: the totals must agree with the engine's.
+    As served: the linear layers move weights at w and activations at a under ``peak``; everything
+    else (norms, RoPE, attention, the activation function, residual adds, router, embedding and
+    lm_head) keeps weights at g = max(w, 16 bits) and activations at s = max(a, 16 bits) under
+    ``full_peak``. An independent derivation as much as a floor: the totals must agree with the engine's.
     """
     assert model.sliding_window is None
     h, inter, vocab, layers = model.hidden_size, model.intermediate_size, model.vocab_size, model.num_hidden_layers
@@ -64,6 +68,7 @@ def hand_numpy(model, hardware, columns: dict[str, np.ndarray], peak) -> tuple[n
     experts, per_token = model.num_experts, model.experts_per_token
     bias = 1 if model.attention_bias else 0
     w, a, c = (columns[name] / 8 for name in BITS)
+    g, s_ = np.maximum(columns["weight_bits"], 16) / 8, np.maximum(columns["act_bits"], 16) / 8
     batch, seq = columns["batch"].astype(float), columns["seq_len"].astype(float)
     bandwidth = hardware.bandwidth_bytes_per_s
     times = []
@@ -73,28 +78,29 @@ def hand_numpy(model, hardware, columns: dict[str, np.ndarray], peak) -> tuple[n
         stored = batch * heads * seq * seq if phase == "prefill" else scores
         routed = tokens * per_token
         read = experts * (1 - (1 - per_token / experts) ** tokens) if experts > 1 else 1.0
-        th, cache = tokens * h * a, batch * seq * kv * c
-        norm = (4 * tokens * h, h * w + 2 * th)
-        layer = [
+        cache = batch * seq * kv * c
+        norm = (4 * tokens * h, h * g + 2 * tokens * h * s_, full_peak)
+        layer = [  # (count, (FLOPs, bytes, roof))
             (2, norm),
-            (1, (2 * tokens * h * q + bias * tokens * q, (h * q + bias * q) * w + th + tokens * q * a)),
-            (2, (2 * tokens * h * kv + bias * tokens * kv, (h * kv + bias * kv) * w + th + tokens * kv * c)),
-            (1, (3 * tokens * (q + kv), 2 * tokens * (q + kv) * a)),
-            (1, (2 * d * scores, (tokens * q + stored) * a + cache)),
-            (1, (5 * scores, 2 * stored * a)),
-            (1, (2 * d * scores, (stored + tokens * q) * a + cache)),
-            (1, (2 * tokens * q * h, q * h * w + tokens * q * a + th)),
-            (2, (tokens * h, 3 * th)),
-            (2, (2 * routed * h * inter, read * h * inter * w + routed * (h + inter) * a)),
-            (1, (5 * routed * inter, 3 * routed * inter * a)),
-            (1, (2 * routed * inter * h, read * inter * h * w + routed * (inter + h) * a)),
+            (1, (2 * tokens * h * q + bias * tokens * q, (h * q + bias * q) * w + tokens * (h + q) * a, peak)),
+            (2, (2 * tokens * h * kv + bias * tokens * kv, (h * kv + bias * kv) * w + tokens * h * a + tokens * kv * c,
+                 peak)),
+            (1, (3 * tokens * (q + kv), 2 * tokens * (q + kv) * s_, full_peak)),
+            (1, (2 * d * scores, (tokens * q + stored) * s_ + cache, full_peak)),
+            (1, (5 * scores, 2 * stored * s_, full_peak)),
+            (1, (2 * d * scores, (stored + tokens * q) * s_ + cache, full_peak)),
+            (1, (2 * tokens * q * h, q * h * w + tokens * (q + h) * a, peak)),
+            (2, (tokens * h, 3 * tokens * h * s_, full_peak)),
+            (2, (2 * routed * h * inter, read * h * inter * w + routed * (h + inter) * a, peak)),
+            (1, (5 * routed * inter, 3 * routed * inter * s_, full_peak)),
+            (1, (2 * routed * inter * h, read * inter * h * w + routed * (inter + h) * a, peak)),
         ]
         if experts > 1:
-            layer.append((1, (2 * tokens * h * experts, h * experts * w + tokens * (h + experts) * a)))
-        once = [(0.0, np.minimum(tokens, vocab) * h * w + th), norm,
-                (2 * batch * h * vocab, h * vocab * w + batch * (h + vocab) * a)]
-        per_layer = sum(n * np.maximum(f / peak, b / bandwidth) for n, (f, b) in layer)
-        times.append(layers * per_layer + sum(np.maximum(f / peak, b / bandwidth) for f, b in once))
+            layer.append((1, (2 * tokens * h * experts, h * experts * g + tokens * (h + experts) * s_, full_peak)))
+        once = [(0.0, np.minimum(tokens, vocab) * h * g + tokens * h * s_, full_peak), norm,
+                (2 * batch * h * vocab, h * vocab * g + batch * (h + vocab) * s_, full_peak)]
+        per_layer = sum(n * np.maximum(f / roof, b / bandwidth) for n, (f, b, roof) in layer)
+        times.append(layers * per_layer + sum(np.maximum(f / roof, b / bandwidth) for f, b, roof in once))
     return times[0], times[1]
 
 
@@ -110,7 +116,8 @@ def best_of(repeats: int, run) -> float:
 def vectorised(models, devices, repeats: int) -> dict:
     columns = grid()
     workload = Workload(**columns)
-    peaks = {device.key: peak_flops(device, workload) for device in devices}
+    peaks = {device.key: (peak_flops(device, workload), device.peak(sixteen_bit_precision(device)))
+             for device in devices}  # the linear layers' roof, and the 16-bit one of everything else
     results = {}
 
     def engine():
@@ -124,7 +131,7 @@ def vectorised(models, devices, repeats: int) -> dict:
     def by_hand():
         for model in models:
             for device in devices:
-                floor[model.name, device.key] = hand_numpy(model, device, columns, peaks[device.key])
+                floor[model.name, device.key] = hand_numpy(model, device, columns, *peaks[device.key])
 
     engine_s, floor_s = best_of(repeats, engine), best_of(repeats, by_hand)
     for key, (prefill, decode) in results.items():  # the floor is a second derivation: it must agree

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pandas loads only when a DataFrame is asked for: `roofline 
     import pandas as pd
 
 from .errors import RooflineInputError
-from .hardware import Hardware, Roof, get_hardware
+from .hardware import PRECISION_BITS, Hardware, Roof, get_hardware
 from .models import ModelConfig, load_model
 from .engine import TOTALS, phase_function
 from .operators import FULL, MEMORY_TRAFFIC, PHASES, TRAFFIC_BITS, check_phases, operator_costs, symbol_values
@@ -55,6 +55,14 @@ def peak_flops(hardware: Hardware, workload: Workload) -> np.ndarray:
 def full_peak_flops(hardware: Hardware, workload: Workload) -> np.ndarray:
     """The compute roof of the operators kept at 16 bits or more (norms, attention, the head unless
     quantised: operators.WIDTHS): the roof of their widths, the linear layers' roof at 16 bits and up."""
+    explicit = workload.compute_precision
+    if not workload.quantize_stream and is_number(workload.weight_bits) and is_number(workload.act_bits) \
+            and (explicit is None or PRECISION_BITS[explicit] < 16):  # one setting: no Workload to rebuild
+        try:
+            return hardware.peak(compute_precision(hardware, max(int(workload.weight_bits), 16),
+                                                   max(int(workload.act_bits), 16)))
+        except RooflineInputError:
+            return peak_flops(hardware, workload)
     try:
         return peak_flops(hardware, wide_workload(workload))
     except RooflineInputError:  # a device with no 16-bit path (an INT8-only accelerator) runs them at its own
