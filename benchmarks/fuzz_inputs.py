@@ -252,7 +252,7 @@ def quantisation_flag_cases() -> list[Case]:
         return Case("flags", f"table {label}", ["table", *argv], expect, field)
 
     cases = []
-    for text in ["fp64", "FP8", "", "int2", "fp32", "tf32", "auto,fp8", "none", "fp 8"]:
+    for text in ["fp64", "FP8", "", "int2", "TF32", "auto,fp8", "none", "fp 8"]:
         cases.append(table(f"--compute-precision {text!r}", ["--compute-precision", text], field=("compute_precision",)))
     for text in ["-1", "1.5", "two", "", str(2**20 + 1), str(2**64), "nan", "inf", "1e3", "0x80", "128,64"]:
         cases.append(table(f"--bits 4 --weight-group-size {text!r}", ["--bits", "4", "--weight-group-size", text],
@@ -324,6 +324,12 @@ def quantisation_flag_cases() -> list[Case]:
         table("--model qwen3-30b (not a preset)", ["--model", "qwen3-30b"], field=("model",)),
         # odd but valid
         table("--compute-precision auto", ["--compute-precision", "auto"], "ok"),
+        table("--compute-precision fp32 --bits 32", ["--compute-precision", "fp32", "--bits", "32"], "ok"),
+        table("--compute-precision tf32 (a40)", ["--compute-precision", "tf32"], "ok"),
+        table("--compute-precision tf32 --hardware v100-sxm2 (no TF32)", ["--compute-precision", "tf32", "--hardware",
+              "v100-sxm2"], field=("compute_precision",)),
+        table("--compute-precision fp32 --hardware tpu-v5e (no fp32)", ["--compute-precision", "fp32", "--hardware",
+              "tpu-v5e"], field=("compute_precision",)),
         table("--compute-precision fp16 --bits 4 (a roof wider than the operands)",
               ["--compute-precision", "fp16", "--bits", "4"], "ok"),
         table("--compute-precision bf16 --hardware h100 --bits 8", ["--compute-precision", "bf16", "--hardware",
@@ -1132,7 +1138,7 @@ def api_cases() -> list[Case]:
             lambda t: rl.params.ReportParameters(gpu_memory_utilization=NAN)),
         api("ReportParameters(acceptance='3')", lambda t: rl.params.ReportParameters(acceptance="3")),
         api("ReportParameters(compute_precision=None)", lambda t: rl.params.ReportParameters(compute_precision=None)),
-        api("ReportParameters(compute_precision='tf32')", lambda t: rl.params.ReportParameters(compute_precision="tf32")),
+        api("ReportParameters(compute_precision='fp6')", lambda t: rl.params.ReportParameters(compute_precision="fp6")),
         api("ReportParameters(mla=['naive'])", lambda t: rl.params.ReportParameters(mla=["naive"])),
         api("ReportParameters(weight_zero_point='no')", lambda t: rl.params.ReportParameters(weight_zero_point="no")),
         api("ReportParameters(weight_group_size=-1)", lambda t: rl.params.ReportParameters(weight_group_size=-1)),
