@@ -210,8 +210,8 @@ def _check_int(name: str, value, low: int, high: int) -> None:
 
 
 def _check_number(name: str, value, low: float, high: float, open_range: bool) -> None:
-    inside = (low < value < high) if open_range else (low <= value <= high)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not inside:
+    number = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if not number or not ((low < value < high) if open_range else (low <= value <= high)):
         between = f"strictly between {low:g} and {high:g}" if open_range else f"from {low:g} to {high:,g}"
         raise RooflineInputError(name, f"must be a number {between}, got {value!r}")
 

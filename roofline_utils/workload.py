@@ -79,7 +79,8 @@ class Workload:
                 continue  # the common case, without the slower isinstance checks
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
                 raise RooflineInputError(name, f"must be an integer from {low:,} to {high:,}, got {value!r}")
-        if self.weight_scale_bits not in SCALE_BITS or isinstance(self.weight_scale_bits, bool):
+        if isinstance(self.weight_scale_bits, bool) or not isinstance(self.weight_scale_bits, (int, np.integer)) \
+                or self.weight_scale_bits not in SCALE_BITS:
             raise RooflineInputError("weight_scale_bits", f"got {self.weight_scale_bits!r}", ", ".join(map(str, SCALE_BITS)))
         for name in ("causal", "weight_zero_point", "quantize_head", "quantize_stream"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
