@@ -184,6 +184,7 @@ LATEX_NAMES = {
     "I_e": r"I_e", "I_s": r"I_s", "s_kv_w": r"s_{kv}^{w}", "n_scores_w": r"n_{\text{scores}}^{w}",
     "n_scores_stored_w": r"n_{\text{stored}}^{w}", "r_q": r"r_q", "r_kv": r"r_{kv}", "d_nope": r"d_{\text{nope}}",
     "d_rope": r"d_{\text{rope}}", "d_v": r"d_v", "d_qk": r"d_{qk}", "d_c": r"d_c",
+    "H_kv": r"H_{kv}",
 }
 ZERO = Const(0)
 ONE = Const(1)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .e2e import EndToEnd
+from .expr import Sym
 from .errors import RooflineInputError
 from .hardware import Hardware, get_hardware
 from .memory import MemoryFootprint, fewest_devices_that_fit, largest_batch_that_fits, memory_footprint
@@ -204,31 +205,38 @@ def capacity(model: ModelConfig | str, hardware: Hardware | str, workload: Workl
                     fewest_devices_that_fit(model, hardware, replace(workload, tp=1)))
 
 
+_H, _C, _KV, _D = Sym("H"), Sym("c"), Sym("kv"), Sym("d")
+_DC, _RKV, _DQK, _DV, _HKV = Sym("d_c"), Sym("r_kv"), Sym("d_qk"), Sym("d_v"), Sym("H_kv")
+# Per cached position and sequence, each form's cache elements and FLOPs per byte of them (H query heads
+# per device, c FLOPs of softmax per score, kv bytes per cached element):
+DECODE_ATTENTION = {  # form -> (cached elements per layer, intensity)
+    # K and V of Hkv heads; QK^T 2·d and PV 2·d per head, plus the softmax
+    "GQA": (2 * _HKV * _D, _H * (4 * _D + _C) / (2 * _HKV * _D * _KV)),
+    # the latent and the rotary key, shared by all heads: a d_c-long score and an r_kv-wide sum per head
+    "MLA, absorbed": (_DC, _H * (2 * (_DC + _RKV) + _C) / (_DC * _KV)),
+    # each head's decompressed K (d_qk) and V (d_v), read by that head alone
+    "MLA, naive": (_H * (_DQK + _DV), (2 * (_DQK + _DV) + _C) / ((_DQK + _DV) * _KV)),
+}
+
+
 @dataclass(frozen=True)
 class DecodeAttention:
-    """What one decode step's attention reads per cached position, and the intensity that follows.
-
-    Per cached position and sequence, with H query heads per device and kv bytes per cached element:
-      GQA (MHA when Hkv = H)  K and V of Hkv heads, 2·Hkv·d elements; FLOPs 2·H·d (QK^T) + 2·H·d (PV)
-                              + c·H (softmax, c per score): I ≈ (4·H·d + c·H) / (2·Hkv·d·kv)
-      MLA absorbed            the latent and the rotary key, d_c = r_kv + d_rope, shared by all heads;
-                              FLOPs 2·H·d_c + 2·H·r_kv + c·H: I ≈ H·(2·(d_c + r_kv) + c) / (d_c·kv)
-      MLA naive               each head's decompressed K (d_qk) and V (d_v): I ≈ (2·(d_qk + d_v) + c) / ((d_qk + d_v)·kv)
-    The formula counts the cache alone (a fused kernel's compulsory traffic at long context); the
-    operator table adds Q, the output and, unfused, the score matrix.
-    """
+    """What one decode step's attention reads per cached position, and the intensity that follows
+    (the formulas: DECODE_ATTENTION). They count the cache alone, a fused kernel's compulsory traffic
+    at long context; the operator table adds Q, the output and, unfused, the score matrix."""
 
     form: str  # "MHA", "GQA", "MLA, absorbed", "MLA, naive"
-    heads: float  # query heads per device
     cached_elements: float  # per position, layer and device
-    flops_per_position: float
     intensity: float  # the formula's, FLOP/byte
-    table_intensity: float  # qk_matmul + pv_matmul of the operator table at this setting
+    table_intensity: float  # the attention operators of the operator table at this setting
     seq_len: int
     ridge: float
-    kv_bytes: float
     symbols: dict  # the formula's symbols and their values
     naive: "DecodeAttention | None" = None  # MLA: the decompressed form, for comparison
+
+    @property
+    def formula(self):
+        return DECODE_ATTENTION["GQA" if self.form == "MHA" else self.form][1]
 
     @property
     def bound(self) -> str:
@@ -243,29 +251,18 @@ def decode_attention(model: ModelConfig | str, hardware: Hardware | str, workloa
     model, hardware = load_model(model), get_hardware(hardware)
     workload = replace(workload, mla=form or workload.mla)
     env = symbol_values(model, workload, "decode")
-    kv = float(np.max(workload.kv_bits)) / 8
-    c = workload.softmax_flops_per_element
-    heads = env["H"]
-    if model.mla and workload.mla == "absorbed":
-        name, d_c, r_kv = "MLA, absorbed", env["d_c"], env["r_kv"]
-        cached, flops = d_c, heads * (2 * (d_c + r_kv) + c)
-        symbols = {"H": heads, "d_c": d_c, "r_kv": r_kv, "c": c, "kv": kv}
-    elif model.mla:
-        name, width = "MLA, naive", env["d_qk"] + env["d_v"]
-        cached, flops = heads * width, heads * (2 * width + c)
-        symbols = {"H": heads, "d_qk": env["d_qk"], "d_v": env["d_v"], "c": c, "kv": kv}
-    else:
-        kv_heads, d = env["Hkv·d"] / env["d"], env["d"]
-        name = "MHA" if kv_heads == heads else "GQA"
-        cached, flops = 2 * kv_heads * d, heads * (4 * d + c)
-        symbols = {"H": heads, "H_kv": kv_heads, "d": d, "c": c, "kv": kv}
+    env = {**env, "c": workload.softmax_flops_per_element, "kv": float(np.max(workload.kv_bits)) / 8,
+           "H_kv": env["Hkv·d"] / env["d"]}
+    name = f"MLA, {workload.mla}" if model.mla else "MHA" if env["H_kv"] == env["H"] else "GQA"
+    cached, intensity = DECODE_ATTENTION["GQA" if name == "MHA" else name]
     table = operator_table(model, hardware, workload, phases=("decode",))
     attention = table[table["operator"].isin(["qk_matmul", "softmax", "pv_matmul"])]
-    naive = decode_attention(model, hardware, workload, "naive") if model.mla and workload.mla == "absorbed" else None
     qk = attention[attention["operator"] == "qk_matmul"].iloc[0]
-    return DecodeAttention(name, heads, cached, flops, flops / (cached * kv),
+    naive = decode_attention(model, hardware, workload, "naive") if name == "MLA, absorbed" else None
+    return DecodeAttention(name, float(cached(env)), float(intensity(env)),
                            float(attention["flops"].sum() / attention["bytes"].sum()), int(np.max(workload.seq_len)),
-                           hardware.roof(float(qk["peak_flops_per_s"])).ridge, kv, symbols, naive)
+                           hardware.roof(float(qk["peak_flops_per_s"])).ridge,
+                           {k: float(np.ravel(env[k])[0]) for k in sorted(intensity.symbols())}, naive)
 
 
 @dataclass(frozen=True)
@@ -538,6 +535,11 @@ def _(finding: EndToEnd) -> str:
         "included) |"])
 
 
+def _math_grouped(value: float) -> str:
+    """2048 -> '2\\,048': digit groups by thin spaces inside math (a comma would read as a list)."""
+    return grouped(value).replace(",", "\\,")
+
+
 @markdown.register
 def _(finding: DecodeAttention) -> str:
     v = {k: f"{x:g}" for k, x in finding.symbols.items()}
@@ -545,26 +547,21 @@ def _(finding: DecodeAttention) -> str:
         what = (f"Each cached position holds one latent and the shared rotary key, $d_c = r_{{kv}} + d_{{rope}} = "
                 f"{v['d_c']}$ elements per layer, read once for all $H = {v['H']}$ query heads of this device: each "
                 "head scores it as a $d_c$-long key and sums its first $r_{kv}$ elements as the value.")
-        formula = (r"I \approx \frac{H\,(2\,(d_c + r_{kv}) + c)}{d_c \cdot kv} = "
-                   f"\\frac{{{v['H']} \\cdot (2 \\cdot ({v['d_c']} + {v['r_kv']}) + {v['c']})}}{{{v['d_c']} \\cdot {v['kv']}}}")
     elif finding.form == "MLA, naive":
         what = (f"Each head caches its decompressed key ($d_{{qk}} = {v['d_qk']}$) and value ($d_v = {v['d_v']}$): "
-                f"$H\\,(d_{{qk}} + d_v) = {grouped(finding.cached_elements)}$ elements per position and layer, each "
+                f"$H\\,(d_{{qk}} + d_v) = {_math_grouped(finding.cached_elements)}$ elements per position and layer, each "
                 "read by one head only.")
-        formula = (r"I \approx \frac{2\,(d_{qk} + d_v) + c}{(d_{qk} + d_v) \cdot kv} = "
-                   f"\\frac{{2 \\cdot ({v['d_qk']} + {v['d_v']}) + {v['c']}}}{{({v['d_qk']} + {v['d_v']}) \\cdot {v['kv']}}}")
     else:
         what = (f"Each cached position holds K and V of $H_{{kv}} = {v['H_kv']}$ heads, $2\\,H_{{kv}}\\,d = "
-                f"{grouped(finding.cached_elements)}$ elements per layer, " + (
+                f"{_math_grouped(finding.cached_elements)}$ elements per layer, " + (
                     "each read by its own query head." if finding.form == "MHA" else
                     f"each read once for the {finding.symbols['H'] / finding.symbols['H_kv']:g} query heads that "
                     "share it."))
-        formula = (r"I \approx \frac{H\,(4\,d + c)}{2\,H_{kv}\,d \cdot kv} = "
-                   f"\\frac{{{v['H']} \\cdot (4 \\cdot {v['d']} + {v['c']})}}{{2 \\cdot {v['H_kv']} \\cdot {v['d']} \\cdot {v['kv']}}}")
     lines = [f"**{finding.form}.** {what} Per cached position a decode step does the score, the softmax "
              f"($c = {v['c']}$ FLOPs per score) and the weighted sum of every head, and reads the cache at "
              f"$kv = {v['kv']}$ bytes per element:", "",
-             f"$${formula} = {finding.intensity:.1f}\\ \\text{{FLOP/byte}}$$", "",
+             f"$$I \\approx {finding.formula.latex()} = {finding.formula.latex_values(finding.symbols)} = "
+             f"{finding.intensity:.1f}\\ \\text{{FLOP/byte}}$$", "",
              f"The operator table at {finding.seq_len:,} cached positions, which also counts Q, the output and, "
              "unfused, the score matrix through memory (and, for MLA, the separate PV kernel's second read of the "
              f"latent), gives **{finding.table_intensity:.1f} FLOP/byte** for the attention operators: {'above' if finding.bound == 'compute' else 'below'} the ridge at "
@@ -576,7 +573,7 @@ def _(finding: DecodeAttention) -> str:
                   f"{n.cached_elements / finding.cached_elements:.0f}× the latent, at {n.intensity:.1f} FLOP/byte "
                   f"({n.table_intensity:.1f} in the table): **{n.bound}-bound**, like multi-head attention. "
                   "Absorbing the up-projections into the query and the output turns the cache read into "
-                  f"arithmetic: {finding.heads:g} heads reuse every latent byte. Under tensor parallelism the "
+                  f"arithmetic: {finding.symbols['H']:g} heads reuse every latent byte. Under tensor parallelism the "
                   "latent is replicated on every device while the heads are split, so the reuse, and the "
                   "intensity, fall with the number of devices."]
     return "\n".join(lines)

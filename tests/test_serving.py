@@ -208,3 +208,38 @@ def test_tensor_parallel_weights_replicate_kv_heads_beyond_their_count():
 def test_mla_cache_is_the_latent_on_every_device():
     # DeepSeek-V3 absorbed: 61 layers · (512 + 64) elements per position, the same on each of 8 devices
     assert kv_cache_bytes(rl.load_model("deepseek-v3"), 1, 1000, 16, tp=8) == 61 * 576 * 1000 * 2
+
+
+# --- decode attention per cached position -------------------------------------------------------------
+
+@pytest.mark.parametrize("model, hardware, work, form, cached, intensity", [
+    # MHA, 16 bits: 52 heads · (4·128 + 5) FLOPs over 2·52·128 elements of 2 B: 1.01 FLOP/byte
+    ("llama-33b", "a40", rl.Workload(), "MHA", 2 * 52 * 128, 52 * (4 * 128 + 5) / (2 * 52 * 128 * 2)),
+    # GQA: 64 query heads share 8 K/V heads: 8.08 FLOP/byte
+    ("llama-3.1-70b", "a40", rl.Workload(), "GQA", 2 * 8 * 128, 64 * (4 * 128 + 5) / (2 * 8 * 128 * 2)),
+    # MLA on 8 devices at 8 bits: 16 heads each score the 576-wide latent and sum its 512: 60.6 FLOP/byte
+    ("deepseek-v3", "h200-sxm", rl.Workload(weight_bits=8, act_bits=8, kv_bits=8, tp=8), "MLA, absorbed", 576,
+     16 * (2 * (576 + 512) + 5) / (576 * 1)),
+    # on one device all 128 heads share it: 483 FLOP/byte at 8 bits, past the H200's 16-bit ridge of 206
+    ("deepseek-v3", "h200-sxm", rl.Workload(kv_bits=8), "MLA, absorbed", 576, 128 * (2 * (576 + 512) + 5) / 576),
+    # naive: each of the 128 heads caches its 192-wide K and 128-wide V: about 2/kv FLOP/byte
+    ("deepseek-v3", "h200-sxm", rl.Workload(mla="naive"), "MLA, naive", 128 * (192 + 128),
+     (2 * (192 + 128) + 5) / ((192 + 128) * 2)),
+])
+def test_decode_attention_intensity_per_cached_position(model, hardware, work, form, cached, intensity):
+    from roofline_utils.findings import decode_attention
+
+    found = decode_attention(model, hardware, work)
+    assert (found.form, found.cached_elements) == (form, cached)
+    assert found.intensity == pytest.approx(intensity)
+    assert (found.naive is not None) == (form == "MLA, absorbed")
+
+
+def test_mla_decode_attention_is_compute_bound_on_one_h200_fused_at_long_context():
+    from roofline_utils.findings import decode_attention
+
+    # fused, 8-bit cache, 32k positions: the table's intensity nears the formula's 483 > the 206 ridge
+    found = decode_attention("deepseek-v3", "h200-sxm", rl.Workload(kv_bits=8, seq_len=32768, attention_io="fused"))
+    assert found.ridge == pytest.approx(989.4e12 / 4.8e12)
+    assert found.table_intensity > found.ridge and found.bound == "compute"
+    assert found.naive.bound == "memory"
