@@ -552,20 +552,23 @@ def _(finding: DecodeAttention) -> str:
                 f"$H\\,(d_{{qk}} + d_v) = {_math_grouped(finding.cached_elements)}$ elements per position and layer, each "
                 "read by one head only.")
     else:
-        what = (f"Each cached position holds K and V of $H_{{kv}} = {v['H_kv']}$ heads, $2\\,H_{{kv}}\\,d = "
+        what = (f"Each cached position holds K and V of $H_{{kv}} = {v['H_kv']}$ head{'' if v['H_kv'] == '1' else 's'}, "
+                f"$2\\,H_{{kv}}\\,d = "
                 f"{_math_grouped(finding.cached_elements)}$ elements per layer, " + (
                     "each read by its own query head." if finding.form == "MHA" else
                     f"each read once for the {finding.symbols['H'] / finding.symbols['H_kv']:g} query heads that "
                     "share it."))
     lines = [f"**{finding.form}.** {what} Per cached position a decode step does the score, the softmax "
              f"($c = {v['c']}$ FLOPs per score) and the weighted sum of every head, and reads the cache at "
-             f"$kv = {v['kv']}$ bytes per element:", "",
+             f"$kv = {v['kv']}$ byte{'' if v['kv'] == '1' else 's'} per element:", "",
              f"$$I \\approx {finding.formula.latex()} = {finding.formula.latex_values(finding.symbols)} = "
              f"{finding.intensity:.1f}\\ \\text{{FLOP/byte}}$$", "",
              f"The operator table at {finding.seq_len:,} cached positions, which also counts Q, the output and, "
-             "unfused, the score matrix through memory (and, for MLA, the separate PV kernel's second read of the "
-             f"latent), gives **{finding.table_intensity:.1f} FLOP/byte** for the attention operators: {'above' if finding.bound == 'compute' else 'below'} the ridge at "
-             f"{finding.ridge:.1f}, so decode attention is **{finding.bound}-bound** here."]
+             "unfused, the score matrix through memory" + (
+                 " (and the separate PV kernel's second read of the latent)"
+                 if finding.form == "MLA, absorbed" else "")
+             + f", gives **{finding.table_intensity:.1f} FLOP/byte** for the attention operators: "
+             f"{'above' if finding.bound == 'compute' else 'below'} the ridge at {finding.ridge:.1f}, so decode attention is **{finding.bound}-bound** here."]
     if finding.naive is not None:
         n = finding.naive
         lines += ["", f"Cached decompressed instead (the naive form, Hugging Face's reference code), the cache "

@@ -197,9 +197,10 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
     experts, per_token, moe = _experts(config, family, where)
     dense_layers = _dense_layers(config, family, layers, where) if experts > 1 else 0
     window, sliding_layers = _sliding_layers(config, family, layers, where)
-    act = config.get("hidden_activation") or config.get("hidden_act") or "silu"
+    act_field = "hidden_activation" if config.get("hidden_activation") else "hidden_act"
+    act = config.get(act_field) or "silu"
     if act not in ("silu", "gelu_pytorch_tanh"):
-        raise RooflineInputError("hidden_act", f"{act!r} in {where} is not supported", "silu, gelu_pytorch_tanh")
+        raise RooflineInputError(act_field, f"{act!r} in {where} is not supported", "silu, gelu_pytorch_tanh")
     return ModelConfig(
         name=name, architecture=arch, head_dim=head_dim, num_key_value_heads=kv_heads,
         tie_word_embeddings=_bool(config, "tie_word_embeddings", family in GEMMA_FAMILIES, where),
@@ -237,7 +238,8 @@ def _dense_layers(config: Mapping, family: str, layers: int, where: str) -> int:
             raise RooflineInputError("first_k_dense_replace", f"must be an integer from 0 to num_hidden_layers="
                                      f"{layers} in {where}, got {first!r}")
         step = _positive_int(config, "moe_layer_freq", where) if config.get("moe_layer_freq") is not None else 1
-        return sum(1 for i in range(layers) if i < first or (i - first) % step)
+        # layers first, first + step, ... are MoE: ceil((layers - first) / step) of them (no loop over layers)
+        return layers - -(-(layers - first) // step)
     if family == "qwen3_moe":
         step = _positive_int(config, "decoder_sparse_step", where) \
             if config.get("decoder_sparse_step") is not None else 1
@@ -245,7 +247,9 @@ def _dense_layers(config: Mapping, family: str, layers: int, where: str) -> int:
         dense = [] if dense is None else dense
         if not isinstance(dense, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in dense):
             raise RooflineInputError("mlp_only_layers", f"must be a list of layer indices in {where}, got {dense!r}")
-        return sum(1 for i in range(layers) if i in dense or (i + 1) % step)
+        # layer i is MoE when (i + 1) is a multiple of the step and i is not listed dense
+        moe = layers // step - sum(1 for i in set(dense) if 0 <= i < layers and (i + 1) % step == 0)
+        return layers - moe
     return 0
 
 
@@ -264,7 +268,8 @@ def _sliding_layers(config: Mapping, family: str, layers: int, where: str) -> tu
     if types is not None:
         allowed = ("sliding_attention", "full_attention")
         if not isinstance(types, list) or len(types) != layers or not all(t in allowed for t in types):
-            raise RooflineInputError("layer_types", f"must list {layers} of {', '.join(allowed)} in {where}")
+            raise RooflineInputError("layer_types", f"must list {layers} of {', '.join(allowed)} in {where}, got "
+                                     f"{str(types)[:80]}")
         return window, types.count("sliding_attention")
     if family == "gemma2":
         return window, (layers + 1) // 2

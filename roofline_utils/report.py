@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import RENDERING_REPORT_ENV, __version__
+from .errors import RooflineInputError
 from .hardware import get_hardware
 from .models import load_model
 from .output import publish, staged_folder
@@ -70,7 +71,12 @@ def render_report(parameters: ReportParameters, out_dir: str | Path, notebook_di
             _warm_up_export()
             executed = execute_notebooks(parameters, notebook_dir, staging, progress, stop)
             stop.check()
-            html = notebooks_to_html(executed, parameters, show_code=show_code)
+            try:
+                html = notebooks_to_html(executed, parameters, show_code=show_code)
+            except (RooflineInputError, KeyboardInterrupt):
+                raise
+            except Exception as exc:  # a bug while exporting: one line, and nothing published
+                raise RenderError(f"exporting the report failed: {type(exc).__name__}: {exc}") from None
             (staging / f"{stem}.html").write_text(html, encoding="utf-8")
             from .roofline import operator_table
 

@@ -240,8 +240,8 @@ def time_shares(model: ModelConfig, hardware: Hardware, workload: Workload, phas
 
 def assumptions_table(workload: Workload) -> pd.DataFrame:
     """Every accounting switch of the workload and its value."""
-    return pd.DataFrame([(key, str(value)) for key, value in workload.assumptions().items()],
-                        columns=["switch", "value"])
+    shown = {**workload.assumptions(), "compute_precision": workload.compute_precision or "auto (from the bit widths)"}
+    return pd.DataFrame([(key, str(value)) for key, value in shown.items()], columns=["switch", "value"])
 
 
 def ridge_equation(hardware: Hardware, peak_flops_per_s: float, precision: str) -> str:

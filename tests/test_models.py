@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +102,16 @@ def test_presets_of_every_family():
                                          ("qwen2.5-7b", "Qwen2.5 7B"), ("llama-3.1-8b", "Llama 3.1 8B")])
 def test_display_names_keep_their_capitals(name, shown):
     assert preset(name).display_name == shown
+
+
+def test_dense_and_moe_layers_follow_the_config_layout():
+    # DeepSeek: the first 3 layers dense, then every 2nd from layer 3 is MoE (3, 5, 7, 9): 6 dense of 10
+    ds = json.loads(Path(__file__).resolve().parent.parent.joinpath(
+        "roofline_utils/data/models/deepseek-v3.json").read_text())
+    model = model_from_dict({**ds, "num_hidden_layers": 10, "first_k_dense_replace": 3, "moe_layer_freq": 2}, "x")
+    assert (model.num_dense_layers, model.num_moe_layers) == (6, 4)
+    # Qwen3-MoE: decoder_sparse_step 2 makes layers 1, 3, 5, 7 MoE; mlp_only_layers [1] takes one back
+    qwen = json.loads(Path(__file__).resolve().parent.parent.joinpath(
+        "roofline_utils/data/models/qwen3-30b-a3b.json").read_text())
+    model = model_from_dict({**qwen, "num_hidden_layers": 8, "decoder_sparse_step": 2, "mlp_only_layers": [1]}, "x")
+    assert (model.num_dense_layers, model.num_moe_layers) == (5, 3)
