@@ -142,3 +142,21 @@ def test_a_name_too_long_is_one_line(tmp_path, command):
     code, _, err = run(command, "--out", str(tmp_path / ("x" * 300) / "ops.csv"))
     assert code == 2 and _err_line(err).endswith("File name too long")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failure_while_exporting_is_one_line_and_publishes_nothing(tmp_path, monkeypatch):
+    from roofline_utils import report
+
+    def executed(parameters, notebook_dir, workdir, *_):
+        for suffix in (".png", ".svg"):  # what the chart cell leaves in the staging folder
+            (workdir / f"roofline{suffix}").write_text("x")
+        return []
+
+    def broken(*_, **__):
+        raise ValueError("a bug in the export")
+    monkeypatch.setattr(report, "execute_notebooks", executed)
+    monkeypatch.setattr(report, "notebooks_to_html", broken)
+    code, out, err = run("render", "--out", str(tmp_path / "reports"))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert _err_line(err).endswith("exporting the report failed: ValueError: a bug in the export")
+    assert not (tmp_path / "reports").exists() or _everything(tmp_path / "reports") == []
