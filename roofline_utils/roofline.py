@@ -25,8 +25,7 @@ from .hardware import PRECISION_BITS, Hardware, Roof, get_hardware
 from .models import ModelConfig, load_model
 from .engine import TOTALS, phase_function
 from .operators import FULL, MEMORY_TRAFFIC, PHASES, TRAFFIC_BITS, check_phases, operator_costs, symbol_values
-from .workload import (Workload, check_compute_precision, check_workload, compute_precision, element_bytes,
-                       is_number, wide_workload)
+from .workload import Workload, check_compute_precision, check_workload, compute_precision, element_bytes, is_number
 
 BYTE_COLUMNS = [f"{kind}_bytes" for kind in TRAFFIC_BITS]
 TABLE_COLUMNS = ["phase", "operator", "group", "count", "batch", "seq_len", "flops", "flops_full_square",
@@ -54,19 +53,21 @@ def peak_flops(hardware: Hardware, workload: Workload) -> np.ndarray:
 
 def full_peak_flops(hardware: Hardware, workload: Workload) -> np.ndarray:
     """The compute roof of the operators kept at 16 bits or more (norms, attention, the head unless
-    quantised: operators.WIDTHS): the roof of their widths, the linear layers' roof at 16 bits and up."""
+    quantised: operators.WIDTHS): the roof their widths, max(bits, 16), imply, or a 16-bit-or-wider
+    ``compute_precision``; with ``quantize_stream`` the linear layers' roof. A float, or an array when
+    the bit widths vary over the grid (16-bit and 32-bit operands are its only two cases)."""
     explicit = workload.compute_precision
-    if not workload.quantize_stream and is_number(workload.weight_bits) and is_number(workload.act_bits) \
-            and (explicit is None or PRECISION_BITS[explicit] < 16):  # one setting: no Workload to rebuild
-        try:
-            return hardware.peak(compute_precision(hardware, max(int(workload.weight_bits), 16),
-                                                   max(int(workload.act_bits), 16)))
-        except RooflineInputError:
-            return peak_flops(hardware, workload)
+    if workload.quantize_stream or (explicit is not None and PRECISION_BITS[explicit] >= 16):
+        return peak_flops(hardware, workload)
+    single = is_number(workload.weight_bits) and is_number(workload.act_bits)
+    widths = ((32 if max(workload.weight_bits, workload.act_bits) == 32 else 16,) if single else (16, 32))
     try:
-        return peak_flops(hardware, wide_workload(workload))
+        peaks = {bits: hardware.peak(compute_precision(hardware, bits, bits)) for bits in widths}
     except RooflineInputError:  # a device with no 16-bit path (an INT8-only accelerator) runs them at its own
         return peak_flops(hardware, workload)
+    if single:
+        return peaks[widths[0]]
+    return np.where(np.maximum(workload.weight_bits, workload.act_bits) == 32, peaks[32], peaks[16])
 
 
 def link_latency_s(hardware: Hardware, workload: Workload) -> float:
@@ -139,7 +140,9 @@ def totals(model: ModelConfig | str, hardware: Hardware | str, workload: Workloa
     check_workload(workload)
     widths = element_bytes(workload)
     peak, full_peak = peak_flops(hardware, workload), full_peak_flops(hardware, workload)
-    arrays = not all(map(is_number, (workload.batch, workload.seq_len, *widths.values(), peak, full_peak)))
+    # the widths and roofs are arrays exactly when a bit width is
+    arrays = not all(map(is_number, (workload.batch, workload.seq_len, workload.weight_bits, workload.act_bits,
+                                     workload.kv_bits)))
     constants = {**widths, "peak": peak, "full_peak": full_peak, "bandwidth": hardware.bandwidth_bytes_per_s,
                  "link_bandwidth": link_bandwidth(hardware, workload),
                  "link_latency_s": link_latency_s(hardware, workload)}

@@ -181,27 +181,6 @@ def _wide(bits):
     return np.maximum(bits, 16.0) if isinstance(bits, np.ndarray) else max(bits, 16.0)
 
 
-def wide_workload(workload: Workload) -> Workload:
-    """The workload the operators kept at 16 bits see (norms, attention, the residual stream; the head
-    unless quantised): the compute roof they run under is that of these widths."""
-    from dataclasses import replace
-
-    explicit = workload.compute_precision
-    narrow = min(_narrowest(workload.weight_bits), _narrowest(workload.act_bits)) < 16
-    if workload.quantize_stream or not (narrow or (explicit and PRECISION_BITS[explicit] < 16)):
-        return workload  # nothing narrow: the operators kept wide see the workload itself
-    return replace(workload, weight_bits=_wide_int(workload.weight_bits), act_bits=_wide_int(workload.act_bits),
-                   compute_precision=explicit if explicit and PRECISION_BITS[explicit] >= 16 else None)
-
-
-def _narrowest(bits):
-    return bits if is_number(bits) else np.min(bits)
-
-
-def _wide_int(bits):
-    return np.maximum(bits, 16) if isinstance(bits, np.ndarray) else max(int(bits), 16)
-
-
 def check_compute_precision(hardware: Hardware, workload: Workload) -> None:
     """An explicit compute precision must exist on the device and be at least as wide as both operands
     (an 8-bit multiply cannot take 16-bit activations; a 16-bit one can take any narrower weight)."""
