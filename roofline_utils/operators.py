@@ -44,7 +44,7 @@ import numpy as np
 from .errors import RooflineInputError
 from .expr import ONE, SUM_PRECEDENCE, ZERO, Expr, Sym
 from .models import ModelConfig
-from .workload import Workload, element_bytes, is_number
+from .workload import Workload, as_floats, element_bytes
 
 PHASES = ("prefill", "decode")  # the two phases of every table and chart
 VERIFY = "verify"  # speculative decoding's step: n candidate tokens per sequence checked at once
@@ -605,7 +605,7 @@ def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[st
     check_phases(phase)
     p = workload.tp
     check_tensor_parallel(model, p)
-    batch, seq = _floats(workload.batch), _floats(workload.seq_len)
+    batch, seq = as_floats(workload.batch), as_floats(workload.seq_len)
     heads = model.num_attention_heads / p
     kv_heads = max(model.num_key_value_heads / p, 1.0)
     every_layer_windowed = model.num_sliding_layers == model.num_hidden_layers
@@ -652,11 +652,6 @@ def _span(workload: Workload, phase: str, batch, seq, heads: float, window: int 
         kv_len = _minimum(kv_len, window)
     scores = batch * heads * n * kv_len
     return kv_len, scores, scores, scores
-
-
-def _floats(value) -> float | np.ndarray:
-    """A single number as a Python float (fast scalar arithmetic), anything else as a float array."""
-    return float(value) if is_number(value) or np.ndim(value) == 0 else np.asarray(value, dtype=float)
 
 
 def _minimum(values, cap: float):

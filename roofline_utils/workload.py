@@ -99,9 +99,10 @@ class Workload:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+MAX_COUNT = 2**31  # batch and length cap: beyond it nothing is physical, and b·H·s² stays far from overflow
 # integer fields and their ranges (weight_group_size 0: per-channel scales; output_len 0: the prompt alone)
 _INTEGER_FIELDS = (("tp", 1, 1024), ("tree_size", 1, MAX_TREE_SIZE), ("medusa_heads", 0, MAX_MEDUSA_HEADS),
-                   ("weight_group_size", 0, MAX_GROUP_SIZE), ("output_len", 0, 2**31))
+                   ("weight_group_size", 0, MAX_GROUP_SIZE), ("output_len", 0, MAX_COUNT))
 _FLOP_COUNT_FIELDS = tuple(f.name for f in fields(Workload) if f.name.endswith("_flops_per_element"))
 
 
@@ -110,7 +111,6 @@ def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
         raise RooflineInputError(name, f"got {value!r}", ", ".join(allowed))
 
 
-MAX_COUNT = 2**31  # batch and length cap: beyond it nothing is physical, and b·H·s² stays far from overflow
 
 
 def _as_array(name: str, value: object) -> np.ndarray:
@@ -162,18 +162,19 @@ def element_bytes(workload: Workload) -> dict[str, float | np.ndarray]:
                       ``quantize_stream`` (W8A8 kernels quantise a GEMM's input and dequantise its output).
     kv_bits           the KV cache.
     """
-    weight, act = _floats(workload.weight_bits), _floats(workload.act_bits)
+    weight, act = as_floats(workload.weight_bits), as_floats(workload.act_bits)
     if workload.weight_group_size:
         per_group = workload.weight_scale_bits + (weight if workload.weight_zero_point else 0.0)
         narrow = weight < 16
         weight = weight + (per_group / workload.weight_group_size) * narrow
-    return {"weight_bits": weight / 8, "full_weight_bits": _wide(_floats(workload.weight_bits)) / 8,
+    return {"weight_bits": weight / 8, "full_weight_bits": _wide(as_floats(workload.weight_bits)) / 8,
             "act_bits": act / 8, "stream_bits": (act if workload.quantize_stream else _wide(act)) / 8,
-            "kv_bits": _floats(workload.kv_bits) / 8}
+            "kv_bits": as_floats(workload.kv_bits) / 8}
 
 
-def _floats(value) -> float | np.ndarray:
-    return float(value) if is_number(value) else np.asarray(value, dtype=float)
+def as_floats(value) -> float | np.ndarray:
+    """A single number as a Python float (fast scalar arithmetic), anything else as a float array."""
+    return float(value) if is_number(value) or np.ndim(value) == 0 else np.asarray(value, dtype=float)
 
 
 def _wide(bits):
