@@ -5,6 +5,8 @@ so the report replaces this cell's widget with a note and keeps the static chart
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 WIDGET_NOTE = ("In JupyterLab the explorer's controls appear here: open notebooks/04_sweeps.ipynb "
@@ -28,7 +30,9 @@ def frame(model: str, hardware: str, batch: int, seq_len: int, bits: int, chart=
     work = Workload(batch=batch, seq_len=seq_len, weight_bits=bits, act_bits=bits if bits == 8 else 16, kv_bits=bits)
     llm, device = load_model(model), get_hardware(hardware)
     peak = float(np.max(peak_flops(device, work)))
-    points = group_points(operator_table(llm, device, work))
+    from .sweeps import CHART_ATTENTION_IO
+
+    points = group_points(operator_table(llm, device, replace(work, attention_io=CHART_ATTENTION_IO)))
     png = (chart or LiveChart()).png(points, device, peak, f"Roofline Model ({llm.display_name}, {device.name})")
     return png, markdown(headline(llm, device, work))
 

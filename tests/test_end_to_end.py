@@ -13,7 +13,7 @@ def test_each_decode_step_costs_one_more_position_of_traffic():
     # Llama-33B decode is memory-bound throughout, so one more KV position adds, per layer:
     # K and V rows (2·52·128 elements at 2 B) + one score per head written by QK^T, read+written by
     # softmax and read by PV (4·52 elements at 2 B), all over 696 GB/s.
-    run = end_to_end("llama-33b", "a40", Workload(batch=4), prompt_len=1000, output_len=64)
+    run = end_to_end("llama-33b", "a40", Workload(attention_io="unfused", batch=4), prompt_len=1000, output_len=64)
     per_position = 60 * 4 * (2 * 52 * 128 * 2 + 4 * 52 * 2) / 696e9
     assert np.allclose(np.diff(run.step_times_s), per_position, rtol=1e-9)
     assert run.step_times_s.shape == (63,)  # the first token comes from the prefill

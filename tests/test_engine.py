@@ -66,7 +66,7 @@ def test_bit_widths_may_vary_over_the_grid():
 
 
 def test_the_compiled_source_folds_model_sizes_into_exact_constants():
-    source = phase_source(load_model("llama-33b"), Workload())
+    source = phase_source(load_model("llama-33b"), Workload(attention_io="unfused"))
     assert f"flops_q_proj = {2 * H * H}.0*T\n" in source  # 2·T·h·H·d with h = H·d = 6656
     assert f"bytes_q_proj = {H * H}.0*weight_bits + {2 * H}.0*T*act_bits\n" in source  # x read, q written
     assert "flops_softmax = 5.0*n_scores\n" in source

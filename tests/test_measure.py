@@ -106,9 +106,9 @@ def test_reading_and_points_from_a_run(small_run):
 
 def test_shrinks_only_when_memory_requires():
     model = preset("llama-33b")
-    decode = Workload(batch=16, seq_len=1024, weight_bits=32, act_bits=32, kv_bits=32)
+    decode = Workload(attention_io="unfused", batch=16, seq_len=1024, weight_bits=32, act_bits=32, kv_bits=32)
     assert fitted(model, decode, "decode", budget_bytes=8 * 2**30, width=4) == decode
-    prefill = Workload(batch=64, seq_len=8192, weight_bits=32, act_bits=32, kv_bits=32)
+    prefill = Workload(attention_io="unfused", batch=64, seq_len=8192, weight_bits=32, act_bits=32, kv_bits=32)
     shrunk = fitted(model, prefill, "prefill", budget_bytes=4 * 2**30, width=4)
     assert (shrunk.batch, shrunk.seq_len) != (64, 8192)
     # what remains fits: the largest kernel is the softmax over the unfused score matrix (scores and probabilities)
@@ -117,7 +117,7 @@ def test_shrinks_only_when_memory_requires():
 
 def test_kernels_are_derived_from_the_operator_list():
     """Llama-33B decode at batch 4, KV 1024: every measured kernel at the shape its operator counts."""
-    model, work = preset("llama-33b"), Workload(batch=4, seq_len=1024)
+    model, work = preset("llama-33b"), Workload(attention_io="unfused", batch=4, seq_len=1024)
     kernels = {k.operator: k for k in plan(model, work, "decode")}
     assert list(kernels) == ["q_proj", "k_proj", "v_proj", "qk_matmul", "softmax", "pv_matmul", "o_proj", "gate_proj",
                              "up_proj", "act_mul", "down_proj", "lm_head"]
@@ -127,7 +127,7 @@ def test_kernels_are_derived_from_the_operator_list():
     assert kernels["qk_matmul"].dims == {"b": 4, "kv_heads": 52, "group": 1, "q_len": 1, "d": 128, "s_kv": 1024}
     assert kernels["softmax"].tensors == ((4, 52, 1, 1024), (4, 52, 1, 1024))
     # GQA: the 8 query heads sharing each of Llama-2-70B's 8 K/V heads are rows of one matmul per K/V head
-    gqa = {k.operator: k for k in plan(preset("llama-2-70b"), Workload(batch=2, seq_len=100), "decode")}
+    gqa = {k.operator: k for k in plan(preset("llama-2-70b"), Workload(attention_io="unfused", batch=2, seq_len=100), "decode")}
     assert gqa["qk_matmul"].tensors == ((2, 8, 8, 128), (2, 8, 128, 100), (2, 8, 8, 100))
     # a GEMM kernel does the FLOPs its operator counts: 2·m·k·n
     table = operator_table(model, "a40", work, phases="decode").set_index("operator")

@@ -17,7 +17,7 @@ def row(table, phase, name):
 
 @pytest.fixture(scope="module")
 def default():
-    return operator_table("llama-33b", "a40", Workload())
+    return operator_table("llama-33b", "a40", Workload(attention_io="unfused"))
 
 
 def test_q_proj_prefill(default):
@@ -45,7 +45,7 @@ def test_swiglu_activation_is_intermediate_size_wide(default):
 def test_lm_head_is_a_full_gemm_over_the_tokens_that_need_logits(default):
     assert row(default, "prefill", "lm_head")["flops"] == 2 * 1 * H * VOCAB == 425_984_000
     assert row(default, "decode", "lm_head")["count"] == 1
-    all_logits = operator_table("llama-33b", "a40", Workload(prefill_logits="all"))
+    all_logits = operator_table("llama-33b", "a40", Workload(attention_io="unfused", prefill_logits="all"))
     assert row(all_logits, "prefill", "lm_head")["flops"] == 2 * 1024 * H * VOCAB
 
 
@@ -55,7 +55,7 @@ def test_causal_prefill_attention_counts_the_triangle(default):
     assert qk["flops_full_square"] == 2 * D * HEADS * 1024 * 1024 == 13_958_643_712
     # the unfused score matrix is materialised in full: b·H·s² elements of 2 bytes
     assert qk["act_write_bytes"] == HEADS * 1024 * 1024 * 2
-    full = operator_table("llama-33b", "a40", Workload(causal=False))
+    full = operator_table("llama-33b", "a40", Workload(attention_io="unfused", causal=False))
     assert row(full, "prefill", "qk_matmul")["flops"] == 13_958_643_712
 
 
@@ -67,7 +67,7 @@ def test_decode_attention_reads_the_kv_cache(default):
 
 
 def test_gqa_reads_each_kv_head_once():
-    t = operator_table("llama-2-70b", "a40", Workload(batch=4, seq_len=2048))
+    t = operator_table("llama-2-70b", "a40", Workload(attention_io="unfused", batch=4, seq_len=2048))
     # 8 KV heads of 128: K/V width 1024 instead of 8192
     assert row(t, "decode", "k_proj")["weight_bytes"] == 8192 * 1024 * 2
     assert row(t, "decode", "qk_matmul")["kv_read_bytes"] == 4 * 2048 * 1024 * 2
@@ -96,26 +96,26 @@ def test_fusing_attention_keeps_the_flop_totals():
 
 
 def test_sliding_window_caps_the_kv_read():
-    t = operator_table("mistral-7b", "a40", Workload(seq_len=8192))
+    t = operator_table("mistral-7b", "a40", Workload(attention_io="unfused", seq_len=8192))
     assert row(t, "decode", "qk_matmul")["kv_read_bytes"] == 4096 * 8 * 128 * 2
     # prefill: query i sees min(i, 4096) keys: 4096·4097/2 + (8192-4096)·4096
     assert row(t, "prefill", "qk_matmul")["flops"] == 2 * 128 * 32 * (4096 * 4097 // 2 + 4096 * 4096)
 
 
 def test_attention_biases_add_weights_and_flops():
-    t = operator_table("qwen2.5-7b", "a40", Workload(batch=1, seq_len=16))
+    t = operator_table("qwen2.5-7b", "a40", Workload(attention_io="unfused", batch=1, seq_len=16))
     q = row(t, "prefill", "q_proj")
     assert q["weight_bytes"] == (3584 * 3584 + 3584) * 2
     assert q["flops"] == 2 * 16 * 3584 * 3584 + 16 * 3584
 
 
 def test_mixture_of_experts_tokens_touch_k_experts_a_batch_reads_more():
-    one = operator_table("mixtral-8x7b", "a40", Workload(batch=1, seq_len=1))
+    one = operator_table("mixtral-8x7b", "a40", Workload(attention_io="unfused", batch=1, seq_len=1))
     gate = row(one, "decode", "gate_proj")
     # one token: 2 of 8 experts, and exactly those 2 are read
     assert gate["flops"] == 2 * 2 * 4096 * 14336
     assert gate["weight_bytes"] == pytest.approx(2 * 4096 * 14336 * 2)
-    many = operator_table("mixtral-8x7b", "a40", Workload(batch=32, seq_len=1))
+    many = operator_table("mixtral-8x7b", "a40", Workload(attention_io="unfused", batch=32, seq_len=1))
     # 32 tokens: each of 8 experts is missed by one token with probability 6/8, by all with (3/4)^32
     expected = 8 * (1 - 0.75**32)
     assert row(many, "decode", "gate_proj")["weight_bytes"] == pytest.approx(expected * 4096 * 14336 * 2)
@@ -123,9 +123,9 @@ def test_mixture_of_experts_tokens_touch_k_experts_a_batch_reads_more():
 
 
 def test_a_grid_evaluates_like_separate_points():
-    grid = operator_table("llama-33b", "a40", Workload(batch=np.array([1, 8, 64]), seq_len=np.array([128, 1024, 8192])))
+    grid = operator_table("llama-33b", "a40", Workload(attention_io="unfused", batch=np.array([1, 8, 64]), seq_len=np.array([128, 1024, 8192])))
     for b, s in [(1, 128), (8, 1024), (64, 8192)]:
-        single = operator_table("llama-33b", "a40", Workload(batch=b, seq_len=s))
+        single = operator_table("llama-33b", "a40", Workload(attention_io="unfused", batch=b, seq_len=s))
         part = grid[(grid["batch"] == b) & (grid["seq_len"] == s)].reset_index(drop=True)
         assert np.allclose(part["time_s"], single["time_s"], rtol=1e-12)
         assert list(part["bound"]) == list(single["bound"])
@@ -134,7 +134,7 @@ def test_a_grid_evaluates_like_separate_points():
 @pytest.fixture(scope="module")
 def sweep():
     b, s = np.meshgrid(2 ** np.arange(7), 2 ** np.arange(7, 14))
-    return group_points(operator_table("llama-33b", "a40", Workload(batch=b.ravel(), seq_len=s.ravel())))
+    return group_points(operator_table("llama-33b", "a40", Workload(attention_io="unfused", batch=b.ravel(), seq_len=s.ravel())))
 
 
 def test_each_group_is_a_cloud_of_49_settings(sweep):

@@ -25,7 +25,7 @@ def theirs():
 
 @pytest.fixture(scope="module")
 def ours():
-    return operator_table("llama-33b", "a40", Workload()).set_index(["phase", "operator"])
+    return operator_table("llama-33b", "a40", Workload(attention_io="unfused")).set_index(["phase", "operator"])
 
 
 def pair(theirs, ours, phase, name, flash=False):
@@ -77,7 +77,7 @@ def test_lm_head_quirk_2(theirs, ours):
 
 def test_norms_differ_by_the_flops_guess_and_the_gain_vector(theirs, ours):
     # their 7 OPs per element (a guess, quirk 4) vs our 4; with theirs the FLOPs agree
-    seven = operator_table("llama-33b", "a40", Workload(norm_flops_per_element=7)).set_index(["phase", "operator"])
+    seven = operator_table("llama-33b", "a40", Workload(attention_io="unfused", norm_flops_per_element=7)).set_index(["phase", "operator"])
     for phase in ("prefill", "decode"):
         for name in ("attn_norm", "mlp_norm"):
             ref, mine = pair(theirs, seven, phase, name)
@@ -97,7 +97,7 @@ def test_residual_add_reads_both_operands(theirs, ours):
 
 
 def test_operators_they_leave_out():
-    ours = set(operator_table("llama-33b", "a40", Workload())["operator"])
+    ours = set(operator_table("llama-33b", "a40", Workload(attention_io="unfused"))["operator"])
     theirs = set(pd.read_csv(REFERENCE / "llm_viewer_llama33b_a40.csv")["layer_name"].replace(NAMES))
     assert ours - theirs == {"embedding", "rope", "final_norm"}  # quirk 2: "not modelled at all"
 
@@ -116,7 +116,7 @@ def test_flashattention_quirk_5(theirs):
 def test_totals_differ_only_by_the_documented_items():
     totals = pd.read_csv(REFERENCE / "llm_viewer_llama33b_a40_totals.csv")
     ref = totals[~totals["use_flashattention"]].set_index(["stage", "quantity"])["value"]
-    ours = phase_totals(operator_table("llama-33b", "a40", Workload())).set_index("phase")
+    ours = phase_totals(operator_table("llama-33b", "a40", Workload(attention_io="unfused"))).set_index("phase")
     for phase in ("prefill", "decode"):
         assert ours.loc[phase, "kv_read_bytes"] == ref[(phase, "load_kv_cache")]
         assert ours.loc[phase, "kv_write_bytes"] == ref[(phase, "store_kv_cache")]
@@ -126,9 +126,9 @@ def test_totals_differ_only_by_the_documented_items():
     # decode time: theirs 95.28 ms; ours adds the bytes above and the extra activation traffic (< 0.1%)
     assert ours.loc["decode", "time_s"] == pytest.approx(ref[("decode", "inference_time")], rel=1e-3)
     # the weights in memory: theirs leave out lm_head, the embedding table and the norms (quirk 2)
-    footprint = memory_footprint("llama-33b", "a40", Workload())
+    footprint = memory_footprint("llama-33b", "a40", Workload(attention_io="unfused"))
     assert footprint.weights_bytes == ref[("decode", "memory_consumption_weight")] + 2 * 32000 * H * 2 + 121 * H * 2
     # the KV cache: theirs holds the prompt; ours the request at its end, prompt + 256 output tokens
     assert footprint.kv_cache_bytes == ref[("decode", "memory_consumption_kv_cache")] * (1024 + 256) / 1024
-    prompt_only = memory_footprint("llama-33b", "a40", Workload(output_len=0))
+    prompt_only = memory_footprint("llama-33b", "a40", Workload(attention_io="unfused", output_len=0))
     assert prompt_only.kv_cache_bytes == ref[("decode", "memory_consumption_kv_cache")]

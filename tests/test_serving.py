@@ -105,7 +105,7 @@ def test_group_scales_do_nothing_to_16_bit_weights():
 # --- activations: 8-bit at the linear layers, 16-bit on the stream --------------------------------------
 
 def test_w8a8_keeps_the_stream_norms_and_softmax_at_16_bits_unless_asked():
-    work = rl.Workload(weight_bits=8, act_bits=8, kv_bits=8)
+    work = rl.Workload(attention_io="unfused", weight_bits=8, act_bits=8, kv_bits=8)
     served = rl.operator_table("llama-3.1-8b", "h100-sxm", work)
     narrow = rl.operator_table("llama-3.1-8b", "h100-sxm", rl.Workload(**{**work.assumptions(), "quantize_stream": True}))
     tokens = 1024

@@ -34,7 +34,7 @@ def medusa_step(b=1, n=64, k=5, s=1024):
 
 
 def test_one_medusa_step_of_llama_7b_by_hand():
-    table = operator_table("llama-7b", "a100-80gb-sxm", Workload(batch=1, seq_len=1024, tree_size=64, medusa_heads=5),
+    table = operator_table("llama-7b", "a100-80gb-sxm", Workload(attention_io="unfused", batch=1, seq_len=1024, tree_size=64, medusa_heads=5),
                            phases="verify")
     weights, kv, act, flops = medusa_step()
     counted = lambda column: float((table[column] * table["count"]).sum())  # noqa: E731
