@@ -25,6 +25,13 @@ ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 KEEP_NOTEBOOK_METADATA = ("kernelspec", "jupytext")
 KEEP_CELL_METADATA = ("tags",)
+# What JupyterLab writes when it opens, runs and saves a notebook: the kernel it ran (the committed
+# kernelspec is JupyterLab's own, so a save leaves both files as they were), the kernel's language
+# and the reader's view state. None of it changes a cell, an output or a test: ignored by the
+# checks, dropped by `clean`.
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+EDITOR_NOTEBOOK_METADATA = ("language_info", "widgets")
+EDITOR_CELL_METADATA = ("scrolled", "collapsed", "jupyter", "editable", "deletable", "trusted", "execution")
 
 
 def _cells(notebook) -> list[tuple[str, str, tuple[str, ...]]]:
@@ -48,10 +55,14 @@ def stable_id(cell, taken: set) -> str:
 
 def volatile(notebook) -> list[str]:
     """What committed metadata must not hold: timestamps, execution records, absolute paths, unstable ids."""
-    problems = [f"notebook metadata {key!r}" for key in notebook.metadata if key not in KEEP_NOTEBOOK_METADATA]
+    problems = [f"notebook metadata {key!r}" for key in notebook.metadata
+                if key not in KEEP_NOTEBOOK_METADATA + EDITOR_NOTEBOOK_METADATA]
+    if notebook.metadata.get("kernelspec", KERNELSPEC).get("name") != KERNELSPEC["name"]:
+        problems.append(f"kernel {notebook.metadata['kernelspec'].get('name')!r} (nbval runs {KERNELSPEC['name']!r})")
     taken: set = set()
     for index, cell in enumerate(notebook.cells):
-        problems += [f"cell {index} metadata {key!r}" for key in cell.metadata if key not in KEEP_CELL_METADATA]
+        problems += [f"cell {index} metadata {key!r}" for key in cell.metadata
+                     if key not in KEEP_CELL_METADATA + EDITOR_CELL_METADATA]
         if cell.get("id") != stable_id(cell, taken):
             problems.append(f"cell {index} id {cell.get('id')!r} is not derived from its content")
         for output in cell.get("outputs", []):
@@ -63,6 +74,7 @@ def volatile(notebook) -> list[str]:
 
 def clean(notebook) -> None:
     notebook.metadata = {key: value for key, value in notebook.metadata.items() if key in KEEP_NOTEBOOK_METADATA}
+    notebook.metadata["kernelspec"] = dict(KERNELSPEC)
     notebook.metadata.get("jupytext", {}).pop("text_representation", None)
     taken: set = set()
     for cell in notebook.cells:

@@ -84,3 +84,37 @@ def test_every_committed_figure_shows_in_an_untrusted_jupyterlab(name):
         assert output["metadata"]["alt"] and output["metadata"]["caption"]
     if name != "02_operators.ipynb":
         assert figures, f"{name} shows no figure"
+
+
+# What JupyterLab 4 adds when it opens a notebook, runs it and autosaves: its kernel's spec and
+# language, and a reader's view state (a scrolled output, a collapsed input).
+LAB_KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+LAB_LANGUAGE_INFO = {"codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
+                     "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
+                     "pygments_lexer": "ipython3", "version": "3.12.7"}
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_a_jupyterlab_save_leaves_the_pair_and_the_checks_as_they_were(name, tmp_path):
+    """The editor's round trip, through jupytext's contents manager as JupyterLab saves a paired
+    notebook: the text form is unchanged byte for byte, and the checks the tests run still pass."""
+    jupytext = pytest.importorskip("jupytext")
+    for suffix in (".ipynb", ".py"):
+        (tmp_path / name).with_suffix(suffix).write_bytes((ROOT / "notebooks" / name).with_suffix(suffix).read_bytes())
+    manager = jupytext.TextFileContentsManager(root_dir=str(tmp_path))
+    notebook = manager.get(name, content=True)["content"]
+    notebook.metadata["kernelspec"] = dict(LAB_KERNELSPEC)
+    notebook.metadata["language_info"] = dict(LAB_LANGUAGE_INFO)
+    code = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    code.metadata["scrolled"] = True
+    code.metadata["jupyter"] = {"source_hidden": True}
+    manager.save({"type": "notebook", "format": "json", "content": notebook}, name)
+
+    assert (tmp_path / name).with_suffix(".py").read_text() == (ROOT / "notebooks" / name).with_suffix(".py").read_text()
+    saved = nbformat.read(tmp_path / name, as_version=4)
+    assert saved.metadata["language_info"]["version"] == "3.12.7"  # the save did happen
+    assert not sync.out_of_sync(tmp_path / name)
+    assert sync.volatile(saved) == []
+    sync.clean(saved)  # and the next sync drops what the editor wrote
+    assert set(saved.metadata) == {"jupytext", "kernelspec"} and saved.metadata["kernelspec"] == LAB_KERNELSPEC
+    assert all(set(cell.metadata) <= {"tags"} for cell in saved.cells)
