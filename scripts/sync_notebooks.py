@@ -31,7 +31,7 @@ KEEP_CELL_METADATA = ("tags",)
 # checks, dropped by `clean`.
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 EDITOR_NOTEBOOK_METADATA = ("language_info", "widgets")
-EDITOR_CELL_METADATA = ("scrolled", "collapsed", "jupyter", "editable", "deletable", "trusted", "execution")
+EDITOR_CELL_METADATA = ("scrolled", "collapsed", "jupyter", "editable", "deletable", "trusted")
 
 
 def _cells(notebook) -> list[tuple[str, str, tuple[str, ...]]]:

@@ -101,6 +101,7 @@ def test_a_jupyterlab_save_leaves_the_pair_and_the_checks_as_they_were(name, tmp
     jupytext = pytest.importorskip("jupytext")
     for suffix in (".ipynb", ".py"):
         (tmp_path / name).with_suffix(suffix).write_bytes((ROOT / "notebooks" / name).with_suffix(suffix).read_bytes())
+    (tmp_path / "jupytext.toml").write_bytes((ROOT / "notebooks" / "jupytext.toml").read_bytes())
     manager = jupytext.TextFileContentsManager(root_dir=str(tmp_path))
     notebook = manager.get(name, content=True)["content"]
     notebook.metadata["kernelspec"] = dict(LAB_KERNELSPEC)
