@@ -16,12 +16,20 @@
 # ---
 
 # %% [markdown]
-# # 1. The hardware: specs, ceilings and the ridge point
+# # 1. The question, and the roofline by hand
 #
-# A roofline needs two numbers from the device: how fast it can **compute** (peak FLOP/s for the
-# precision in use) and how fast it can **move data** between its main memory and its cores
-# (bandwidth, bytes/s). Everything else in this report follows from these two and from counting, for
-# every operator, the FLOPs it performs and the bytes it must move.
+# A language model on a GPU generates text at some speed: why that speed, and not ten times more? The
+# device can do two things, and each has a limit: **compute** (peak FLOP/s, floating-point operations
+# per second, for the number format in use) and **move data** between its main memory and its cores
+# (bandwidth, bytes per second). An operator that does $F$ FLOPs and must move $B$ bytes takes at least
+#
+# $$t \ge \max\left(\frac{F}{\text{peak}}, \frac{B}{\text{bandwidth}}\right)$$
+#
+# That is the **roofline model** (Williams, Waterman and Patterson, 2009): a bound no kernel can beat,
+# which real kernels approach. Which of the two terms wins depends on one ratio of the operator alone,
+# its **operational intensity** $I = F/B$ (FLOPs per byte moved), held against one ratio of the device,
+# its **ridge point** (peak ÷ bandwidth). The rest of this report counts $F$ and $B$ for every
+# operator of a model, so that every number it gives can be checked by hand.
 
 # %% tags=["parameters"]
 hardware = "a40"  # a catalog key (`roofline list hardware`) or a .json/.yaml device file
@@ -32,24 +40,29 @@ compute_precision = "auto"  # the linear layers' roof: auto, fp16, bf16, fp8, in
 
 # %%
 import roofline_utils as rl
-from roofline_utils import plot, summary, tables
+from roofline_utils import plot, primer, summary, tables
 
 r = rl.notebook.setup(**rl.notebook.parameters(globals()))
 
 # %% [markdown]
-# ## The datasheet
+# ## Three toy products, worked by hand
 #
-# The figures come from the catalog shipped in `roofline_utils/data/hardware.json`, each with its
-# source. Throughput is **dense** (no 2:4 sparsity: vendors' headline numbers marked `*` are twice the
-# dense rate). Bandwidth is decimal GB/s. Memory is the datasheet's size and, for whether a model fits,
-# the total the device reports to software (an A40 reports 46,068 MiB of its "48 GB": ECC and the
-# driver's reservations take the rest).
+# Before any model: the three shapes every operator of a language model has. A **dot product** of two
+# vectors, a **matrix-vector product** (GEMV: a matrix times one vector, which is what a layer does to
+# one token) and a **matrix-matrix product** (GEMM: a matrix times a matrix, a layer applied to many
+# tokens at once). Each must read its inputs once and write its output once (the least any kernel can
+# move) and does one multiply-add (2 FLOPs) per pair of elements it combines.
 
 # %%
-tables.show(summary.hardware_card(r.hardware), caption=f"The {r.hardware.name}, from its datasheet")
+tables.show_markdown(primer.toy_markdown(r.hardware, r.peak_flops_per_s))
 
 # %% [markdown]
-# ## Ceilings per precision and their ridge points
+# ## The device's two numbers
+#
+# The roofline needs the device's peak for the precision in use and its memory bandwidth. Both are
+# datasheet figures (the sources are in the appendix). Throughput is **dense**: vendors also quote
+# rates for 2:4 structured sparsity (two of every four weights zero), twice the dense figure, which no
+# model in this report uses.
 #
 # The **ridge point** is where the two roofs meet:
 #
@@ -83,8 +96,13 @@ tables.show(summary.precision_table(r.hardware, r.workload), caption="The roof t
 #
 # $$\text{attainable} = \min(\text{peak}, I \times \text{bandwidth})$$
 #
-# Every 10× below the ridge costs 10× in attainable performance. This is an **upper bound**: real
-# kernels reach some fraction of each roof.
+# Every 10× below the ridge costs 10× in attainable performance.
+#
+# The $\max$ above assumes compute and memory traffic **overlap** perfectly: while the cores multiply
+# one tile, the next one is on its way. A kernel that does one after the other takes
+# $F/\text{peak} + B/\text{bandwidth}$ instead: at most twice as long, exactly twice at the ridge,
+# where both terms are equal, and hardly more far from it, where one term dwarfs the other. Good GEMM
+# and attention kernels overlap (they prefetch); this report's times are the overlapped bound.
 
 # %%
 tables.show(summary.reading_guide(r.hardware, r.peak_flops_per_s), caption="Attainable performance at a few intensities")
@@ -95,12 +113,3 @@ others = {p: v for p, v in r.hardware.peak_flops_per_s.items()
 figure = plot.roofline_chart(None, r.hardware, r.peak_flops_per_s, f"{r.hardware.name}: the roofs", extra_roofs=others)
 plot.show(figure, alt=plot.describe_roofs(r.hardware, r.peak_flops_per_s, r.precision, others),
           caption=f"The roofs of the {r.hardware.name}: memory (blue), {r.precision} compute (red), other precisions (dotted).")
-
-# %% [markdown]
-# ## The whole catalog
-#
-# The same two numbers for every shipped device. A high ridge point means an operator needs a lot of
-# reuse per byte before the device's compute is the limit.
-
-# %%
-tables.show(summary.catalog_table(), caption="Every shipped device at 16 bits")

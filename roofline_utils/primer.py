@@ -90,14 +90,14 @@ class CriticalBatch:
         return None if tokens is None else math.ceil(tokens / self.tokens_per_weight)
 
 
-def critical_batch(model: ModelConfig, hardware: Hardware, peak_flops_per_s: float, weight_bytes: float,
-                   act_bytes: float) -> CriticalBatch:
+def critical_batch(model: ModelConfig, hardware: Hardware, peak_flops_per_s: float, workload) -> CriticalBatch:
     """The MLP's up projection (K = hidden, N = one expert's width) in decode, where each sequence is
-    one token; a routed expert sees k/E of the batch's tokens on average."""
+    one token; a routed expert sees k/E of the batch's tokens on average. Bytes per weight and per
+    activation are the linear layers' (group scales left out: they add a few percent at most)."""
     width = model.moe_intermediate_size or model.intermediate_size
     per_weight = model.experts_per_token / model.num_experts if model.num_experts > 1 else 1.0
-    return CriticalBatch(model.hidden_size, width, weight_bytes, act_bytes, hardware.roof(peak_flops_per_s).ridge,
-                         per_weight)
+    return CriticalBatch(model.hidden_size, width, workload.weight_bits / 8, workload.act_bits / 8,
+                         hardware.roof(peak_flops_per_s).ridge, per_weight)
 
 
 def critical_batch_markdown(found: CriticalBatch) -> str:

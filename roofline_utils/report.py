@@ -35,8 +35,8 @@ def _import_nbformat():
 
 nbformat = _import_nbformat()
 
-NOTEBOOKS = ("01_hardware.ipynb", "02_operators.ipynb", "03_roofline.ipynb", "04_sweeps.ipynb",
-             "05_measured.ipynb", "06_speculative.ipynb")
+NOTEBOOKS = ("01_hardware.ipynb", "02_roofline.ipynb", "03_operators.ipynb", "04_sweeps.ipynb",
+             "05_measured.ipynb", "06_speculative.ipynb", "07_conclusion.ipynb")
 CELL_TIMEOUT_S = 600
 
 

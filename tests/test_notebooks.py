@@ -82,7 +82,7 @@ def test_every_committed_figure_shows_in_an_untrusted_jupyterlab(name):
     for output in figures:
         assert output["data"].get("image/png"), f"{name}: a figure without its PNG"
         assert output["metadata"]["alt"] and output["metadata"]["caption"]
-    if name != "02_operators.ipynb":
+    if name not in ("03_operators.ipynb", "07_conclusion.ipynb"):
         assert figures, f"{name} shows no figure"
 
 

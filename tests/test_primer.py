@@ -25,14 +25,14 @@ def test_the_toy_text_places_the_gemm_past_the_ridge_from_n_646_on_the_a40():
 def test_the_closed_form_critical_batch_is_where_the_searched_ridge_batch_is(model, device, peak):
     """Two methods: the closed form, and a search over batch 1..16,384 of the operator table."""
     llm, hw = load_model(model), get_hardware(device)
-    closed = primer.critical_batch(llm, hw, peak, weight_bytes=2, act_bytes=2)
+    closed = primer.critical_batch(llm, hw, peak, rl.Workload())
     assert closed.batch == findings.batch_at_ridge(llm, hw, rl.Workload())
     assert closed.tokens > hw.roof(peak).ridge  # above ridge·w/2 = ridge: the activations' bytes cost tokens
 
 
 def test_llama_33b_on_the_a40_needs_226_sequences():
     # b* = 215.09·2·6656·17920 / (2·6656·17920 − 215.09·2·24576) = 51.31e9 / 227.99e6 = 225.06
-    assert primer.critical_batch(load_model("llama-33b"), get_hardware("a40"), 149.7e12, 2, 2).tokens == \
+    assert primer.critical_batch(load_model("llama-33b"), get_hardware("a40"), 149.7e12, rl.Workload()).tokens == \
         pytest.approx(225.06, abs=0.01)
 
 

@@ -16,7 +16,7 @@
 # ---
 
 # %% [markdown]
-# # 3. The roofline: every operator on one chart
+# # 2. The model on one roofline: the chart, and what it costs end to end
 #
 # Each cross is one operator group in one phase at one setting of the sweep grid (batch Ã— sequence
 # length). Its x is the group's operational intensity ($\sum \text{FLOPs} / \sum \text{bytes}$ of its
@@ -25,7 +25,10 @@
 # `qk/pv` = the two attention matmuls; `init` = prefill, `ar` = decode. Hover a cross in the report
 # for its numbers.
 #
-# **Every point is an upper bound.** A measured kernel sits at or below it.
+# The chart counts attention as the paper measured it: `qk/pv` are two separate matmuls whose score
+# matrix goes through memory. Every served number after the chart (time to first token, time per
+# output token, throughput) counts it as serving engines run it, fused (FlashAttention-style), unless
+# the report's `attention_io` says otherwise; chapter 3 shows both.
 
 # %% tags=["parameters"]
 model = "llama-33b"
@@ -53,7 +56,7 @@ figure_dir = None  # folder to save the chart as PNG and SVG (None: not saved)
 
 # %%
 import roofline_utils as rl
-from roofline_utils import findings, plot, summary, tables
+from roofline_utils import findings, plot, primer, summary, tables
 from roofline_utils.findings import markdown
 
 r = rl.notebook.setup(**rl.notebook.parameters(globals()))
@@ -88,12 +91,17 @@ tables.show_markdown("\n".join("- " + markdown(claim) for claim in findings.pape
 tables.show_markdown(markdown(findings.axis_note(points, r.peak_flops_per_s)))
 
 # %% [markdown]
-# ## When do decode GEMMs become compute-bound?
+# ## When do decode GEMMs become compute-bound? The critical batch
 #
-# Decode intensity grows with the batch because each weight byte read serves every sequence in the
-# batch.
+# In decode each sequence contributes one token, so a weight GEMM $[b \times K] \cdot [K \times N]$ of
+# batch $b$ does $2bKN$ FLOPs and moves $wKN$ bytes of weights (read once, whatever $b$) plus
+# $ab(K+N)$ bytes of activations in and out, with $w$ and $a$ bytes per weight and per activation. Its
+# intensity $2bKN / (wKN + ab(K+N))$ grows with the batch; setting it equal to the ridge and solving
+# for $b$ gives the **critical batch**:
 
 # %%
+tables.show_markdown(primer.critical_batch_markdown(primer.critical_batch(r.model, r.hardware, r.peak_flops_per_s,
+                                                                          r.workload)))
 tables.show_markdown(markdown(findings.ridge_batch(r.model, r.hardware, r.workload)))
 
 # %% [markdown]
@@ -129,7 +137,8 @@ figure = plot.time_breakdown_chart(breakdown, f"{r.model.display_name} on {tp} Ã
 largest = breakdown.sort_values("time_s").groupby("phase").tail(1)
 plot.show(figure, alt="Bars of roofline time per operator category; the largest: " + "; ".join(
               f"{row.phase} {row.category} {row.time_s * 1e3:.3g} ms" for row in largest.itertuples()),
-          caption="Where the time goes, per phase (purple: the tensor-parallel all-reduce over the link).")
+          caption="Where the time goes, per phase" + (" (purple: the tensor-parallel all-reduce over the link)."
+                                                      if tp > 1 else "."))
 
 # %%
 tables.show(summary.time_shares(r.model, r.hardware, r.workload, "decode"), caption="Decode step, by operator")

@@ -16,7 +16,7 @@
 # ---
 
 # %% [markdown]
-# # 2. The operators: FLOPs and bytes, formula beside number
+# # 3. Where each point comes from: the operators, formula beside number
 #
 # A decoder layer is a fixed sequence of operators: Llama's, or one of its variants (grouped-query or
 # latent attention, a mixture of experts, sliding-window layers; the model card below says which). For
