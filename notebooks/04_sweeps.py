@@ -53,9 +53,10 @@ r = rl.notebook.setup(**rl.notebook.parameters(globals()))
 # %% [markdown]
 # ## Decode points climb the bandwidth slope as the batch grows
 #
-# Each weight byte read in a decode step serves every sequence of the batch, so the projections' and
-# MLP's intensity grows about linearly with the batch until it reaches the ridge. Attention does not
-# move: each sequence reads its own KV cache.
+# Each weight byte read in a decode step serves every sequence of the batch, so the intensity of the
+# projections and the MLP grows with the batch, towards the ridge (chapter 2 derives the critical batch;
+# a mixture of experts gets there more slowly, since a larger batch also wakes more experts, each read
+# in full). Attention does not move: each sequence reads its own KV cache.
 
 # %%
 batches = [2**i for i in range(0, 11)]
@@ -77,9 +78,10 @@ plot.show(figure, alt=plot.describe_points(trajectory, r.hardware, r.peak_flops_
 # %% [markdown]
 # ## Time per token and throughput against the batch
 #
-# Until the ridge, a bigger batch costs almost nothing per step (the weights are read once either
-# way), so throughput grows with the batch. The KV cache grows with batch × length and eventually
-# dominates the bytes, and memory runs out: hollow markers do not fit.
+# A step reads the weights once for the whole batch and each sequence's KV cache for itself. While
+# the weights dominate the bytes (short contexts, small batches), a bigger batch adds little to a step
+# and throughput grows with it; once the KV cache (batch × length) dominates, a step grows with the
+# batch too. Memory runs out on the way: hollow markers do not fit.
 
 # %%
 lengths = sweep_seq_lens[::2]
