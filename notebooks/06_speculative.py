@@ -20,12 +20,13 @@
 #
 # The chart this report rebuilds comes from the Medusa paper, and its argument is the roofline's. A
 # decode step at a small batch is memory-bound: it reads every weight to produce one token per
-# sequence. A step that checks $n$ candidate tokens per sequence reads the same weights once, so it
-# costs little more, until its GEMMs (now $T = b \cdot n$ tokens) climb to the ridge. If the step
-# accepts on average $a$ tokens,
+# sequence. A step that checks $n$ candidate tokens per sequence reads the same weights once (a mixture
+# of experts reads more of its experts, since $n$ times as many tokens route to them), so it can cost
+# little more, until its GEMMs (now $T = b \cdot n$ tokens) climb to the ridge. If the step accepts on
+# average $A$ tokens,
 #
 # $$\text{overhead}(b) = \frac{t_\text{verify}(b, n)}{t_\text{decode}(b)}, \qquad
-#   \text{speedup}(b) = \frac{a}{\text{overhead}(b)}.$$
+#   \text{speedup}(b) = \frac{A}{\text{overhead}(b)}.$$
 #
 # Both step times come from the same operator list as the rest of the report (the `verify` phase:
 # every operator at $T = b \cdot n$ tokens, the KV cache read once per sequence, logits at every

@@ -181,7 +181,7 @@ LATEX_NAMES = {
     "H·d": r"H\,d", "Hkv·d": r"H_{kv}\,d", "s_kv": r"s_{kv}", "n_scores": r"n_{\text{scores}}",
     "n_scores_stored": r"n_{\text{stored}}", "T_logits": r"T_{\text{logits}}", "min(T,V)": r"\min(T,V)",
     "T·k": r"T\,k", "E_read": r"E_{\text{read}}", "2(p-1)/p": r"\frac{2(p-1)}{p}",
-    "I_e": r"I_e", "I_s": r"I_s", "s_kv_w": r"s_{kv}^{w}", "n_scores_w": r"n_{\text{scores}}^{w}",
+    "f_e": r"f_e", "f_s": r"f_s", "s_kv_w": r"s_{kv}^{w}", "n_scores_w": r"n_{\text{scores}}^{w}",
     "n_scores_stored_w": r"n_{\text{stored}}^{w}", "r_q": r"r_q", "r_kv": r"r_{kv}", "d_nope": r"d_{\text{nope}}",
     "d_rope": r"d_{\text{rope}}", "d_v": r"d_v", "d_qk": r"d_{qk}", "d_c": r"d_c",
     "H_kv": r"H_{kv}",

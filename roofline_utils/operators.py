@@ -74,13 +74,13 @@ MEMORY_TRAFFIC = ("weight", "act_read", "act_write", "kv_read", "kv_write")  # H
 
 # Symbols. Their values per phase come from symbol_values(); their meaning, for the report:
 b, s, T = Sym("b"), Sym("s"), Sym("T")
-h, d, I, V = Sym("h"), Sym("d"), Sym("I"), Sym("V")
+h, d, I, V = Sym("h"), Sym("d"), Sym("f"), Sym("V")
 Hd, Hkvd = Sym("H·d"), Sym("Hkv·d")
 s_kv = Sym("s_kv")
 n_scores, n_scores_stored = Sym("n_scores"), Sym("n_scores_stored")
 T_logits, T_rows = Sym("T_logits"), Sym("min(T,V)")
 T_routed, E, E_read = Sym("T·k"), Sym("E"), Sym("E_read")
-I_e, I_s = Sym("I_e"), Sym("I_s")
+I_e, I_s = Sym("f_e"), Sym("f_s")
 K = Sym("K")
 ring = Sym("2(p-1)/p")
 s_kv_w, n_scores_w, n_scores_stored_w = Sym("s_kv_w"), Sym("n_scores_w"), Sym("n_scores_stored_w")
@@ -95,9 +95,9 @@ SYMBOLS = {
     "d": "head_dim",
     "H·d": "query width, num_attention_heads · head_dim (per device under tensor parallelism)",
     "Hkv·d": "K or V width, num_key_value_heads · head_dim (GQA: fewer K/V heads than query heads)",
-    "I": "intermediate_size (the gated MLP's width), per device under tensor parallelism",
-    "I_e": "each routed expert's MLP width (moe_intermediate_size; Mixtral: intermediate_size), per device",
-    "I_s": "the shared experts' MLP width, n_shared_experts · moe_intermediate_size, per device",
+    "f": "intermediate_size (the gated MLP's width), per device under tensor parallelism",
+    "f_e": "each routed expert's MLP width (moe_intermediate_size; Mixtral: intermediate_size), per device",
+    "f_s": "the shared experts' MLP width, n_shared_experts · moe_intermediate_size, per device",
     "V": "vocab_size (per device under tensor parallelism)",
     "s_kv": "KV positions read per sequence: s, or the sliding window when shorter (decode); s-1+n (verify)",
     "n_scores": "attention scores computed: b·H·s·(s+1)/2 causal prefill (b·H·s² without the causal "
@@ -125,7 +125,7 @@ SYMBOLS = {
 }
 VERIFY_ONLY_SYMBOLS = frozenset({"K"})  # used by the verify phase's operators alone
 # Symbols fixed by the model and the workload's switches: the same at every batch x length grid point.
-MODEL_SYMBOLS = frozenset({"h", "d", "H·d", "Hkv·d", "I", "I_e", "I_s", "V", "E", "2(p-1)/p", "K",
+MODEL_SYMBOLS = frozenset({"h", "d", "H·d", "Hkv·d", "f", "f_e", "f_s", "V", "E", "2(p-1)/p", "K",
                            "H", "r_q", "r_kv", "d_nope", "d_rope", "d_v", "d_qk", "d_c"})
 # Which decoder layers run an operator (ModelConfig.layer_count): every layer; the dense or the MoE
 # layers of a model that mixes them; the sliding-window (local) or the full-context (global) layers;
@@ -624,9 +624,9 @@ def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[st
     return {
         "b": batch, "s": seq, "T": tokens, "h": float(model.hidden_size), "d": float(model.head_dim),
         "H·d": heads * model.head_dim, "Hkv·d": kv_heads * model.head_dim,
-        "I": model.intermediate_size / p, "V": model.vocab_size / p,
-        "I_e": model.expert_intermediate_size / p,
-        "I_s": model.num_shared_experts * model.expert_intermediate_size / p,
+        "f": model.intermediate_size / p, "V": model.vocab_size / p,
+        "f_e": model.expert_intermediate_size / p,
+        "f_s": model.num_shared_experts * model.expert_intermediate_size / p,
         "s_kv": kv_len, "n_scores": computed, "n_scores_full": full, "n_scores_stored": stored,
         "s_kv_w": kv_len_w, "n_scores_w": computed_w, "n_scores_full_w": full_w, "n_scores_stored_w": stored_w,
         "T_logits": logit_tokens, "min(T,V)": _minimum(tokens, model.vocab_size / p),
