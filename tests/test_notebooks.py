@@ -35,7 +35,7 @@ def test_a_pair_out_of_sync_is_caught(tmp_path):
     for suffix in (".ipynb", ".py"):
         (tmp_path / f"01_hardware{suffix}").write_text((ROOT / "notebooks" / f"01_hardware{suffix}").read_text())
     edited = tmp_path / "01_hardware.py"
-    edited.write_text(edited.read_text().replace("## The datasheet", "## The data sheet"))
+    edited.write_text(edited.read_text().replace("## The device's two numbers", "## The two numbers"))
     assert sync.out_of_sync(tmp_path / "01_hardware.ipynb")
 
 
