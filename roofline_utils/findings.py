@@ -25,6 +25,86 @@ from .workload import Workload
 X_RANGE = (1.0, 1e4)  # the original figure's axes (FLOP/byte, FLOP/s)
 Y_RANGE = (1e10, 1e14)
 
+# Tolerances behind the shape words, so that each word means one checkable thing:
+ABOUT_THE_SAME = 0.10  # "about the same" / "flat": every value within 10% of the first
+NEARLY_FREE = 1.10  # a verify step "nearly free": at most 1.1x a plain decode step
+IN_PROPORTION = 0.10  # "in proportion to the batch": y/x within 10% of its value at the first x
+
+
+def plural(word: str, n: float, many: str | None = None) -> str:
+    """plural("sequence", 1) -> '1 sequence'; plural("batch", 3) -> '3 batches'; numbers grouped."""
+    form = word if n == 1 else many or (word + "es" if word.endswith(("s", "x", "ch", "sh")) else word + "s")
+    return f"{n:,g} {form}" if isinstance(n, float) and not float(n).is_integer() else f"{int(n):,} {form}"
+
+
+def join_and(parts) -> str:
+    """['a'] -> 'a'; ['a', 'b', 'c'] -> 'a, b and c'."""
+    parts = list(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
+
+
+def runs(values, mask) -> list[tuple[int, int]]:
+    """Contiguous runs (first, last) of the sorted swept ``values`` where ``mask`` holds."""
+    found, start = [], None
+    values, mask = list(values), list(mask)
+    for i, (value, flag) in enumerate(zip(values, mask)):
+        if flag and start is None:
+            start = value
+        if start is not None and (not flag or i == len(values) - 1):
+            found.append((start, value if flag else values[i - 1]))
+            start = None
+    return found
+
+
+def batches_text(spans: list[tuple[int, int]]) -> str:
+    """[(1, 1)] -> 'batch 1'; [(1, 3), (150, 1024)] -> 'batches 1 to 3 and 150 to 1,024' ('' when empty)."""
+    if not spans:
+        return ""
+    word = "batch" if len(spans) == 1 and spans[0][0] == spans[0][1] else "batches"
+    return f"{word} " + join_and(f"{lo:,}" if lo == hi else f"{lo:,} to {hi:,}" for lo, hi in spans)
+
+
+MONOTONE_WITHIN = 1e-3  # "rising"/"falling": no value more than 0.1% back past an earlier one (rounding, asymptotes)
+
+
+def _rising(y: np.ndarray) -> bool:
+    return bool(np.all(y[1:] >= (1 - MONOTONE_WITHIN) * np.maximum.accumulate(y)[:-1]))
+
+
+def _falling(y: np.ndarray) -> bool:
+    return bool(np.all(y[1:] <= (1 + MONOTONE_WITHIN) * np.minimum.accumulate(y)[:-1]))
+
+
+def trend(x, y, within: float = ABOUT_THE_SAME) -> str:
+    """The shape of y (positive) against x: 'flat' (every y within ``within`` of the first), 'rising',
+    'falling', 'peaked' (rises to an inner maximum, then falls) or 'mixed'."""
+    y = np.asarray(y, dtype=float)[np.argsort(np.asarray(x), kind="stable")]
+    if y.size < 2 or np.all(np.abs(y / y[0] - 1) <= within):
+        return "flat"
+    if _rising(y):
+        return "rising"
+    if _falling(y):
+        return "falling"
+    top = int(np.argmax(y))
+    return "peaked" if _rising(y[:top + 1]) and _falling(y[top:]) else "mixed"
+
+
+def proportional_until(x, y, within: float = IN_PROPORTION) -> int | None:
+    """The largest x up to which y grows in proportion to x (y/x within ``within`` of its first value);
+    None when it is off already at the second x."""
+    order = np.argsort(np.asarray(x), kind="stable")
+    x, y = np.asarray(x, dtype=float)[order], np.asarray(y, dtype=float)[order]
+    ratio = (y / x) / (y[0] / x[0])
+    off = np.flatnonzero(np.abs(ratio - 1) > within)
+    last = len(x) - 1 if off.size == 0 else off[0] - 1
+    return int(x[last]) if last >= 1 else None
+
+
+def experts_read(model: ModelConfig, tokens: float) -> float:
+    """Distinct experts per layer that ``tokens`` tokens touch, uniform routing: E·(1 − (1 − k/E)^T)
+    (the operators' E_read)."""
+    return experts_read_count(model.num_experts, model.experts_per_token, tokens)
+
 
 @dataclass(frozen=True)
 class Headline:
@@ -79,18 +159,34 @@ def batch_at_ridge(model: ModelConfig | str, hardware: Hardware | str, workload:
 
 @dataclass(frozen=True)
 class RidgeBatch:
-    """The decode batch at which a group's GEMMs reach the ridge (None: not by batch 16,384)."""
+    """The decode batch at which a group's GEMMs reach the ridge (None: not by batch 16,384), what a
+    decode step costs on the way there, and whether that batch fits in memory."""
 
     group: str
     batch: int | None
     ridge: float
+    seq_len: int = 0
+    step_s_at_1: float | None = None  # one decode step at batch 1
+    step_s_below: float | None = None  # one decode step at batch - 1, just below the ridge
+    largest_fit: int | None = None  # the largest batch that fits at seq_len (0: none; None: not asked)
+    mixture_of_experts: bool = False
 
 
 def ridge_batch(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
                 group: str = "up/gate/down") -> RidgeBatch:
-    hardware = get_hardware(hardware)
+    """Where ``group`` reaches the ridge, with the decode step time at batch 1 and just below that batch
+    (the claim "below it a step costs about the same" is made only when the two are within 10%)."""
+    model, hardware = load_model(model), get_hardware(hardware)
     ridge = hardware.roof(float(np.max(peak_flops(hardware, workload)))).ridge
-    return RidgeBatch(group, batch_at_ridge(model, hardware, workload, group), ridge)
+    batch = batch_at_ridge(model, hardware, workload, group)
+    seq_len = int(np.max(workload.seq_len))
+    at_1 = below = None
+    if batch is not None and batch > 1:
+        grid = replace(workload, batch=np.array([1, batch - 1]), seq_len=seq_len)
+        at_1, below = map(float, totals(model, hardware, grid, ("decode",))["decode"]["time_s"])
+    return RidgeBatch(group, batch, ridge, seq_len, at_1, below,
+                      largest_batch_that_fits(model, hardware, replace(workload, seq_len=seq_len)),
+                      model.num_experts > 1)
 
 
 @dataclass(frozen=True)
@@ -313,34 +409,54 @@ class VerifyReading:
     acceptance: float
     overhead_at_1: float
     speedup_at_1: float
-    nearly_free_until: int | None  # the largest batch whose overhead is at most 1.1 (None: not even batch 1)
-    halved_at: int | None  # the first batch whose speedup is half the batch-1 speedup or less
+    nearly_free_until: int | None  # the largest batch of the first run whose overhead is at most 1.1 (None: none)
+    halved_at: int | None  # the first batch, from the peak on, whose speedup is half the peak speedup or less
     slower_from: int | None  # the first batch at which verifying is slower than decoding (speedup < 1)
     largest_batch: int
     decode_ridge_batch: int | None  # a plain decode step's MLP GEMMs reach the ridge
     verify_ridge_batch: int | None  # the verify step's MLP GEMMs (b·n tokens) reach the ridge
+    shape: str = "falling"  # of the speedup against the batch: see :func:`trend`
+    peak_speedup: float = 0.0
+    peak_batch: int = 1
+    nearly_free: tuple[tuple[int, int], ...] = ()  # runs of batches whose overhead is at most 1.1
+    slower: tuple[tuple[int, int], ...] = ()  # runs of batches whose speedup is below 1
+    experts: int = 1  # routed experts per layer (1: dense)
+    experts_per_token: int = 1
+    experts_everywhere_from: int | None = None  # the first batch whose plain step touches 90% of the experts
 
 
 def verify_reading(curve: pd.DataFrame, model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
                    acceptance: float) -> VerifyReading:
-    """The reading of one tree size's curve (``workload.tree_size``), with where the MLP GEMMs cross the ridge."""
+    """The reading of one tree size's curve (``workload.tree_size``), with where the MLP GEMMs cross the ridge.
+
+    The shape words come from the curve itself: the speedup's trend, its peak, the runs of batches
+    where the step is nearly free (overhead at most 1.1) and where verifying is slower (speedup < 1)."""
     from .speculative import with_tree
 
+    model = load_model(model)
     workload = with_tree(workload, workload.tree_size, workload.medusa_heads)
     n, heads = workload.tree_size, workload.medusa_heads
     rows = curve[curve["tree_size"] == n].sort_values("batch")
     if rows.empty:
         raise RooflineInputError("tree_size", f"{n} is not one of the curve's tree sizes",
                                  ", ".join(map(str, sorted(curve["tree_size"].unique()))))
-    first = rows.iloc[0]
-    free = rows.loc[rows["overhead"] <= 1.1, "batch"]
-    halved = rows.loc[rows["speedup"] <= first["speedup"] / 2, "batch"]
-    slower = rows.loc[rows["speedup"] < 1, "batch"]
+    batches, speedup, overhead = rows["batch"].to_numpy(), rows["speedup"].to_numpy(), rows["overhead"].to_numpy()
+    top = int(np.argmax(speedup))
+    halved = np.flatnonzero(speedup[top:] <= speedup[top] / 2)
+    free = runs(batches, overhead <= NEARLY_FREE)
+    slower = runs(batches, speedup < 1)
+    everywhere = None
+    if model.num_experts > 1:
+        touched = np.flatnonzero(experts_read(model, batches) >= 0.9 * model.num_experts)
+        everywhere = int(batches[touched[0]]) if touched.size else None
     plain = replace(workload, tree_size=1, medusa_heads=0)
-    return VerifyReading(n, heads, acceptance, float(first["overhead"]), float(first["speedup"]),
-                         int(free.max()) if len(free) else None, int(halved.min()) if len(halved) else None,
-                         int(slower.min()) if len(slower) else None, int(rows["batch"].max()),
-                         batch_at_ridge(model, hardware, plain), batch_at_ridge(model, hardware, workload, phase="verify"))
+    return VerifyReading(n, heads, acceptance, float(overhead[0]), float(speedup[0]),
+                         free[0][1] if free and free[0][0] == batches[0] else None,
+                         int(batches[top + halved[0]]) if halved.size else None,
+                         slower[0][0] if slower else None, int(batches[-1]),
+                         batch_at_ridge(model, hardware, plain), batch_at_ridge(model, hardware, workload, phase="verify"),
+                         trend(batches, speedup), float(speedup[top]), int(batches[top]), tuple(free), tuple(slower),
+                         model.num_experts, model.experts_per_token, everywhere)
 
 
 @dataclass(frozen=True)
@@ -415,10 +531,32 @@ def _(finding: Headline) -> str:
 def _(finding: RidgeBatch) -> str:
     if finding.batch is None:
         return (f"The {finding.group} decode GEMMs never reach the ridge ({finding.ridge:.1f} FLOP/byte) on this "
-                "device at these bit widths: decode stays memory-bound at any batch.")
-    return (f"The {finding.group} decode GEMMs reach the ridge ({finding.ridge:.1f} FLOP/byte) at **batch "
-            f"{finding.batch:,}**: below it a decode step costs about the same whatever the batch, since the "
-            "weights are read once either way.")
+                "device at these bit widths: they stay memory-bound at any batch.")
+    text = (f"The {finding.group} decode GEMMs reach the ridge ({finding.ridge:.1f} FLOP/byte) at **batch "
+            f"{finding.batch:,}**")
+    if finding.batch == 1:
+        text += ": even one sequence's decode step is compute-bound there."
+    elif finding.step_s_at_1 is None:
+        text += "."
+    else:
+        growth = finding.step_s_below / finding.step_s_at_1
+        steps = (f"{seconds(finding.step_s_at_1)} at batch 1, {seconds(finding.step_s_below)} at batch "
+                 f"{finding.batch - 1:,}")
+        if growth <= 1 + ABOUT_THE_SAME:
+            text += (f". Below it a decode step at {finding.seq_len:,} cached tokens costs about the same whatever "
+                     f"the batch ({steps}): the weights it reads serve the whole batch.")
+        else:
+            why = ("a bigger batch routes its tokens to more of the experts, whose weights are read too, and each "
+                   "sequence reads its own KV cache" if finding.mixture_of_experts else
+                   "the weights are read once for the whole batch, but each sequence reads its own KV cache")
+            text += (f". Below it a decode step at {finding.seq_len:,} cached tokens still grows "
+                     f"{growth:.2g}× with the batch ({steps}): {why}.")
+    if finding.largest_fit is not None and finding.largest_fit < finding.batch:
+        text += (f" Batch {finding.batch:,} does not fit in memory here: "
+                 + ("no batch does, not even one sequence" if finding.largest_fit == 0 else
+                    f"the largest batch that fits at {finding.seq_len:,} tokens is {finding.largest_fit:,}")
+                 + ", so within memory these GEMMs stay below the ridge.")
+    return text
 
 
 @markdown.register
@@ -434,24 +572,61 @@ def _(finding: GroupReading) -> str:
 
 @markdown.register
 def _(finding: VerifyReading) -> str:
-    first = (f"At batch 1, verifying a tree of **{finding.tree_size} candidates** with {finding.medusa_heads} Medusa "
-             f"heads costs **{finding.overhead_at_1:.2f}×** a plain decode step; accepting {finding.acceptance:g} "
-             f"tokens per step, that is a **{finding.speedup_at_1:.2f}× speedup**.")
-    free = ("Even at batch 1 the tree costs more than 10% over a decode step." if finding.nearly_free_until is None
-            else f"The step stays nearly free (at most 1.1× a decode step) up to batch {finding.nearly_free_until:,}.")
-    halved = (f"The speedup halves by batch **{finding.halved_at:,}**" if finding.halved_at is not None
-              else f"The speedup does not halve by batch {finding.largest_batch:,}")
-    slower = (f" and verifying becomes slower than decoding from batch **{finding.slower_from:,}**."
-              if finding.slower_from is not None else f" and stays above 1 up to batch {finding.largest_batch:,}.")
-    why = ("Why: a plain decode step's MLP GEMMs see b tokens and "
-           + (f"reach the ridge only at batch {finding.decode_ridge_batch:,}" if finding.decode_ridge_batch
-              else "never reach the ridge")
-           + f"; the verify step's see b·{finding.tree_size} tokens and "
-           + (f"reach it at batch {finding.verify_ridge_batch:,}" if finding.verify_ridge_batch
-              else "never reach it")
-           + ". Below that the weights are read once whatever the number of candidates, so checking them rides "
-             "along with the weight reads; above it every candidate costs compute time.")
-    return " ".join([first, free, halved + slower, why])
+    f = finding
+    heads = f" with {plural('Medusa head', f.medusa_heads)}" if f.medusa_heads else ""
+    first = (f"At batch 1, verifying a tree of **{plural('candidate', f.tree_size)}**{heads} costs "
+             f"**{f.overhead_at_1:.2f}×** a plain decode step; accepting {f.acceptance:g} tokens per step, that is a "
+             f"**{f.speedup_at_1:.2f}× speedup**" + (" (a slowdown)." if f.speedup_at_1 < 1 else "."))
+    free_words = "nearly free (at most 1.1× a decode step)"
+    if not f.nearly_free:
+        free = f"At no batch up to {f.largest_batch:,} is the step {free_words}."
+    elif f.nearly_free == ((1, 1),):
+        free = f"The step is {free_words} at batch 1 only."
+    elif f.nearly_free_until is not None and len(f.nearly_free) == 1:
+        free = f"The step stays {free_words} up to batch {f.nearly_free_until:,}."
+    else:
+        free = f"The step is {free_words} at {batches_text(list(f.nearly_free))}."
+    halves = (f"halves by batch **{f.halved_at:,}**" if f.halved_at is not None
+              else f"does not halve by batch {f.largest_batch:,}")
+    shape = {
+        "falling": f"The speedup {halves}, falling as the batch grows",
+        "peaked": f"The speedup rises from {f.speedup_at_1:.2f}× at batch 1 to its peak, **{f.peak_speedup:.2f}×** at "
+                  f"batch {f.peak_batch:,}, then falls: from the peak it {halves}",
+        "rising": f"The speedup rises with the batch, to {f.peak_speedup:.2f}× at batch {f.peak_batch:,}",
+        "flat": f"The speedup stays about the same (within 10% of batch 1's) up to batch {f.largest_batch:,}",
+        "mixed": f"The speedup goes up and down with the batch, highest ({f.peak_speedup:.2f}×) at batch "
+                 f"{f.peak_batch:,}; from there it {halves}",
+    }[f.shape]
+    slower = (f"; verifying is slower than plain decoding at {batches_text(list(f.slower))}." if f.slower
+              else f"; verifying stays faster than plain decoding up to batch {f.largest_batch:,}.")
+    ridges = (f"a plain decode step's MLP GEMMs see b tokens and "
+              + (f"reach the ridge only at batch {f.decode_ridge_batch:,}" if f.decode_ridge_batch
+                 else "never reach the ridge")
+              + f"; the verify step's see b·{f.tree_size} tokens and "
+              + (f"reach it at batch {f.verify_ridge_batch:,}" if f.verify_ridge_batch else "never reach it"))
+    if f.experts > 1:
+        why = (f"Why: in a mixture of experts a plain decode step at batch 1 reads {f.experts_per_token} of the "
+               f"{f.experts} experts' weights per layer, while the tree's {plural('token', f.tree_size)} touch "
+               f"{_touched(f.experts, f.experts_per_token, f.tree_size)}: checking candidates reads more "
+               "weights, not only more tokens, until the batch is large enough that a plain step touches most "
+               "experts too" + (f" (90% of them from batch {f.experts_everywhere_from:,})"
+                                if f.experts_everywhere_from else "")
+               + f". Beyond that, as in a dense model, {ridges}: above that every candidate costs compute time.")
+    else:
+        why = (f"Why: {ridges}. Below that the weights are read once whatever the number of candidates, so "
+               "checking them rides along with the weight reads; above it every candidate costs compute time.")
+    return " ".join([first, free, shape + slower, why])
+
+
+def _touched(experts: int, per_token: int, tokens: float) -> str:
+    """'about 5.47' of the experts, or 'all 8' when the count rounds to every one."""
+    count = experts_read_count(experts, per_token, tokens)
+    return f"all {experts}" if count > experts - 0.05 else f"about {count:.3g}"
+
+
+def experts_read_count(experts: int, per_token: int, tokens: float) -> float:
+    """E·(1 − (1 − k/E)^T): distinct experts ``tokens`` tokens touch (as :func:`experts_read`)."""
+    return experts * (1 - (1 - per_token / experts) ** tokens)
 
 
 @markdown.register
