@@ -397,7 +397,7 @@ def measurement_for(model: ModelConfig, requested: str) -> str:
 
 def largest_batch_text(largest: int) -> str:
     """The one phrasing of 'largest batch that fits', for every section that states it."""
-    return str(largest) if largest else "none (not even batch 1)"
+    return f"{largest:,}" if largest else "no batch fits, not even one sequence"
 
 
 @dataclass(frozen=True)
@@ -496,6 +496,7 @@ class DraftReading:
     best_speedup_at_1: float
     slower_from: int | None  # the first batch at which even the best gamma is slower than plain decoding
     largest_batch: int
+    slower: tuple[tuple[int, int], ...] = ()  # runs of batches where even the best gamma is slower
 
 
 def draft_reading(curve: pd.DataFrame, draft: str, target: str, alpha: float, gamma: int) -> DraftReading:
@@ -506,7 +507,8 @@ def draft_reading(curve: pd.DataFrame, draft: str, target: str, alpha: float, ga
     slower = best.loc[best["speedup"] < 1, "batch"]
     return DraftReading(draft, target, alpha, gamma, float(chosen["tokens_per_round"].iloc[0]),
                         float(chosen["speedup"].iloc[0]), int(best["gamma"].iloc[0]), float(best["speedup"].iloc[0]),
-                        int(slower.min()) if len(slower) else None, int(best["batch"].max()))
+                        int(slower.min()) if len(slower) else None, int(best["batch"].max()),
+                        tuple(runs(best["batch"], best["speedup"] < 1)))
 
 
 @singledispatch
@@ -523,8 +525,9 @@ def _(finding: Headline) -> str:
         f"| {grouped(finding.decode_flops)} |",
         f"| bytes | {grouped(finding.prefill_bytes)} | {grouped(finding.decode_bytes)} |",
         f"| time at the roofline | **{seconds(finding.ttft_s)}** | **{seconds(finding.tpot_s)}** |",
-        "", f"Decode: **{finding.tokens_per_s_per_sequence:.1f} tokens/s** per sequence, "
-        f"{finding.tokens_per_s:.1f} tokens/s for the batch of {finding.batch}."])
+        "", f"Decode: **{finding.tokens_per_s_per_sequence:.1f} tokens/s** per sequence"
+        + (" (a batch of one)." if finding.batch == 1 else
+           f", {finding.tokens_per_s:.1f} tokens/s for the batch of {finding.batch:,}.")])
 
 
 @markdown.register
@@ -564,8 +567,11 @@ def _(finding: GroupReading) -> str:
     span = f"{finding.intensity_low:.3g}" if np.isclose(finding.intensity_low, finding.intensity_high, rtol=0.01) \
         else f"{finding.intensity_low:.3g} to {finding.intensity_high:.3g}"
     depends = " and ".join(finding.depends_on) or "neither batch nor length"
-    return (f"**{finding.label}** ({finding.phase}): intensity {span} FLOP/byte; {finding.memory_bound} of "
-            f"{finding.settings} settings memory-bound (below the ridge at {finding.ridge:.1f}); depends on {depends}; "
+    bound = ("none of the settings" if finding.memory_bound == 0 else "the one setting" if finding.settings == 1
+             else f"all {finding.settings:,} settings" if finding.memory_bound == finding.settings
+             else f"{finding.memory_bound:,} of {plural('setting', finding.settings)}")
+    return (f"**{finding.label}** ({finding.phase}): intensity {span} FLOP/byte; {bound} memory-bound (below the "
+            f"ridge at {finding.ridge:.1f}); depends on {depends}; "
             f"at best {si(finding.best_flops_per_s, 'FLOP/s')} "
             f"({100 * finding.best_flops_per_s / finding.peak_flops_per_s:.3g}% of peak).")
 
@@ -645,9 +651,13 @@ def _(finding: ScoreCount) -> str:
 
 @markdown.register
 def _(finding: DraftReading) -> str:
-    slower = (f"From batch **{finding.slower_from:,}** even the best γ is slower than plain decoding."
-              if finding.slower_from is not None
-              else f"Some γ still pays at every batch up to {finding.largest_batch:,}.")
+    spans = list(finding.slower)
+    if not spans:
+        slower = f"Some γ still pays at every batch up to {finding.largest_batch:,}."
+    elif len(spans) == 1 and spans[0][1] == finding.largest_batch and spans[0][0] > 1:
+        slower = f"From batch **{spans[0][0]:,}** even the best γ is slower than plain decoding."
+    else:
+        slower = f"Even the best γ is slower than plain decoding at {batches_text(spans)}."
     return (f"With **{finding.draft}** drafting for {finding.target} (each drafted token accepted with probability "
             f"α = {finding.alpha:g}), γ = {finding.gamma} drafted tokens yield {finding.tokens_per_round:.2f} tokens per "
             f"round and a **{finding.speedup_at_1:.2f}× speedup** at batch 1; the best γ there is "
@@ -664,7 +674,8 @@ def _(finding: Claim) -> str:
 def _(finding: AxisNote) -> str:
     notes = []
     if finding.points_left_of_x1:
-        notes.append(f"{finding.points_left_of_x1} points sit left of the original's x = 1 edge (lowest: "
+        verb = "sits" if finding.points_left_of_x1 == 1 else "sit"
+        notes.append(f"{plural('point', finding.points_left_of_x1)} {verb} left of the original's x = 1 edge (lowest: "
                      f"{finding.lowest_label} at {finding.lowest_intensity:.3f} FLOP/byte), so the x axis is widened.")
     if finding.roof_above_top:
         notes.append(f"The compute roof ({si(finding.peak_flops_per_s, 'FLOP/s')}) lies above the original's "
@@ -674,10 +685,15 @@ def _(finding: AxisNote) -> str:
 
 @markdown.register
 def _(finding: Capacity) -> str:
-    devices = str(finding.fewest_devices) if finding.fewest_devices else "more than 64"
-    return (f"Largest decode batch that fits at {finding.seq_len:,} tokens on {finding.devices} device(s): "
-            f"**{largest_batch_text(finding.largest_batch)}**. Fewest devices that hold the model (tensor "
-            f"parallel): **{devices}**.")
+    devices = f"{finding.fewest_devices:,}" if finding.fewest_devices else "more than 64"
+    where = f"at {finding.seq_len:,} tokens on {_devices(finding.devices)}"
+    fit = (f"No decode batch fits {where}, not even one sequence." if finding.largest_batch == 0 else
+           f"Largest decode batch that fits {where}: **{finding.largest_batch:,}**.")
+    return f"{fit} Fewest devices that hold the model (tensor parallel): **{devices}**."
+
+
+def _devices(count: int) -> str:
+    return "one device" if count == 1 else f"{count:,} devices"
 
 
 @markdown.register
@@ -699,15 +715,16 @@ def _(finding: EndToEnd) -> str:
               f"{finding.prompt_len + finding.output_len - 1:,}") if steps.size else "no decode steps"
     per_user = finding.tokens_per_s_per_user
     return "\n".join([
-        f"One request: batch {finding.batch}, a {finding.prompt_len:,}-token prompt, {finding.output_len:,} output "
-        f"tokens, {finding.tp} device{'s' if finding.tp > 1 else ''}.", "",
+        f"One request: batch {finding.batch:,}, a {finding.prompt_len:,}-token prompt, {finding.output_len:,} output "
+        f"tokens, {_devices(finding.tp)}.", "",
         "| | |", "|---|---:|",
         f"| time to first token | {seconds(finding.ttft_s)} |",
         f"| time per output token | {seconds(finding.mean_tpot_s) if steps.size else 'n/a'} on average ({growth}) |",
         f"| total latency | {seconds(finding.total_s)} |",
         f"| tokens/s per user | {'n/a (one output token)' if per_user is None else f'{per_user:.1f}'} |",
-        f"| tokens/s per device | {finding.tokens_per_s_per_device:.1f} (all {finding.batch} sequences, prefill "
-        "included) |"])
+        f"| tokens/s per device | {finding.tokens_per_s_per_device:.1f} ("
+        + ("the one sequence" if finding.batch == 1 else f"all {finding.batch:,} sequences")
+        + ", prefill included) |"])
 
 
 def _math_grouped(value: float) -> str:
