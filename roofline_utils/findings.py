@@ -511,6 +511,110 @@ def draft_reading(curve: pd.DataFrame, draft: str, target: str, alpha: float, ga
                         tuple(runs(best["batch"], best["speedup"] < 1)))
 
 
+@dataclass(frozen=True)
+class BatchIntensity:
+    """How one group's decode intensity moves with the batch at one context length (the 4.1 table),
+    and attention's beside it."""
+
+    group: str
+    seq_len: int
+    batches: tuple[int, ...]
+    intensities: tuple[float, ...]
+    ridge: float
+    shape: str  # of the intensity against the batch, see :func:`trend`
+    proportional_until: int | None  # in proportion to the batch (within 10%) up to this batch
+    reaches_ridge_at: int | None  # the first swept batch at or above the ridge
+    attention_shape: str  # of decode attention's intensity against the batch
+    attention_low: float
+    attention_high: float
+    experts: int = 1
+    experts_per_token: int = 1
+
+
+def batch_intensity(trajectory: pd.DataFrame, model: ModelConfig | str, ridge: float,
+                    group: str = "up/gate/down") -> BatchIntensity:
+    """Read ``trajectory`` (decode :func:`sweeps.sweep_points` at one length over the batch): the shape of
+    ``group``'s intensity, how far it is in proportion to the batch, where it meets the ridge."""
+    model = load_model(model)
+    rows = trajectory[(trajectory["label"] == group) & (trajectory["phase"] == "decode")].sort_values("batch")
+    attention = trajectory[(trajectory["label"] == "qk/pv") & (trajectory["phase"] == "decode")]
+    batches, intensity = rows["batch"].to_numpy(), rows["intensity"].to_numpy()
+    reached = batches[intensity >= ridge]
+    return BatchIntensity(group, int(rows["seq_len"].max()), tuple(int(b) for b in batches),
+                          tuple(float(i) for i in intensity), ridge, trend(batches, intensity),
+                          proportional_until(batches, intensity), int(reached[0]) if reached.size else None,
+                          trend(attention["batch"], attention["intensity"]), float(attention["intensity"].min()),
+                          float(attention["intensity"].max()), model.num_experts, model.experts_per_token)
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """Decode time per token against the batch at one context length (one line of the 4.2 chart)."""
+
+    seq_len: int
+    first_batch: int
+    last_batch: int
+    first_s: float
+    last_s: float
+    shape: str  # of the time per token against the batch
+    same_until: int  # time per token within 10% of the first batch's up to this batch
+    throughput_shape: str
+    largest_fit: int  # the largest swept batch that fits (0: none)
+
+
+@dataclass(frozen=True)
+class BatchSweep:
+    """What :func:`sweeps.decode_sweep` over batch × length shows: per length, the step's cost and the fit."""
+
+    lengths: tuple[StepCost, ...]
+    mixture_of_experts: bool
+
+
+def batch_sweep(sweep: pd.DataFrame, model: ModelConfig | str) -> BatchSweep:
+    """Per context length of ``sweep`` (batch, seq_len, tpot_s, tokens_per_s, fits): the shapes the chart draws."""
+    model = load_model(model)
+    lengths = []
+    for length, rows in sweep.sort_values("batch").groupby("seq_len"):
+        batches, tpot = rows["batch"].to_numpy(), rows["tpot_s"].to_numpy()
+        same = runs(batches, np.abs(tpot / tpot[0] - 1) <= ABOUT_THE_SAME)[0][1]
+        fitting = batches[rows["fits"].to_numpy()]
+        lengths.append(StepCost(int(length), int(batches[0]), int(batches[-1]), float(tpot[0]), float(tpot[-1]),
+                                trend(batches, tpot), int(same), trend(batches, rows["tokens_per_s"]),
+                                int(fitting.max()) if fitting.size else 0))
+    return BatchSweep(tuple(lengths), model.num_experts > 1)
+
+
+def breakdown_caption(breakdown: pd.DataFrame) -> str:
+    """The time-breakdown chart's caption: the all-reduce bar is named only where it is drawn."""
+    link = breakdown[(breakdown["category"] == "all-reduce (link)") & (breakdown["time_s"] > 0)]
+    return ("Where the time goes, per phase" + (" (purple: the tensor-parallel all-reduce over the link)."
+                                               if len(link) else ", on one device (no all-reduce)."))
+
+
+def from_catalog(hardware: Hardware) -> bool:
+    """True when the device is the shipped catalog's own record (not a user's file or numbers)."""
+    from .hardware import hardware_names
+
+    return hardware.key in hardware_names() and get_hardware(hardware.key) == hardware
+
+
+def hardware_caption(hardware: Hardware) -> str:
+    """The datasheet table's caption: a catalog device's datasheet, or the figures a user gave."""
+    return (f"{hardware.name}, from its datasheet" if from_catalog(hardware)
+            else f"{hardware.name}, as given by the user (not from the shipped catalog)")
+
+
+def hardware_source_note(hardware: Hardware) -> str:
+    """Where the device's figures come from, for the text above its table."""
+    if from_catalog(hardware):
+        return ("The figures come from the catalog shipped in `roofline_utils/data/hardware.json`, each with its "
+                "source.")
+    given = [name for name, value in (("link", hardware.link_bytes_per_s), ("L2 cache", hardware.l2_bytes),
+                                      ("reported memory", hardware.reported_memory_bytes)) if value is not None]
+    return ("The figures are the user's own (a device file or numbers), not checked against any source: "
+            "bandwidth, memory and peak" + (", " + join_and(given) if given else "") + " as given.")
+
+
 @singledispatch
 def markdown(finding) -> str:
     """The one renderer: a finding as Markdown."""
@@ -663,6 +767,76 @@ def _(finding: DraftReading) -> str:
             f"round and a **{finding.speedup_at_1:.2f}× speedup** at batch 1; the best γ there is "
             f"{finding.best_gamma_at_1} ({finding.best_speedup_at_1:.2f}×). {slower} The draft's steps are memory-bound "
             "too, so their cost is its weights read γ times: a draft pays when it is much smaller than the target.")
+
+
+@markdown.register
+def _(finding: BatchIntensity) -> str:
+    f = finding
+    first, last = f.batches[0], f.batches[-1]
+    ends = f"from {f.intensities[0]:.4g} FLOP/byte at batch {first:,} to {f.intensities[-1]:.4g} at batch {last:,}"
+    if f.shape == "flat":
+        text = f"The {f.group} decode intensity stays about the same whatever the batch ({ends})."
+    elif f.shape != "rising":
+        text = f"The {f.group} decode intensity does not simply grow with the batch: it goes {ends}."
+    elif f.proportional_until == last:
+        text = (f"The {f.group} decode intensity grows in proportion to the batch (within 10%), {ends}: each weight "
+                "byte read serves every sequence of the batch.")
+    elif f.proportional_until is not None:
+        at = f.intensities[f.batches.index(f.proportional_until)]
+        text = (f"The {f.group} decode intensity grows in proportion to the batch (within 10%) up to batch "
+                f"{f.proportional_until:,} ({at:.4g} FLOP/byte), then more slowly, to {f.intensities[-1]:.4g} at "
+                f"batch {last:,}: each weight byte serves every sequence, but the activations grow with the batch too.")
+    else:
+        text = (f"The {f.group} decode intensity grows far more slowly than the batch, {ends} "
+                f"({f.intensities[-1] / f.intensities[0]:.3g}× for a {last // first:,}× batch)")
+        text += (f": each sequence's token goes to {f.experts_per_token} of the {f.experts} experts, so a bigger "
+                 "batch reads more experts' weights, until it touches them all." if f.experts > 1
+                 else ": the bytes that grow with the batch weigh about as much as the weights.")
+    text += (f" It reaches the ridge ({f.ridge:.1f} FLOP/byte) at batch {f.reaches_ridge_at:,} of those swept."
+             if f.reaches_ridge_at is not None else
+             f" It stays below the ridge ({f.ridge:.1f} FLOP/byte) up to batch {last:,}.")
+    span = f"{f.attention_low:.3g}" if f.attention_shape == "flat" else f"{f.attention_low:.3g} to {f.attention_high:.3g}"
+    text += (f" Attention does not move (about {span} FLOP/byte at every batch): each sequence reads its own KV cache."
+             if f.attention_shape == "flat" else
+             f" Attention's intensity changes with the batch too ({span} FLOP/byte).")
+    return text
+
+
+@markdown.register
+def _(finding: BatchSweep) -> str:
+    lines = []
+    for c in finding.lengths:
+        head = f"- context {c.seq_len:,}: time per token {seconds(c.first_s)} at batch {c.first_batch:,}"
+        if c.shape == "flat":
+            lines.append(f"{head}, about the same (within 10%) up to batch {c.last_batch:,} "
+                         f"({seconds(c.last_s)}): a bigger batch costs almost nothing per step.")
+            continue
+        grows = {"rising": "grows", "falling": "falls", "peaked": "rises, then falls", "mixed": "changes"}[c.shape]
+        same = (f"; it stays within 10% of batch {c.first_batch:,}'s up to batch {c.same_until:,}"
+                if c.same_until > c.first_batch else "")
+        lines.append(f"{head}, {seconds(c.last_s)} at batch {c.last_batch:,}: it {grows} "
+                     f"{c.last_s / c.first_s:.3g}×{same}.")
+    costly = [c for c in finding.lengths if c.shape != "flat"]
+    if costly:
+        why = ("a bigger batch touches more experts, whose weights are read too, and " if finding.mixture_of_experts
+               else "the weights are read once for the whole batch, but ")
+        lines.append(f"\nWhere the step is not free, {why}each sequence reads its own KV cache, so the bytes grow with "
+                     "batch × length.")
+    throughput = {c.throughput_shape for c in finding.lengths}
+    if throughput == {"rising"}:
+        lines.append("Throughput (tokens/s) grows with the batch at every context swept.")
+    fits = {c.largest_fit for c in finding.lengths}
+    lengths = [c.seq_len for c in finding.lengths]
+    swept = f"{lengths[0]:,}" if len(lengths) == 1 else f"{lengths[0]:,} to {lengths[-1]:,}"
+    if fits == {0}:
+        lines.append(f"No swept batch fits in memory at any context from {swept} tokens, not even one sequence: "
+                     "every marker is hollow.")
+    elif len(fits) == 1:
+        lines.append(f"The largest swept batch that fits is {fits.pop():,} at every context from {swept} tokens.")
+    else:
+        lines.append("Largest swept batch that fits: " + "; ".join(
+            f"{c.seq_len:,} tokens: {largest_batch_text(c.largest_fit)}" for c in finding.lengths) + ".")
+    return "\n".join(lines)
 
 
 @markdown.register
