@@ -450,7 +450,8 @@ def verify_reading(curve: pd.DataFrame, model: ModelConfig | str, hardware: Hard
         touched = np.flatnonzero(experts_read(model, batches) >= 0.9 * model.num_experts)
         everywhere = int(batches[touched[0]]) if touched.size else None
     plain = replace(workload, tree_size=1, medusa_heads=0)
-    return VerifyReading(n, heads, acceptance, float(overhead[0]), float(speedup[0]),
+    accepted = float(rows["accepted"].iloc[0]) if "accepted" in rows else acceptance  # at most n of n
+    return VerifyReading(n, heads, accepted, float(overhead[0]), float(speedup[0]),
                          free[0][1] if free and free[0][0] == batches[0] else None,
                          int(batches[top + halved[0]]) if halved.size else None,
                          slower[0][0] if slower else None, int(batches[-1]),
@@ -683,9 +684,13 @@ def _(finding: GroupReading) -> str:
 @markdown.register
 def _(finding: VerifyReading) -> str:
     f = finding
+    if f.tree_size == 1:
+        return ("A tree of one token is the plain decode step itself: it costs "
+                f"{f.overhead_at_1:.2f}× a decode step and gives a {f.speedup_at_1:.2f}× speedup at every batch "
+                f"up to {f.largest_batch:,}, the baseline the other trees are held against.")
     heads = f" with {plural('Medusa head', f.medusa_heads)}" if f.medusa_heads else ""
     first = (f"At batch 1, verifying a tree of **{plural('candidate', f.tree_size)}**{heads} costs "
-             f"**{f.overhead_at_1:.2f}×** a plain decode step; accepting {f.acceptance:g} tokens per step, that is a "
+             f"**{f.overhead_at_1:.2f}×** a plain decode step; accepting {plural('token', f.acceptance)} per step, that is a "
              f"**{f.speedup_at_1:.2f}× speedup**" + (" (a slowdown)." if f.speedup_at_1 < 1 else "."))
     free_words = "nearly free (at most 1.1× a decode step)"
     if not f.nearly_free:
