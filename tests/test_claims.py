@@ -77,7 +77,8 @@ ARTEFACTS = [
     (r"(?<![\d.,])1 (?:sequences|devices|points|settings|candidates|tokens|batches|heads|experts)\b", "1 + plural"),
     (r"\(s\)", "(s)"), (r"\(\)", "empty parentheses"), (r"up to batch 1(?![\d,])", "up to batch 1"),
     (r"batch(?:es)? ([\d,]+) to \1(?![\d,])", "a range of one batch"), (r"not even batch", "not even batch 1"),
-    (r"\bnan\b|\binf\b", "nan/inf"), (r"\{|\}(?!\$)", "a stray brace"), (r"  ", "a double space"),
+    (r"\bnan\b|\binf\b", "nan/inf"), (r"(?<![$\\_^{])\{[a-z_.]+\}", "an unfilled template field"),
+    (r"(?<=[a-z,.])  (?=[a-z])", "a double space"),
 ]
 
 
@@ -272,6 +273,50 @@ def check_the_rest(model, hardware, workload, texts):
     assert at_ridge["bound"] == "compute" and at_ridge["% of peak"] == 100
 
 
+def check_chart(model, hardware, workload, texts):
+    """The chart's group sentences: span, settings below the ridge, what the intensity depends on."""
+    peak = float(np.max(rl.roofline.peak_flops(hardware, workload)))
+    points = sweeps.sweep_points(model, hardware, workload, [1, 8, 64], [128, 2048])
+    ridge = hardware.roof(peak).ridge
+    for reading in findings.chart_reading(points, hardware, peak):
+        text = markdown(reading)
+        texts.append(text)
+        group, word = reading.label.rsplit(" ", 1)
+        phase = "prefill" if word == "init" else "decode"
+        rows = points[(points["label"] == group) & (points["phase"] == phase)]
+        below = int((rows["intensity"] < ridge).sum())
+        if "none of the settings" in text:
+            assert below == 0, text
+        elif (m := re.search(r"all ([\d,]+) settings memory-bound", text)):
+            assert below == len(rows) == int(number(m.group(1))), text
+        else:
+            m = re.search(r"([\d,]+) of ([\d,]+) settings memory-bound", text)
+            assert (int(number(m.group(1))), int(number(m.group(2)))) == (below, len(rows)), text
+        by_batch = rows.groupby("seq_len")["intensity"].agg(lambda x: (x.max() - x.min()) / x.max())
+        depends = text.split("depends on ")[1].split(";")[0]
+        assert (depends.startswith("batch")) == bool((by_batch > 0.01).any()), text
+    texts.append(markdown(findings.axis_note(points, peak)))
+    texts += [markdown(claim) for claim in findings.paper_claims(points, ridge)]
+    texts.append(markdown(findings.decode_attention(model, hardware, workload)))
+
+
+def check_draft(model, hardware, workload, texts):
+    draft = speculative.default_draft(model, workload.tp)
+    if draft is None:
+        return
+    curve = speculative.draft_curve(model, draft, hardware, workload, VERIFY_BATCHES, (1, 4), 0.7)
+    text = markdown(findings.draft_reading(curve, draft, model.name, 0.7, 4))
+    texts.append(text)
+    best = curve.groupby("batch")["speedup"].max()
+    slower = set(best.index[best < 1].tolist())
+    if (m := re.search(r"From batch \*\*([\d,]+)\*\* even the best γ is slower", text)):
+        assert slower == {int(b) for b in VERIFY_BATCHES if b >= int(number(m.group(1)))}, text
+    elif (m := re.search(r"slower than plain decoding at (batch(?:es)? [^.]+)\.", text)):
+        assert slower == spans_of(m.group(1)), text
+    else:
+        assert not slower and "Some γ still pays" in text, text
+
+
 def test_combinations_cover_every_kind():
     kinds = {"tp2": any(w.get("tp") == 2 for _, _, w in COMBOS), "tp8": any(w.get("tp") == 8 for _, _, w in COMBOS),
              "4-bit": any(w.get("weight_bits") == 4 for _, _, w in COMBOS),
@@ -298,6 +343,8 @@ def test_every_claim_holds_on_its_data(model_name, device, fields, tree, user_de
     check_sweep(model, hardware, workload, texts)
     check_verify(model, hardware, workload, tree, texts)
     check_the_rest(model, hardware, workload, texts)
+    check_chart(model, hardware, workload, texts)
+    check_draft(model, hardware, workload, texts)
     assert_no_artefacts(texts)
 
 
