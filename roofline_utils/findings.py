@@ -592,6 +592,11 @@ def breakdown_caption(breakdown: pd.DataFrame) -> str:
                                                if len(link) else ", on one device (no all-reduce)."))
 
 
+def on_devices(hardware: Hardware, tp: int) -> str:
+    """'NVIDIA A40' on one device, '8 × NVIDIA H200 SXM' under tensor parallelism (never '1 × ...')."""
+    return f"{tp} × {hardware.name}" if tp > 1 else hardware.name
+
+
 def from_catalog(hardware: Hardware) -> bool:
     """True when the device is the shipped catalog's own record (not a user's file or numbers)."""
     from .hardware import hardware_names
@@ -974,7 +979,7 @@ def abstract(parameters) -> str:
     table = operator_table(model, hardware, workload, phases=("decode",))
     time_s = table["time_s"] * table["count"]
     memory_share = float(time_s[table["bound"] == "memory"].sum() / time_s.sum())
-    devices = f"{parameters.tp} × {hardware.name}" if parameters.tp > 1 else hardware.name
+    devices = on_devices(hardware, parameters.tp)
     verdict = (f"fits: {fit.total_bytes / 1e9:.1f} GB of {fit.capacity_bytes / 1e9:.1f} GB" if fit.fits else
                f"**does not fit**: it needs {fit.total_bytes / 1e9:.1f} GB, a server may use {fit.capacity_bytes / 1e9:.1f} GB")
     return (f"**{model.display_name} on {devices}**, batch {parameters.batch}, {parameters.seq_len:,} tokens, "

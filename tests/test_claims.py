@@ -262,6 +262,8 @@ def check_the_rest(model, hardware, workload, texts):
     caption = findings.breakdown_caption(breakdown)
     texts.append(caption)
     assert ("purple" in caption) == (workload.tp > 1), caption
+    texts.append(findings.on_devices(hardware, workload.tp))
+    assert texts[-1].startswith(f"{workload.tp} × ") == (workload.tp > 1)
     user = hardware.sources == "user-defined"
     texts += [findings.hardware_caption(hardware), findings.hardware_source_note(hardware)]
     assert ("datasheet" in texts[-2]) == (not user) and ("hardware.json" in texts[-1]) == (not user)
