@@ -75,6 +75,12 @@ def _falling(y: np.ndarray) -> bool:
     return bool(np.all(y[1:] <= (1 + MONOTONE_WITHIN) * np.minimum.accumulate(y)[:-1]))
 
 
+def span_text(word: str, values) -> str:
+    """span_text("batch", [1, 2, 64]) -> 'batch 1 to 64'; span_text("batch", [8]) -> 'batch 8' (never '8 to 8')."""
+    low, high = int(np.min(values)), int(np.max(values))
+    return f"{word} {low:,}" if low == high else f"{word} {low:,} to {high:,}"
+
+
 def trend(x, y, within: float = ABOUT_THE_SAME) -> str:
     """The shape of y (positive) against x: 'flat' (every y within ``within`` of the first), 'rising',
     'falling', 'peaked' (rises to an inner maximum, then falls) or 'mixed'."""

@@ -357,6 +357,8 @@ def test_the_helpers_read_as_a_person_writes():
     assert findings.batches_text([(1, 3), (150, 1024)]) == "batches 1 to 3 and 150 to 1,024"
     assert findings.runs([1, 2, 4, 8, 16], [True, True, False, True, True]) == [(1, 2), (8, 16)]
     assert findings.runs([1, 2, 4], [False] * 3) == []
+    assert findings.span_text("batch", [1, 2, 64]) == "batch 1 to 64" and findings.span_text("batch", [8, 8]) == "batch 8"
+    assert findings.span_text("length", [128, 8192]) == "length 128 to 8,192"
     x = np.arange(1, 9)
     assert findings.trend(x, 5 + 0.01 * x) == "flat"
     assert findings.trend(x, x) == "rising" and findings.trend(x, 1 / x) == "falling"
