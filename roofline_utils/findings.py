@@ -25,6 +25,92 @@ from .workload import Workload
 X_RANGE = (1.0, 1e4)  # the original figure's axes (FLOP/byte, FLOP/s)
 Y_RANGE = (1e10, 1e14)
 
+# Tolerances behind the shape words, so that each word means one checkable thing:
+ABOUT_THE_SAME = 0.10  # "about the same" / "flat": every value within 10% of the first
+NEARLY_FREE = 1.10  # a verify step "nearly free": at most 1.1x a plain decode step
+IN_PROPORTION = 0.10  # "in proportion to the batch": y/x within 10% of its value at the first x
+
+
+def plural(word: str, n: float, many: str | None = None) -> str:
+    """plural("sequence", 1) -> '1 sequence'; plural("batch", 3) -> '3 batches'; numbers grouped."""
+    form = word if n == 1 else many or (word + "es" if word.endswith(("s", "x", "ch", "sh")) else word + "s")
+    return f"{n:,g} {form}" if isinstance(n, float) and not float(n).is_integer() else f"{int(n):,} {form}"
+
+
+def join_and(parts) -> str:
+    """['a'] -> 'a'; ['a', 'b', 'c'] -> 'a, b and c'."""
+    parts = list(parts)
+    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
+
+
+def runs(values, mask) -> list[tuple[int, int]]:
+    """Contiguous runs (first, last) of the sorted swept ``values`` where ``mask`` holds."""
+    found, start = [], None
+    values, mask = list(values), list(mask)
+    for i, (value, flag) in enumerate(zip(values, mask)):
+        if flag and start is None:
+            start = value
+        if start is not None and (not flag or i == len(values) - 1):
+            found.append((start, value if flag else values[i - 1]))
+            start = None
+    return found
+
+
+def batches_text(spans: list[tuple[int, int]]) -> str:
+    """[(1, 1)] -> 'batch 1'; [(1, 3), (150, 1024)] -> 'batches 1 to 3 and 150 to 1,024' ('' when empty)."""
+    if not spans:
+        return ""
+    word = "batch" if len(spans) == 1 and spans[0][0] == spans[0][1] else "batches"
+    return f"{word} " + join_and(f"{lo:,}" if lo == hi else f"{lo:,} to {hi:,}" for lo, hi in spans)
+
+
+MONOTONE_WITHIN = 1e-3  # "rising"/"falling": no value more than 0.1% back past an earlier one (rounding, asymptotes)
+
+
+def _rising(y: np.ndarray) -> bool:
+    return bool(np.all(y[1:] >= (1 - MONOTONE_WITHIN) * np.maximum.accumulate(y)[:-1]))
+
+
+def _falling(y: np.ndarray) -> bool:
+    return bool(np.all(y[1:] <= (1 + MONOTONE_WITHIN) * np.minimum.accumulate(y)[:-1]))
+
+
+def span_text(word: str, values) -> str:
+    """span_text("batch", [1, 2, 64]) -> 'batch 1 to 64'; span_text("batch", [8]) -> 'batch 8' (never '8 to 8')."""
+    low, high = int(np.min(values)), int(np.max(values))
+    return f"{word} {low:,}" if low == high else f"{word} {low:,} to {high:,}"
+
+
+def trend(x, y, within: float = ABOUT_THE_SAME) -> str:
+    """The shape of y (positive) against x: 'flat' (every y within ``within`` of the first), 'rising',
+    'falling', 'peaked' (rises to an inner maximum, then falls) or 'mixed'."""
+    y = np.asarray(y, dtype=float)[np.argsort(np.asarray(x), kind="stable")]
+    if y.size < 2 or np.all(np.abs(y / y[0] - 1) <= within):
+        return "flat"
+    if _rising(y):
+        return "rising"
+    if _falling(y):
+        return "falling"
+    top = int(np.argmax(y))
+    return "peaked" if _rising(y[:top + 1]) and _falling(y[top:]) else "mixed"
+
+
+def proportional_until(x, y, within: float = IN_PROPORTION) -> int | None:
+    """The largest x up to which y grows in proportion to x (y/x within ``within`` of its first value);
+    None when it is off already at the second x."""
+    order = np.argsort(np.asarray(x), kind="stable")
+    x, y = np.asarray(x, dtype=float)[order], np.asarray(y, dtype=float)[order]
+    ratio = (y / x) / (y[0] / x[0])
+    off = np.flatnonzero(np.abs(ratio - 1) > within)
+    last = len(x) - 1 if off.size == 0 else off[0] - 1
+    return int(x[last]) if last >= 1 else None
+
+
+def experts_read(model: ModelConfig, tokens: float) -> float:
+    """Distinct experts per layer that ``tokens`` tokens touch, uniform routing: E·(1 − (1 − k/E)^T)
+    (the operators' E_read)."""
+    return experts_read_count(model.num_experts, model.experts_per_token, tokens)
+
 
 @dataclass(frozen=True)
 class Headline:
@@ -79,18 +165,34 @@ def batch_at_ridge(model: ModelConfig | str, hardware: Hardware | str, workload:
 
 @dataclass(frozen=True)
 class RidgeBatch:
-    """The decode batch at which a group's GEMMs reach the ridge (None: not by batch 16,384)."""
+    """The decode batch at which a group's GEMMs reach the ridge (None: not by batch 16,384), what a
+    decode step costs on the way there, and whether that batch fits in memory."""
 
     group: str
     batch: int | None
     ridge: float
+    seq_len: int = 0
+    step_s_at_1: float | None = None  # one decode step at batch 1
+    step_s_below: float | None = None  # one decode step at batch - 1, just below the ridge
+    largest_fit: int | None = None  # the largest batch that fits at seq_len (0: none; None: not asked)
+    mixture_of_experts: bool = False
 
 
 def ridge_batch(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
                 group: str = "up/gate/down") -> RidgeBatch:
-    hardware = get_hardware(hardware)
+    """Where ``group`` reaches the ridge, with the decode step time at batch 1 and just below that batch
+    (the claim "below it a step costs about the same" is made only when the two are within 10%)."""
+    model, hardware = load_model(model), get_hardware(hardware)
     ridge = hardware.roof(float(np.max(peak_flops(hardware, workload)))).ridge
-    return RidgeBatch(group, batch_at_ridge(model, hardware, workload, group), ridge)
+    batch = batch_at_ridge(model, hardware, workload, group)
+    seq_len = int(np.max(workload.seq_len))
+    at_1 = below = None
+    if batch is not None and batch > 1:
+        grid = replace(workload, batch=np.array([1, batch - 1]), seq_len=seq_len)
+        at_1, below = map(float, totals(model, hardware, grid, ("decode",))["decode"]["time_s"])
+    return RidgeBatch(group, batch, ridge, seq_len, at_1, below,
+                      largest_batch_that_fits(model, hardware, replace(workload, seq_len=seq_len)),
+                      model.num_experts > 1)
 
 
 @dataclass(frozen=True)
@@ -301,7 +403,7 @@ def measurement_for(model: ModelConfig, requested: str) -> str:
 
 def largest_batch_text(largest: int) -> str:
     """The one phrasing of 'largest batch that fits', for every section that states it."""
-    return str(largest) if largest else "none (not even batch 1)"
+    return f"{largest:,}" if largest else "no batch fits, not even one sequence"
 
 
 @dataclass(frozen=True)
@@ -313,34 +415,55 @@ class VerifyReading:
     acceptance: float
     overhead_at_1: float
     speedup_at_1: float
-    nearly_free_until: int | None  # the largest batch whose overhead is at most 1.1 (None: not even batch 1)
-    halved_at: int | None  # the first batch whose speedup is half the batch-1 speedup or less
+    nearly_free_until: int | None  # the largest batch of the first run whose overhead is at most 1.1 (None: none)
+    halved_at: int | None  # the first batch, from the peak on, whose speedup is half the peak speedup or less
     slower_from: int | None  # the first batch at which verifying is slower than decoding (speedup < 1)
     largest_batch: int
     decode_ridge_batch: int | None  # a plain decode step's MLP GEMMs reach the ridge
     verify_ridge_batch: int | None  # the verify step's MLP GEMMs (b·n tokens) reach the ridge
+    shape: str = "falling"  # of the speedup against the batch: see :func:`trend`
+    peak_speedup: float = 0.0
+    peak_batch: int = 1
+    nearly_free: tuple[tuple[int, int], ...] = ()  # runs of batches whose overhead is at most 1.1
+    slower: tuple[tuple[int, int], ...] = ()  # runs of batches whose speedup is below 1
+    experts: int = 1  # routed experts per layer (1: dense)
+    experts_per_token: int = 1
+    experts_everywhere_from: int | None = None  # the first batch whose plain step touches 90% of the experts
 
 
 def verify_reading(curve: pd.DataFrame, model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
                    acceptance: float) -> VerifyReading:
-    """The reading of one tree size's curve (``workload.tree_size``), with where the MLP GEMMs cross the ridge."""
+    """The reading of one tree size's curve (``workload.tree_size``), with where the MLP GEMMs cross the ridge.
+
+    The shape words come from the curve itself: the speedup's trend, its peak, the runs of batches
+    where the step is nearly free (overhead at most 1.1) and where verifying is slower (speedup < 1)."""
     from .speculative import with_tree
 
+    model = load_model(model)
     workload = with_tree(workload, workload.tree_size, workload.medusa_heads)
     n, heads = workload.tree_size, workload.medusa_heads
     rows = curve[curve["tree_size"] == n].sort_values("batch")
     if rows.empty:
         raise RooflineInputError("tree_size", f"{n} is not one of the curve's tree sizes",
                                  ", ".join(map(str, sorted(curve["tree_size"].unique()))))
-    first = rows.iloc[0]
-    free = rows.loc[rows["overhead"] <= 1.1, "batch"]
-    halved = rows.loc[rows["speedup"] <= first["speedup"] / 2, "batch"]
-    slower = rows.loc[rows["speedup"] < 1, "batch"]
+    batches, speedup, overhead = rows["batch"].to_numpy(), rows["speedup"].to_numpy(), rows["overhead"].to_numpy()
+    top = int(np.argmax(speedup))
+    halved = np.flatnonzero(speedup[top:] <= speedup[top] / 2)
+    free = runs(batches, overhead <= NEARLY_FREE)
+    slower = runs(batches, speedup < 1)
+    everywhere = None
+    if model.num_experts > 1:
+        touched = np.flatnonzero(experts_read(model, batches) >= 0.9 * model.num_experts)
+        everywhere = int(batches[touched[0]]) if touched.size else None
     plain = replace(workload, tree_size=1, medusa_heads=0)
-    return VerifyReading(n, heads, acceptance, float(first["overhead"]), float(first["speedup"]),
-                         int(free.max()) if len(free) else None, int(halved.min()) if len(halved) else None,
-                         int(slower.min()) if len(slower) else None, int(rows["batch"].max()),
-                         batch_at_ridge(model, hardware, plain), batch_at_ridge(model, hardware, workload, phase="verify"))
+    accepted = float(rows["accepted"].iloc[0]) if "accepted" in rows else acceptance  # at most n of n
+    return VerifyReading(n, heads, accepted, float(overhead[0]), float(speedup[0]),
+                         free[0][1] if free and free[0][0] == batches[0] else None,
+                         int(batches[top + halved[0]]) if halved.size else None,
+                         slower[0][0] if slower else None, int(batches[-1]),
+                         batch_at_ridge(model, hardware, plain), batch_at_ridge(model, hardware, workload, phase="verify"),
+                         trend(batches, speedup), float(speedup[top]), int(batches[top]), tuple(free), tuple(slower),
+                         model.num_experts, model.experts_per_token, everywhere)
 
 
 @dataclass(frozen=True)
@@ -380,6 +503,7 @@ class DraftReading:
     best_speedup_at_1: float
     slower_from: int | None  # the first batch at which even the best gamma is slower than plain decoding
     largest_batch: int
+    slower: tuple[tuple[int, int], ...] = ()  # runs of batches where even the best gamma is slower
 
 
 def draft_reading(curve: pd.DataFrame, draft: str, target: str, alpha: float, gamma: int) -> DraftReading:
@@ -390,7 +514,117 @@ def draft_reading(curve: pd.DataFrame, draft: str, target: str, alpha: float, ga
     slower = best.loc[best["speedup"] < 1, "batch"]
     return DraftReading(draft, target, alpha, gamma, float(chosen["tokens_per_round"].iloc[0]),
                         float(chosen["speedup"].iloc[0]), int(best["gamma"].iloc[0]), float(best["speedup"].iloc[0]),
-                        int(slower.min()) if len(slower) else None, int(best["batch"].max()))
+                        int(slower.min()) if len(slower) else None, int(best["batch"].max()),
+                        tuple(runs(best["batch"], best["speedup"] < 1)))
+
+
+@dataclass(frozen=True)
+class BatchIntensity:
+    """How one group's decode intensity moves with the batch at one context length (the 4.1 table),
+    and attention's beside it."""
+
+    group: str
+    seq_len: int
+    batches: tuple[int, ...]
+    intensities: tuple[float, ...]
+    ridge: float
+    shape: str  # of the intensity against the batch, see :func:`trend`
+    proportional_until: int | None  # in proportion to the batch (within 10%) up to this batch
+    reaches_ridge_at: int | None  # the first swept batch at or above the ridge
+    attention_shape: str  # of decode attention's intensity against the batch
+    attention_low: float
+    attention_high: float
+    experts: int = 1
+    experts_per_token: int = 1
+
+
+def batch_intensity(trajectory: pd.DataFrame, model: ModelConfig | str, ridge: float,
+                    group: str = "up/gate/down") -> BatchIntensity:
+    """Read ``trajectory`` (decode :func:`sweeps.sweep_points` at one length over the batch): the shape of
+    ``group``'s intensity, how far it is in proportion to the batch, where it meets the ridge."""
+    model = load_model(model)
+    rows = trajectory[(trajectory["label"] == group) & (trajectory["phase"] == "decode")].sort_values("batch")
+    attention = trajectory[(trajectory["label"] == "qk/pv") & (trajectory["phase"] == "decode")]
+    batches, intensity = rows["batch"].to_numpy(), rows["intensity"].to_numpy()
+    reached = batches[intensity >= ridge]
+    return BatchIntensity(group, int(rows["seq_len"].max()), tuple(int(b) for b in batches),
+                          tuple(float(i) for i in intensity), ridge, trend(batches, intensity),
+                          proportional_until(batches, intensity), int(reached[0]) if reached.size else None,
+                          trend(attention["batch"], attention["intensity"]), float(attention["intensity"].min()),
+                          float(attention["intensity"].max()), model.num_experts, model.experts_per_token)
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """Decode time per token against the batch at one context length (one line of the 4.2 chart)."""
+
+    seq_len: int
+    first_batch: int
+    last_batch: int
+    first_s: float
+    last_s: float
+    shape: str  # of the time per token against the batch
+    same_until: int  # time per token within 10% of the first batch's up to this batch
+    throughput_shape: str
+    largest_fit: int  # the largest swept batch that fits (0: none)
+
+
+@dataclass(frozen=True)
+class BatchSweep:
+    """What :func:`sweeps.decode_sweep` over batch × length shows: per length, the step's cost and the fit."""
+
+    lengths: tuple[StepCost, ...]
+    mixture_of_experts: bool
+
+
+def batch_sweep(sweep: pd.DataFrame, model: ModelConfig | str) -> BatchSweep:
+    """Per context length of ``sweep`` (batch, seq_len, tpot_s, tokens_per_s, fits): the shapes the chart draws."""
+    model = load_model(model)
+    lengths = []
+    for length, rows in sweep.sort_values("batch").groupby("seq_len"):
+        batches, tpot = rows["batch"].to_numpy(), rows["tpot_s"].to_numpy()
+        same = runs(batches, np.abs(tpot / tpot[0] - 1) <= ABOUT_THE_SAME)[0][1]
+        fitting = batches[rows["fits"].to_numpy()]
+        lengths.append(StepCost(int(length), int(batches[0]), int(batches[-1]), float(tpot[0]), float(tpot[-1]),
+                                trend(batches, tpot), int(same), trend(batches, rows["tokens_per_s"]),
+                                int(fitting.max()) if fitting.size else 0))
+    return BatchSweep(tuple(lengths), model.num_experts > 1)
+
+
+def breakdown_caption(breakdown: pd.DataFrame) -> str:
+    """The time-breakdown chart's caption: the all-reduce bar is named only where it is drawn."""
+    link = breakdown[(breakdown["category"] == "all-reduce (link)") & (breakdown["time_s"] > 0)]
+    return ("Where the time goes, per phase" + (" (purple: the tensor-parallel all-reduce over the link)."
+                                               if len(link) else ", on one device (no all-reduce)."))
+
+
+def on_devices(hardware: Hardware, tp: int) -> str:
+    """'NVIDIA A40' on one device, '8 × NVIDIA H200 SXM' under tensor parallelism (never '1 × ...')."""
+    return f"{tp} × {hardware.name}" if tp > 1 else hardware.name
+
+
+def from_catalog(hardware: Hardware) -> bool:
+    """True when the device is the shipped catalog's own record (not a user's file or numbers)."""
+    from .hardware import hardware_names
+
+    return hardware.key in hardware_names() and get_hardware(hardware.key) == hardware
+
+
+def hardware_caption(hardware: Hardware) -> str:
+    """The datasheet table's caption: a catalog device's datasheet, or the figures a user gave."""
+    return (f"{hardware.name}, from its datasheet" if from_catalog(hardware)
+            else f"{hardware.name}, as given by the user (not from the shipped catalog)")
+
+
+def hardware_source_note(hardware: Hardware) -> str:
+    """Where the device's figures come from, for the text above its table."""
+    if from_catalog(hardware):
+        return ("The figures come from the catalog shipped in `roofline_utils/data/hardware.json`, each with its "
+                "source.")
+    given = [name for name, value in (("link", hardware.link_bytes_per_s), ("L2 cache", hardware.l2_bytes),
+                                      ("reported memory", hardware.reported_memory_bytes)) if value is not None]
+    return ("The figures are the user's own (a device file or numbers), not checked against any source: "
+            "bandwidth, memory and peak" + (", " + join_and(given) if given else "") + " as given.")
 
 
 @singledispatch
@@ -407,18 +641,41 @@ def _(finding: Headline) -> str:
         f"| {grouped(finding.decode_flops)} |",
         f"| bytes | {grouped(finding.prefill_bytes)} | {grouped(finding.decode_bytes)} |",
         f"| time at the roofline | **{seconds(finding.ttft_s)}** | **{seconds(finding.tpot_s)}** |",
-        "", f"Decode: **{finding.tokens_per_s_per_sequence:.1f} tokens/s** per sequence, "
-        f"{finding.tokens_per_s:.1f} tokens/s for the batch of {finding.batch}."])
+        "", f"Decode: **{finding.tokens_per_s_per_sequence:.1f} tokens/s** per sequence"
+        + (" (a batch of one)." if finding.batch == 1 else
+           f", {finding.tokens_per_s:.1f} tokens/s for the batch of {finding.batch:,}.")])
 
 
 @markdown.register
 def _(finding: RidgeBatch) -> str:
     if finding.batch is None:
         return (f"The {finding.group} decode GEMMs never reach the ridge ({finding.ridge:.1f} FLOP/byte) on this "
-                "device at these bit widths: decode stays memory-bound at any batch.")
-    return (f"The {finding.group} decode GEMMs reach the ridge ({finding.ridge:.1f} FLOP/byte) at **batch "
-            f"{finding.batch:,}**: below it a decode step costs about the same whatever the batch, since the "
-            "weights are read once either way.")
+                "device at these bit widths: they stay memory-bound at any batch.")
+    text = (f"The {finding.group} decode GEMMs reach the ridge ({finding.ridge:.1f} FLOP/byte) at **batch "
+            f"{finding.batch:,}**")
+    if finding.batch == 1:
+        text += ": even one sequence's decode step is compute-bound there."
+    elif finding.step_s_at_1 is None:
+        text += "."
+    else:
+        growth = finding.step_s_below / finding.step_s_at_1
+        steps = (f"{seconds(finding.step_s_at_1)} at batch 1, {seconds(finding.step_s_below)} at batch "
+                 f"{finding.batch - 1:,}")
+        if growth <= 1 + ABOUT_THE_SAME:
+            text += (f". Below it a decode step at {finding.seq_len:,} cached tokens costs about the same whatever "
+                     f"the batch ({steps}): the weights it reads serve the whole batch.")
+        else:
+            why = ("a bigger batch routes its tokens to more of the experts, whose weights are read too, and each "
+                   "sequence reads its own KV cache" if finding.mixture_of_experts else
+                   "the weights are read once for the whole batch, but each sequence reads its own KV cache")
+            text += (f". Below it a decode step at {finding.seq_len:,} cached tokens still grows "
+                     f"{growth:.2g}× with the batch ({steps}): {why}.")
+    if finding.largest_fit is not None and finding.largest_fit < finding.batch:
+        text += (f" Batch {finding.batch:,} does not fit in memory here: "
+                 + ("no batch does, not even one sequence" if finding.largest_fit == 0 else
+                    f"the largest batch that fits at {finding.seq_len:,} tokens is {finding.largest_fit:,}")
+                 + ", so within memory these GEMMs stay below the ridge.")
+    return text
 
 
 @markdown.register
@@ -426,32 +683,76 @@ def _(finding: GroupReading) -> str:
     span = f"{finding.intensity_low:.3g}" if np.isclose(finding.intensity_low, finding.intensity_high, rtol=0.01) \
         else f"{finding.intensity_low:.3g} to {finding.intensity_high:.3g}"
     depends = " and ".join(finding.depends_on) or "neither batch nor length"
-    return (f"**{finding.label}** ({finding.phase}): intensity {span} FLOP/byte; {finding.memory_bound} of "
-            f"{finding.settings} settings memory-bound (below the ridge at {finding.ridge:.1f}); depends on {depends}; "
+    bound = ("none of the settings" if finding.memory_bound == 0 else "the one setting" if finding.settings == 1
+             else f"all {finding.settings:,} settings" if finding.memory_bound == finding.settings
+             else f"{finding.memory_bound:,} of {plural('setting', finding.settings)}")
+    return (f"**{finding.label}** ({finding.phase}): intensity {span} FLOP/byte; {bound} memory-bound (below the "
+            f"ridge at {finding.ridge:.1f}); depends on {depends}; "
             f"at best {si(finding.best_flops_per_s, 'FLOP/s')} "
             f"({100 * finding.best_flops_per_s / finding.peak_flops_per_s:.3g}% of peak).")
 
 
 @markdown.register
 def _(finding: VerifyReading) -> str:
-    first = (f"At batch 1, verifying a tree of **{finding.tree_size} candidates** with {finding.medusa_heads} Medusa "
-             f"heads costs **{finding.overhead_at_1:.2f}×** a plain decode step; accepting {finding.acceptance:g} "
-             f"tokens per step, that is a **{finding.speedup_at_1:.2f}× speedup**.")
-    free = ("Even at batch 1 the tree costs more than 10% over a decode step." if finding.nearly_free_until is None
-            else f"The step stays nearly free (at most 1.1× a decode step) up to batch {finding.nearly_free_until:,}.")
-    halved = (f"The speedup halves by batch **{finding.halved_at:,}**" if finding.halved_at is not None
-              else f"The speedup does not halve by batch {finding.largest_batch:,}")
-    slower = (f" and verifying becomes slower than decoding from batch **{finding.slower_from:,}**."
-              if finding.slower_from is not None else f" and stays above 1 up to batch {finding.largest_batch:,}.")
-    why = ("Why: a plain decode step's MLP GEMMs see b tokens and "
-           + (f"reach the ridge only at batch {finding.decode_ridge_batch:,}" if finding.decode_ridge_batch
-              else "never reach the ridge")
-           + f"; the verify step's see b·{finding.tree_size} tokens and "
-           + (f"reach it at batch {finding.verify_ridge_batch:,}" if finding.verify_ridge_batch
-              else "never reach it")
-           + ". Below that the weights are read once whatever the number of candidates, so checking them rides "
-             "along with the weight reads; above it every candidate costs compute time.")
-    return " ".join([first, free, halved + slower, why])
+    f = finding
+    if f.tree_size == 1:
+        return ("A tree of one token is the plain decode step itself: it costs "
+                f"{f.overhead_at_1:.2f}× a decode step and gives a {f.speedup_at_1:.2f}× speedup at every batch "
+                f"up to {f.largest_batch:,}, the baseline the other trees are held against.")
+    heads = f" with {plural('Medusa head', f.medusa_heads)}" if f.medusa_heads else ""
+    first = (f"At batch 1, verifying a tree of **{plural('candidate', f.tree_size)}**{heads} costs "
+             f"**{f.overhead_at_1:.2f}×** a plain decode step; accepting {plural('token', f.acceptance)} per step, that is a "
+             f"**{f.speedup_at_1:.2f}× speedup**" + (" (a slowdown)." if f.speedup_at_1 < 1 else "."))
+    free_words = "nearly free (at most 1.1× a decode step)"
+    if not f.nearly_free:
+        free = f"At no batch up to {f.largest_batch:,} is the step {free_words}."
+    elif f.nearly_free == ((1, 1),):
+        free = f"The step is {free_words} at batch 1 only."
+    elif f.nearly_free_until is not None and len(f.nearly_free) == 1:
+        free = f"The step stays {free_words} up to batch {f.nearly_free_until:,}."
+    else:
+        free = f"The step is {free_words} at {batches_text(list(f.nearly_free))}."
+    halves = (f"halves by batch **{f.halved_at:,}**" if f.halved_at is not None
+              else f"does not halve by batch {f.largest_batch:,}")
+    shape = {
+        "falling": f"The speedup {halves}, falling as the batch grows",
+        "peaked": f"The speedup rises from {f.speedup_at_1:.2f}× at batch 1 to its peak, **{f.peak_speedup:.2f}×** at "
+                  f"batch {f.peak_batch:,}, then falls: from the peak it {halves}",
+        "rising": f"The speedup rises with the batch, to {f.peak_speedup:.2f}× at batch {f.peak_batch:,}",
+        "flat": f"The speedup stays about the same (within 10% of batch 1's) up to batch {f.largest_batch:,}",
+        "mixed": f"The speedup goes up and down with the batch, highest ({f.peak_speedup:.2f}×) at batch "
+                 f"{f.peak_batch:,}; from there it {halves}",
+    }[f.shape]
+    slower = (f"; verifying is slower than plain decoding at {batches_text(list(f.slower))}." if f.slower
+              else f"; verifying stays faster than plain decoding up to batch {f.largest_batch:,}.")
+    ridges = (f"a plain decode step's MLP GEMMs see b tokens and "
+              + (f"reach the ridge only at batch {f.decode_ridge_batch:,}" if f.decode_ridge_batch
+                 else "never reach the ridge")
+              + f"; the verify step's see b·{f.tree_size} tokens and "
+              + (f"reach it at batch {f.verify_ridge_batch:,}" if f.verify_ridge_batch else "never reach it"))
+    if f.experts > 1:
+        why = (f"Why: in a mixture of experts a plain decode step at batch 1 reads {f.experts_per_token} of the "
+               f"{f.experts} experts' weights per layer, while the tree's {plural('token', f.tree_size)} touch "
+               f"{_touched(f.experts, f.experts_per_token, f.tree_size)}: checking candidates reads more "
+               "weights, not only more tokens, until the batch is large enough that a plain step touches most "
+               "experts too" + (f" (90% of them from batch {f.experts_everywhere_from:,})"
+                                if f.experts_everywhere_from else "")
+               + f". Beyond that, as in a dense model, {ridges}: above that every candidate costs compute time.")
+    else:
+        why = (f"Why: {ridges}. Below that the weights are read once whatever the number of candidates, so "
+               "checking them rides along with the weight reads; above it every candidate costs compute time.")
+    return " ".join([first, free, shape + slower, why])
+
+
+def _touched(experts: int, per_token: int, tokens: float) -> str:
+    """'about 5.47' of the experts, or 'all 8' when the count rounds to every one."""
+    count = experts_read_count(experts, per_token, tokens)
+    return f"all {experts}" if count > experts - 0.05 else f"about {count:.3g}"
+
+
+def experts_read_count(experts: int, per_token: int, tokens: float) -> float:
+    """E·(1 − (1 − k/E)^T): distinct experts ``tokens`` tokens touch (as :func:`experts_read`)."""
+    return experts * (1 - (1 - per_token / experts) ** tokens)
 
 
 @markdown.register
@@ -470,14 +771,88 @@ def _(finding: ScoreCount) -> str:
 
 @markdown.register
 def _(finding: DraftReading) -> str:
-    slower = (f"From batch **{finding.slower_from:,}** even the best γ is slower than plain decoding."
-              if finding.slower_from is not None
-              else f"Some γ still pays at every batch up to {finding.largest_batch:,}.")
+    spans = list(finding.slower)
+    if not spans:
+        slower = f"Some γ still pays at every batch up to {finding.largest_batch:,}."
+    elif len(spans) == 1 and spans[0][1] == finding.largest_batch and spans[0][0] > 1:
+        slower = f"From batch **{spans[0][0]:,}** even the best γ is slower than plain decoding."
+    else:
+        slower = f"Even the best γ is slower than plain decoding at {batches_text(spans)}."
     return (f"With **{finding.draft}** drafting for {finding.target} (each drafted token accepted with probability "
             f"α = {finding.alpha:g}), γ = {finding.gamma} drafted tokens yield {finding.tokens_per_round:.2f} tokens per "
             f"round and a **{finding.speedup_at_1:.2f}× speedup** at batch 1; the best γ there is "
             f"{finding.best_gamma_at_1} ({finding.best_speedup_at_1:.2f}×). {slower} The draft's steps are memory-bound "
             "too, so their cost is its weights read γ times: a draft pays when it is much smaller than the target.")
+
+
+@markdown.register
+def _(finding: BatchIntensity) -> str:
+    f = finding
+    first, last = f.batches[0], f.batches[-1]
+    ends = f"from {f.intensities[0]:.4g} FLOP/byte at batch {first:,} to {f.intensities[-1]:.4g} at batch {last:,}"
+    if f.shape == "flat":
+        text = f"The {f.group} decode intensity stays about the same whatever the batch ({ends})."
+    elif f.shape != "rising":
+        text = f"The {f.group} decode intensity does not simply grow with the batch: it goes {ends}."
+    elif f.proportional_until == last:
+        text = (f"The {f.group} decode intensity grows in proportion to the batch (within 10%), {ends}: each weight "
+                "byte read serves every sequence of the batch.")
+    elif f.proportional_until is not None:
+        at = f.intensities[f.batches.index(f.proportional_until)]
+        text = (f"The {f.group} decode intensity grows in proportion to the batch (within 10%) up to batch "
+                f"{f.proportional_until:,} ({at:.4g} FLOP/byte), then more slowly, to {f.intensities[-1]:.4g} at "
+                f"batch {last:,}: each weight byte serves every sequence, but the activations grow with the batch too.")
+    else:
+        text = (f"The {f.group} decode intensity grows far more slowly than the batch, {ends} "
+                f"({f.intensities[-1] / f.intensities[0]:.3g}× for a {last // first:,}× batch)")
+        text += (f": each sequence's token goes to {f.experts_per_token} of the {f.experts} experts, so a bigger "
+                 "batch reads more experts' weights, until it touches them all." if f.experts > 1
+                 else ": the bytes that grow with the batch weigh about as much as the weights.")
+    text += (f" It reaches the ridge ({f.ridge:.1f} FLOP/byte) at batch {f.reaches_ridge_at:,} of those swept."
+             if f.reaches_ridge_at is not None else
+             f" It stays below the ridge ({f.ridge:.1f} FLOP/byte) up to batch {last:,}.")
+    span = f"{f.attention_low:.3g}" if f.attention_shape == "flat" else f"{f.attention_low:.3g} to {f.attention_high:.3g}"
+    text += (f" Attention does not move (about {span} FLOP/byte at every batch): each sequence reads its own KV cache."
+             if f.attention_shape == "flat" else
+             f" Attention's intensity changes with the batch too ({span} FLOP/byte).")
+    return text
+
+
+@markdown.register
+def _(finding: BatchSweep) -> str:
+    lines = []
+    for c in finding.lengths:
+        head = f"- context {c.seq_len:,}: time per token {seconds(c.first_s)} at batch {c.first_batch:,}"
+        if c.shape == "flat":
+            lines.append(f"{head}, about the same (within 10%) up to batch {c.last_batch:,} "
+                         f"({seconds(c.last_s)}): a bigger batch costs almost nothing per step.")
+            continue
+        grows = {"rising": "grows", "falling": "falls", "peaked": "rises, then falls", "mixed": "changes"}[c.shape]
+        same = (f"; it stays within 10% of batch {c.first_batch:,}'s up to batch {c.same_until:,}"
+                if c.same_until > c.first_batch else "")
+        lines.append(f"{head}, {seconds(c.last_s)} at batch {c.last_batch:,}: it {grows} "
+                     f"{c.last_s / c.first_s:.3g}×{same}.")
+    costly = [c for c in finding.lengths if c.shape != "flat"]
+    if costly:
+        why = ("a bigger batch touches more experts, whose weights are read too, and " if finding.mixture_of_experts
+               else "the weights are read once for the whole batch, but ")
+        lines.append(f"\nWhere the step is not free, {why}each sequence reads its own KV cache, so the bytes grow with "
+                     "batch × length.")
+    throughput = {c.throughput_shape for c in finding.lengths}
+    if throughput == {"rising"}:
+        lines.append("Throughput (tokens/s) grows with the batch at every context swept.")
+    fits = {c.largest_fit for c in finding.lengths}
+    lengths = [c.seq_len for c in finding.lengths]
+    swept = f"{lengths[0]:,}" if len(lengths) == 1 else f"{lengths[0]:,} to {lengths[-1]:,}"
+    if fits == {0}:
+        lines.append(f"No swept batch fits in memory at any context from {swept} tokens, not even one sequence: "
+                     "every marker is hollow.")
+    elif len(fits) == 1:
+        lines.append(f"The largest swept batch that fits is {fits.pop():,} at every context from {swept} tokens.")
+    else:
+        lines.append("Largest swept batch that fits: " + "; ".join(
+            f"{c.seq_len:,} tokens: {largest_batch_text(c.largest_fit)}" for c in finding.lengths) + ".")
+    return "\n".join(lines)
 
 
 @markdown.register
@@ -489,7 +864,8 @@ def _(finding: Claim) -> str:
 def _(finding: AxisNote) -> str:
     notes = []
     if finding.points_left_of_x1:
-        notes.append(f"{finding.points_left_of_x1} points sit left of the original's x = 1 edge (lowest: "
+        verb = "sits" if finding.points_left_of_x1 == 1 else "sit"
+        notes.append(f"{plural('point', finding.points_left_of_x1)} {verb} left of the original's x = 1 edge (lowest: "
                      f"{finding.lowest_label} at {finding.lowest_intensity:.3f} FLOP/byte), so the x axis is widened.")
     if finding.roof_above_top:
         notes.append(f"The compute roof ({si(finding.peak_flops_per_s, 'FLOP/s')}) lies above the original's "
@@ -499,10 +875,15 @@ def _(finding: AxisNote) -> str:
 
 @markdown.register
 def _(finding: Capacity) -> str:
-    devices = str(finding.fewest_devices) if finding.fewest_devices else "more than 64"
-    return (f"Largest decode batch that fits at {finding.seq_len:,} tokens on {finding.devices} device(s): "
-            f"**{largest_batch_text(finding.largest_batch)}**. Fewest devices that hold the model (tensor "
-            f"parallel): **{devices}**.")
+    devices = f"{finding.fewest_devices:,}" if finding.fewest_devices else "more than 64"
+    where = f"at {finding.seq_len:,} tokens on {_devices(finding.devices)}"
+    fit = (f"No decode batch fits {where}, not even one sequence." if finding.largest_batch == 0 else
+           f"Largest decode batch that fits {where}: **{finding.largest_batch:,}**.")
+    return f"{fit} Fewest devices that hold the model (tensor parallel): **{devices}**."
+
+
+def _devices(count: int) -> str:
+    return "one device" if count == 1 else f"{count:,} devices"
 
 
 @markdown.register
@@ -524,15 +905,16 @@ def _(finding: EndToEnd) -> str:
               f"{finding.prompt_len + finding.output_len - 1:,}") if steps.size else "no decode steps"
     per_user = finding.tokens_per_s_per_user
     return "\n".join([
-        f"One request: batch {finding.batch}, a {finding.prompt_len:,}-token prompt, {finding.output_len:,} output "
-        f"tokens, {finding.tp} device{'s' if finding.tp > 1 else ''}.", "",
+        f"One request: batch {finding.batch:,}, a {finding.prompt_len:,}-token prompt, {finding.output_len:,} output "
+        f"tokens, {_devices(finding.tp)}.", "",
         "| | |", "|---|---:|",
         f"| time to first token | {seconds(finding.ttft_s)} |",
         f"| time per output token | {seconds(finding.mean_tpot_s) if steps.size else 'n/a'} on average ({growth}) |",
         f"| total latency | {seconds(finding.total_s)} |",
         f"| tokens/s per user | {'n/a (one output token)' if per_user is None else f'{per_user:.1f}'} |",
-        f"| tokens/s per device | {finding.tokens_per_s_per_device:.1f} (all {finding.batch} sequences, prefill "
-        "included) |"])
+        f"| tokens/s per device | {finding.tokens_per_s_per_device:.1f} ("
+        + ("the one sequence" if finding.batch == 1 else f"all {finding.batch:,} sequences")
+        + ", prefill included) |"])
 
 
 def _math_grouped(value: float) -> str:
@@ -603,7 +985,7 @@ def abstract(parameters) -> str:
     table = operator_table(model, hardware, workload, phases=("decode",))
     time_s = table["time_s"] * table["count"]
     memory_share = float(time_s[table["bound"] == "memory"].sum() / time_s.sum())
-    devices = f"{parameters.tp} × {hardware.name}" if parameters.tp > 1 else hardware.name
+    devices = on_devices(hardware, parameters.tp)
     verdict = (f"fits: {fit.total_bytes / 1e9:.1f} GB of {fit.capacity_bytes / 1e9:.1f} GB" if fit.fits else
                f"**does not fit**: it needs {fit.total_bytes / 1e9:.1f} GB, a server may use {fit.capacity_bytes / 1e9:.1f} GB")
     return (f"**{model.display_name} on {devices}**, batch {parameters.batch}, {parameters.seq_len:,} tokens, "

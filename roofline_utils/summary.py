@@ -27,7 +27,8 @@ def hardware_card(hardware: Hardware) -> pd.DataFrame:
         link += f", {hardware.link_latency_s * 1e6:g} µs per hop"
     reported = "not in the catalog: the datasheet figure read as decimal GB" \
         if hardware.reported_memory_bytes is None else \
-        f"{hardware.reported_memory_bytes / 2**20:,.0f} MiB ({hardware.reported_memory_source})"
+        f"{hardware.reported_memory_bytes / 2**20:,.0f} MiB" + (f" ({hardware.reported_memory_source})"
+                                                                 if hardware.reported_memory_source else "")
     rows = [("device", f"{hardware.name} ({hardware.key})"),
             ("memory", f"{hardware.memory_bytes / 2**30:g} GB {hardware.memory_type}".rstrip()),
             ("memory the device reports", reported),
@@ -36,7 +37,8 @@ def hardware_card(hardware: Hardware) -> pd.DataFrame:
              + " TFLOP/s (TOP/s for integers)"),
             ("L2 cache", "n/a" if hardware.l2_bytes is None else f"{hardware.l2_bytes / 2**20:g} MiB"),
             ("link to peers", link),
-            ("confidence", f"{hardware.confidence} (S: checked against the source; K: quoted, not yet checked)"),
+            ("confidence", f"{hardware.confidence} (S: checked against the source; K: quoted, not yet checked)"
+             if hardware.sources != "user-defined" else "user-given figures, not checked against a source"),
             ("sources", hardware.sources)]
     return pd.DataFrame(rows, columns=["figure", "value"])
 
@@ -63,9 +65,9 @@ def reading_guide(hardware: Hardware, peak_flops_per_s: float) -> pd.DataFrame:
     """attainable = min(peak, I × bandwidth) at a few intensities around the ridge."""
     ridge = hardware.roof(peak_flops_per_s).ridge
     rows = []
-    for intensity in sorted({1.0, 10.0, 100.0, round(ridge, 1), 1000.0}):
+    for intensity in sorted({1.0, 10.0, 100.0, ridge, 1000.0}):  # the ridge itself, not rounded below it
         attainable = min(peak_flops_per_s, intensity * hardware.bandwidth_bytes_per_s)
-        rows.append({"intensity (FLOP/byte)": intensity, "attainable": si(attainable, "FLOP/s"),
+        rows.append({"intensity (FLOP/byte)": round(intensity, 1), "attainable": si(attainable, "FLOP/s"),
                      "% of peak": round(100 * attainable / peak_flops_per_s, 2),
                      "bound": "compute" if intensity >= ridge else "memory"})
     return pd.DataFrame(rows)

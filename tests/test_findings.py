@@ -51,8 +51,9 @@ def test_capacity_and_one_phrasing_for_no_batch():
     # Llama-33B at 16 bits: 65.06 GB of weights on a 48 GiB A40: not even batch 1
     found = findings.capacity("llama-33b", "a40", rl.Workload())
     assert found.largest_batch == 0 and found.fewest_devices == 2
-    assert "none (not even batch 1)" in markdown(found)
-    assert findings.largest_batch_text(0) == "none (not even batch 1)" and findings.largest_batch_text(12) == "12"
+    assert "No decode batch fits at 1,024 tokens on one device, not even one sequence." in markdown(found)
+    assert findings.largest_batch_text(0) == "no batch fits, not even one sequence"
+    assert findings.largest_batch_text(1200) == "1,200"
 
 
 def test_headline_markdown_and_one_output_token():
