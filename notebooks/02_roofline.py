@@ -67,9 +67,9 @@ figure = plot.roofline_chart(points, r.hardware, r.peak_flops_per_s, r.title, sh
 if figure_dir is not None:
     plot.save_figure(figure, figure_dir, "roofline")
 plot.show(figure, alt=plot.describe_points(points, r.hardware, r.peak_flops_per_s),
-          caption=f"{r.title}: {len(sweep_batches) * len(sweep_seq_lens)} settings per group, batch "
-                  f"{min(sweep_batches)} to {max(sweep_batches)} × length {min(sweep_seq_lens):,} to "
-                  f"{max(sweep_seq_lens):,}. The legend counts how many settings share each visible cross.")
+          caption=f"{r.title}: {findings.plural('setting', len(sweep_batches) * len(sweep_seq_lens))} per group, "
+                  f"{findings.span_text('batch', sweep_batches)} × {findings.span_text('length', sweep_seq_lens)}. "
+                  "The legend counts how many settings share each visible cross.")
 
 # %% [markdown]
 # ## What the chart shows
@@ -132,13 +132,12 @@ tables.show_markdown(markdown(rl.e2e.end_to_end(r.model, r.hardware, r.workload,
 
 # %% tags=["nbval-ignore-output"]
 breakdown = rl.sweeps.time_breakdown(rl.operator_table(r.model, r.hardware, r.workload))
-figure = plot.time_breakdown_chart(breakdown, f"{r.model.display_name} on {tp} × {r.hardware.name}, batch {batch}, "
+figure = plot.time_breakdown_chart(breakdown, f"{r.model.display_name} on {findings.on_devices(r.hardware, tp)}, batch {batch}, "
                                    f"{seq_len:,} tokens")
 largest = breakdown.sort_values("time_s").groupby("phase").tail(1)
 plot.show(figure, alt="Bars of roofline time per operator category; the largest: " + "; ".join(
               f"{row.phase} {row.category} {row.time_s * 1e3:.3g} ms" for row in largest.itertuples()),
-          caption="Where the time goes, per phase" + (" (purple: the tensor-parallel all-reduce over the link)."
-                                                      if tp > 1 else "."))
+          caption=findings.breakdown_caption(breakdown))
 
 # %%
 tables.show(summary.time_shares(r.model, r.hardware, r.workload, "decode"), caption="Decode step, by operator")

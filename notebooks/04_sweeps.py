@@ -66,6 +66,7 @@ mlp = trajectory[trajectory["label"] == "up/gate/down"]
 tables.show(mlp[["batch", "intensity", "performance_flops_per_s"]].rename(
     columns={"intensity": "intensity (FLOP/byte)", "performance_flops_per_s": "attainable (FLOP/s)"}),
     caption=f"MLP GEMMs in decode at {seq_len:,} tokens")
+tables.show_markdown(markdown(findings.batch_intensity(trajectory, r.model, ridge.ridge)))
 tables.show_markdown(markdown(ridge))
 
 # %% tags=["nbval-ignore-output"]
@@ -86,9 +87,7 @@ plot.show(figure, alt=plot.describe_points(trajectory, r.hardware, r.peak_flops_
 # %%
 lengths = sweep_seq_lens[::2]
 by_batch = rl.sweeps.decode_sweep(r.model, r.hardware, r.workload, batches, lengths)
-fitting = by_batch[by_batch["fits"]].groupby("seq_len")["batch"].max()
-tables.show_markdown("\n".join(f"- context {length:,}: largest batch that fits (of those swept) "
-                               f"**{findings.largest_batch_text(int(fitting.get(length, 0)))}**" for length in lengths))
+tables.show_markdown(markdown(findings.batch_sweep(by_batch, r.model)))
 
 # %% tags=["nbval-ignore-output"]
 figure = plot.sweep_chart(by_batch, "batch", "seq_len", f"{r.model.display_name} on {r.hardware.name}, decode")

@@ -41,7 +41,7 @@ gpu_memory_utilization = 0.9  # share of the device's reported memory a server m
 
 # %%
 import roofline_utils as rl
-from roofline_utils import levers, summary, tables
+from roofline_utils import findings, levers, summary, tables
 
 r = rl.notebook.setup(**rl.notebook.parameters(globals()))
 
@@ -112,12 +112,13 @@ tables.show_markdown(levers.levers_markdown(*levers.levers(r.model, r.hardware, 
 # %% [markdown]
 # ## Appendix A: the device's datasheet
 #
-# Every figure of the device this report uses, with its source. Memory is the datasheet's size and, for
-# whether a model fits, the total the device reports to software (an A40 reports 46,068 MiB of its
-# "48 GB": ECC and the driver's reservations take the rest).
+# Every figure of the device this report uses. Memory is the datasheet's size and, for whether a model
+# fits, the total the device reports to software (an A40 reports 46,068 MiB of its "48 GB": ECC and the
+# driver's reservations take the rest).
 
 # %%
-tables.show(summary.hardware_card(r.hardware), caption=f"{r.hardware.name}: every figure and its source")
+tables.show_markdown(findings.hardware_source_note(r.hardware))
+tables.show(summary.hardware_card(r.hardware), caption=findings.hardware_caption(r.hardware))
 
 # %% [markdown]
 # ## Appendix B: the catalog
