@@ -993,4 +993,9 @@ def abstract(parameters) -> str:
             f"({top.tokens_per_s_per_sequence:.1f} tokens/s per sequence) and the first token **{seconds(top.ttft_s)}**. "
             f"Decode is **{'memory' if memory_share >= 0.5 else 'compute'}-bound**: {memory_share:.0%} of its time "
             f"goes to operators waiting on memory. In memory the model {verdict} per device. These are upper "
-            "bounds on speed; real kernels reach a fraction of each roof.")
+            "bounds on speed; real kernels reach a fraction of each roof. "
+            + ("Attention is counted fused, as serving engines run it, so a real server cannot beat these times; "
+               if workload.attention_io == "fused" else
+               "Attention is counted unfused (its score matrix through memory), as asked: a fused server can be "
+               "faster than these times; ")
+            + "the chart counts the paper's separate attention matmuls.")

@@ -39,3 +39,10 @@ def test_the_chart_keeps_the_papers_separate_matmuls():
     fused = group_points(operator_table("llama-33b", "a40", rl.Workload(), phases=("prefill",)))
     fused_qkpv = fused[(fused["label"] == "qk/pv")]
     assert float(fused_qkpv["bytes"].iloc[0]) < scores_bytes
+
+
+def test_the_abstract_says_which_attention_it_counts():
+    from roofline_utils.findings import abstract
+
+    assert "Attention is counted fused" in abstract(rl.ReportParameters())
+    assert "counted unfused" in abstract(rl.ReportParameters(attention_io="unfused"))
