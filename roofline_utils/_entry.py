@@ -16,8 +16,9 @@ _quiet_exit.quiet_exit = True  # cli.main() recognises it and takes over
 
 
 def main() -> None:
-    signal.signal(signal.SIGINT, _quiet_exit)
-    signal.signal(signal.SIGTERM, _quiet_exit)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored stays ignored (`nohup`, `&`)
+            signal.signal(signum, _quiet_exit)
     from .cli import main as cli_main
 
     sys.exit(cli_main())
