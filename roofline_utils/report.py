@@ -37,7 +37,7 @@ nbformat = _import_nbformat()
 NOTEBOOKS = ("01_hardware.ipynb", "02_operators.ipynb", "03_roofline.ipynb", "04_sweeps.ipynb",
              "05_measured.ipynb", "06_speculative.ipynb")
 CELL_TIMEOUT_S = 600
-STOP_WAIT_S = 0.8  # after an interrupt, how long to wait for the notebook worker to unwind
+STOP_WAIT_S = 0.3  # after an interrupt, how long to wait for the notebook worker to unwind
 
 
 class RenderError(RuntimeError):
@@ -168,11 +168,17 @@ def execute_notebooks(parameters: ReportParameters, notebook_dir: Path, workdir:
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from papermill.parameterize import parameterize_notebook
 
+    def check():  # between steps: a Ctrl-C while the kernel is not yet started stops here, not later
+        if stop is not None:
+            stop.check()
+
+    check()
     # exactly what was resolved: names stay names, paths are absolute (the kernel runs in staging)
     values = {**parameters.resolved().values(), "figure_dir": str(workdir)}
     notebooks, owner, last_code_cells = [], [], set()
     merged = nbformat.v4.new_notebook()
     for name in NOTEBOOKS:
+        check()
         notebook = nbformat.read(notebook_dir / name, as_version=4)
         notebook.metadata.setdefault("papermill", {})  # papermill's parameterize records the values there
         for cell in notebook.cells:
@@ -198,6 +204,7 @@ def execute_notebooks(parameters: ReportParameters, notebook_dir: Path, workdir:
         current[0] = owner[cell_index]
         current[1] = cell_index - owner.index(current[0]) + 1
 
+    check()
     _use_this_interpreter_for_kernels()
     client = nbclient.NotebookClient(merged, kernel_name="python3", timeout=CELL_TIMEOUT_S,
                                      resources={"metadata": {"path": str(workdir)}},
