@@ -144,11 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _parameters(args: argparse.Namespace) -> ReportParameters:
+    """The flags as parameters, each model, device and draft resolved once (ReportParameters.resolved):
+    relative paths against the folder the user ran the command in, presets by name."""
     names = {f.name for f in fields(ReportParameters)}
     values = {k: v for k, v in vars(args).items() if k in names and v is not None}
     for name in BIT_FIELDS:
         values[name] = getattr(args, name) or args.bits or 16
-    return ReportParameters(**values)
+    return ReportParameters(**values).resolved()
 
 
 class _Interrupted(KeyboardInterrupt):
@@ -171,6 +173,9 @@ class _Version(argparse.Action):
 
 def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt)  # a kill cleans up like Ctrl-C
+    previous_int = signal.getsignal(signal.SIGINT)
+    if getattr(previous_int, "quiet_exit", False):  # from _entry: Ctrl-C now unwinds (staging removed, ...)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         args = build_parser().parse_args(argv)
         if args.command == "list":
@@ -185,13 +190,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"roofline: error: {' '.join(str(exc).split())}", file=sys.stderr)  # always one line
         return EXIT_INPUT
     except KeyboardInterrupt as exc:
-        print("roofline: interrupted; nothing was written", file=sys.stderr)
+        published = getattr(exc, "published", None)  # the signal came while the report was being moved in
+        print(f"roofline: interrupted after writing {published}" if published else
+              "roofline: interrupted; nothing was written", file=sys.stderr)
         return 128 + (exc.args[0] if isinstance(exc, _Interrupted) else signal.SIGINT)
     except BrokenPipeError:  # `roofline list models | head -1`: the reader has what it wanted
         _silence_stdout()
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if getattr(previous_int, "quiet_exit", False):
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def _silence_stdout() -> None:
@@ -203,9 +212,9 @@ def _silence_stdout() -> None:
 
 
 def _model_notes(parameters: ReportParameters) -> tuple[str, ...]:
-    from .models import load_model
+    from .params import load_resolved_model
 
-    return tuple(getattr(load_model(parameters.model), "notes", ()))
+    return tuple(getattr(load_resolved_model(parameters.model), "notes", ()))
 
 
 def _render(parameters: ReportParameters, out: str, show_code: bool) -> int:
@@ -258,7 +267,10 @@ def _table(parameters: ReportParameters, fmt: str, out: str, phase: str | None) 
 
     parameters.validate(report=False)
     phases = PHASES if phase is None else ALL_PHASES if phase == "all" else (phase,)
-    columns = operator_columns(parameters.model, parameters.hardware, parameters.workload(), phases)
+    from .params import load_resolved_model
+
+    columns = operator_columns(load_resolved_model(parameters.model), parameters.hardware, parameters.workload(),
+                               phases)
     if fmt == "csv":
         text = csv_text(columns)
     else:

@@ -1,12 +1,17 @@
 """Writing results atomically: all of a result appears at once, or nothing does.
 
 A report is written into a staging folder inside the destination and moved into place only
-when complete; a table goes to a temporary file renamed over its target. Errors name the
-``out`` field and say what is accepted. A run killed before it could clean up leaves a
-staging folder named after its process id; the next render removes it.
+when complete, all its files or none (a failed move puts back what was there); a table goes to
+a temporary file renamed over its target. Errors name the ``out`` field and say what is
+accepted. A staging folder is owned by an advisory lock on a file inside it, held for the
+render's lifetime: a process id says nothing about a render on another host or in another
+container sharing the folder, a lock does. A run killed before it could clean up leaves a
+staging folder whose lock anyone can take; the next render removes it.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
 import shutil
 import stat
@@ -19,7 +24,9 @@ from pathlib import Path
 from .errors import RooflineInputError
 
 STAGING_PREFIX = ".roofline-render-"
-STALE_AFTER_S = 3600  # a staging folder with no readable process id is removed after an hour
+LOCK_NAME = ".lock"
+BACKUP_PREFIX = ".previous-"  # a replaced file, kept in staging until the whole report is in place
+STALE_AFTER_S = 3600  # a staging folder with no lock file (being created, or an older version's) waits an hour
 
 
 def _failure(path: Path | str, exc: OSError) -> RooflineInputError:
@@ -65,28 +72,50 @@ def _make_folder(folder: Path) -> list[Path]:
     return created
 
 
-def _process_alive(pid: int) -> bool:
+def _lock(staging: Path) -> int:
+    """Take the staging folder's lock: the open descriptor, to keep (and close) for its lifetime."""
+    descriptor = os.open(staging / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        raise
+    return descriptor
+
+
+def _stale(entry: Path) -> bool:
+    """True when no render owns ``entry``: its lock can be taken (or, with no lock file, it is old)."""
+    try:
+        descriptor = os.open(entry / LOCK_NAME, os.O_RDWR | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return time.time() - entry.lstat().st_mtime > STALE_AFTER_S
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True  # the owner is gone; the lock goes with the descriptor when closed
+    except BlockingIOError:
         return False
-    except PermissionError:  # alive, owned by someone else
-        return True
-    return True
+    finally:
+        os.close(descriptor)
 
 
 def remove_stale_staging(folder: Path) -> list[Path]:
-    """Remove staging folders left in ``folder`` by renders that were killed (their process is gone)."""
+    """Remove staging folders left in ``folder`` by renders that ended without cleaning up.
+
+    Anything else with the staging name (a link, a file, a folder this user cannot open) is
+    left alone: it is not ours to judge, and it must never stop a render."""
     removed = []
-    for entry in folder.glob(f"{STAGING_PREFIX}*"):
-        pid_text = entry.name[len(STAGING_PREFIX):].split("-", 1)[0]
-        if pid_text.isdigit():
-            stale = not _process_alive(int(pid_text))
-        else:
-            stale = time.time() - entry.stat().st_mtime > STALE_AFTER_S
-        if stale and entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry)
+    try:
+        entries = list(folder.glob(f"{STAGING_PREFIX}*"))
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            if not stat.S_ISDIR(entry.lstat().st_mode) or not _stale(entry):
+                continue
+        except OSError:  # unreadable, vanished meanwhile, a lock file that is itself odd
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
     return removed
 
 
@@ -122,9 +151,13 @@ def staged_folder(out: str | os.PathLike):
     folder = check_out_folder(out)
     created = _make_folder(folder)
     remove_stale_staging(folder)
+    staging = lock = None
     try:
         staging = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=folder))
+        lock = _lock(staging)
     except OSError as exc:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
         _remove_created(created)
         raise _failure(folder, exc) from None
     published = False
@@ -135,15 +168,85 @@ def staged_folder(out: str | os.PathLike):
         raise _failure(folder, exc) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        os.close(lock)  # after the removal: a lock taken by another render finds nothing to remove
         if not published:
             _remove_created(created)
 
 
-def publish(staging: Path, folder: Path, names: list[str]) -> None:
-    """Move finished files from staging into place; the last name last (its presence means done)."""
+def check_destinations(folder: Path, names: list[str]) -> None:
+    """Every name must be free or a regular file we may replace; a named error otherwise.
+
+    Called before the notebooks run and again just before publishing, so a folder (or a FIFO, a
+    link) where a file should go stops the render before anything is moved."""
     for name in names:
-        os.chmod(staging / name, 0o666 & ~_umask())
-        os.replace(staging / name, folder / name)
+        target = folder / name
+        try:
+            mode = target.lstat().st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise _failure(target, exc) from None
+        if not stat.S_ISREG(mode):
+            kind = "a symbolic link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else \
+                "not a regular file"
+            raise RooflineInputError("out", f"{str(target)!r} is {kind}, where the report would write a file",
+                                     "a folder whose report files are absent or regular files")
+
+
+def check_names_fit(staging: Path, names: list[str]) -> None:
+    """Create (and remove) each name in staging, beside the destination: a name longer than the file
+    system allows, or a path longer than the system allows, is refused now, not after the render."""
+    for name in names:
+        try:
+            (staging / name).touch(exist_ok=False)
+            (staging / name).unlink()
+        except OSError as exc:
+            too_long = exc.errno == errno.ENAMETOOLONG
+            raise RooflineInputError("out", f"cannot create {name!r} in {str(staging.parent)!r}: "
+                                     f"{exc.strerror or exc}", "a shorter folder path, or shorter model "
+                                     "and device names" if too_long else None) from None
+
+
+def publish(staging: Path, folder: Path, names: list[str]) -> None:
+    """Move finished files from staging into place, all or none.
+
+    A file that is replaced is first kept in staging (a hard link, so the destination is never
+    missing); if any move fails, the moved files are taken back and the kept ones restored, so an
+    existing report stays whole. The caller defers SIGINT/SIGTERM around this (report.py)."""
+    check_destinations(folder, names)
+    moved = []  # (name, whether an old file was kept, whether the new one is in place)
+    try:
+        for name in names:
+            os.chmod(staging / name, 0o666 & ~_umask())
+            kept = _keep_previous(staging, folder, name)
+            moved.append([name, kept, False])  # listed before the move: a kept file goes back even if it fails
+            os.replace(staging / name, folder / name)
+            moved[-1][2] = True
+    except OSError as exc:
+        _roll_back(staging, folder, moved)
+        raise _failure(folder / name, exc) from None
+
+
+def _keep_previous(staging: Path, folder: Path, name: str) -> bool:
+    target, backup = folder / name, staging / f"{BACKUP_PREFIX}{name}"
+    if not target.exists():
+        return False
+    try:
+        os.link(target, backup)
+    except OSError:  # a file system without hard links: move it aside instead
+        os.replace(target, backup)
+    return True
+
+
+def _roll_back(staging: Path, folder: Path, moved: list) -> None:
+    for name, kept, in_place in reversed(moved):
+        try:
+            if kept:
+                os.replace(staging / f"{BACKUP_PREFIX}{name}", folder / name)
+            elif in_place:
+                os.unlink(folder / name)
+        except OSError:  # nothing better to do: the other files are still put back
+            pass
 
 
 def write_text(target: str, text: str) -> Path | None:

@@ -8,8 +8,9 @@ notebooks and the CLI against it).
 from __future__ import annotations
 
 import math
+import os
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from .errors import RooflineInputError
@@ -22,6 +23,12 @@ DEFAULT_SEQ_LENS = (128, 256, 512, 1024, 2048, 4096, 8192)
 BIT_CHOICES = (4, 8, 16, 32)
 COMPUTE_PRECISIONS = ("auto", *PRECISIONS)  # auto: the one the bit widths imply (workload.compute_precision)
 MAX_SWEEP_VALUES = 64  # per sweep axis: 64 x 64 settings per group is already a dense cloud
+MAX_NAME_CHARS = 200  # a preset, device key or run name (the longest shipped is under 40)
+MAX_PATH_CHARS = 1024  # a path given for a model, device or draft
+MAX_PART_BYTES = 255  # one folder or file name: what Linux, macOS and Windows file systems allow
+MAX_STEM_NAME_CHARS = 48  # of a name in an output file name; a longer one is cut and the stem hashed
+PATH_SUFFIXES = (".json", ".yaml", ".yml")
+TEXT_FIELDS = ("model", "hardware", "draft_model", "measurement_run")
 
 
 def _param(default, help: str, *, low: float | None = None, high: float | None = None, choices=None,
@@ -105,7 +112,41 @@ class ReportParameters:
             elif meta["low"] is not None:
                 _check_int(f.name, value, meta["low"], meta["high"])
             elif f.name != "figure_dir" and not isinstance(value, str):  # model, hardware: validate() loads them
-                raise RooflineInputError(f.name, f"must be a string, got {value!r}")
+                raise RooflineInputError(f.name, f"must be a string, got {_shown(value)}")
+            elif f.name in TEXT_FIELDS:
+                _check_text(f.name, value)
+
+    def resolved(self) -> "ReportParameters":
+        """The same parameters with each model, device and draft named once and for all: a path as an
+        absolute path (relative ones against the current folder), a preset or catalog name as given.
+
+        A value is a path when it looks like one: it contains a path separator, starts with ``~``,
+        or ends with .json/.yaml/.yml; a model (or draft) that is not a preset name may also be an
+        existing folder holding a config.json. A preset or catalog name therefore always means the
+        preset, whatever files the current folder holds: write ``./llama-7b`` to mean a folder
+        named like a preset. The notebooks receive exactly these values."""
+        from .models import preset_names
+
+        presets = set(preset_names())
+
+        def is_folder(value: str) -> bool:
+            try:
+                return Path(value).is_dir()
+            except OSError:
+                return False
+
+        def model_path(value: str) -> str:
+            if not value.strip():  # empty: load_model's own error lists the presets
+                return value
+            if looks_like_path(value) or (value.strip().lower() not in presets and is_folder(value)):
+                return str(Path(value).expanduser().absolute())
+            return value
+
+        hardware = self.hardware
+        if hardware.lower().endswith(PATH_SUFFIXES):
+            hardware = str(Path(hardware).expanduser().absolute())
+        draft = self.draft_model if self.draft_model in ("auto", "none") else model_path(self.draft_model)
+        return replace(self, model=model_path(self.model), hardware=hardware, draft_model=draft)
 
 
     def validate(self, report: bool = True) -> None:
@@ -115,11 +156,11 @@ class ReportParameters:
         acceptance fits the tree, the draft model shares the target's vocabulary and the
         measurement run exists."""
         from .hardware import get_hardware
-        from .models import load_model
         from .operators import check_tensor_parallel
         from .roofline import link_bandwidth, peak_flops
 
-        model, hardware, workload = load_model(self.model), get_hardware(self.hardware), self.workload()
+        self = self.resolved()  # what the notebooks will load, loaded the way they will load it
+        model, hardware, workload = load_resolved_model(self.model), get_hardware(self.hardware), self.workload()
         peak_flops(hardware, workload)
         check_tensor_parallel(model, self.tp)
         link_bandwidth(hardware, workload)
@@ -133,7 +174,7 @@ class ReportParameters:
             from .speculative import check_draft
 
             try:
-                draft_model = load_model(draft)
+                draft_model = load_resolved_model(draft)
             except RooflineInputError as exc:  # name the flag the user gave, not 'model'
                 raise RooflineInputError("draft_model", str(exc).split(": ", 1)[-1]) from None
             check_draft(model, draft_model, self.tp)
@@ -179,10 +220,8 @@ class ReportParameters:
         file's full path, the output length, the sweeps, ...) adds a short hash of those values, so
         two different renders never write the same files.
         """
-        model = Path(self.model)
-        model_name = (model.parent.name if model.name == "config.json" else model.stem) \
-            if self.model.endswith(".json") else self.model
-        hardware_name = Path(self.hardware).stem
+        self = self.resolved()
+        model_name, hardware_name = _file_label(self.model), _file_label(self.hardware)
         bits = "" if (self.weight_bits, self.act_bits, self.kv_bits) == (16, 16, 16) else \
             f"_w{self.weight_bits}a{self.act_bits}kv{self.kv_bits}"
         tp = f"_tp{self.tp}" if self.tp > 1 else ""
@@ -194,16 +233,69 @@ class ReportParameters:
         defaults = ReportParameters()
         rest = {name: value for name, value in self.values().items()
                 if name not in shown and value != getattr(defaults, name)}
-        for name in ("model", "hardware"):  # a file is named by its full path: two dirs, two stems
+        for name in ("model", "hardware", "draft_model"):  # a path is named by its real path: two dirs, two stems
             value = getattr(self, name)
-            if value.lower().endswith((".json", ".yaml", ".yml")):
-                rest[name] = str(Path(value).expanduser().resolve())
+            if looks_like_path(value):
+                rest[name] = str(Path(value).resolve())
+            elif len(value) > MAX_STEM_NAME_CHARS:  # cut in the readable part: the hash tells them apart
+                rest[name] = value
         if not rest:
             return readable
         import hashlib
 
         digest = hashlib.sha256(repr(sorted(rest.items())).encode()).hexdigest()[:8]
         return f"{readable}_{digest}"
+
+
+def looks_like_path(value: str) -> bool:
+    """A model, device or draft given as a path rather than a name (see ReportParameters.resolved)."""
+    return "/" in value or os.sep in value or value.startswith("~") or value.lower().endswith(PATH_SUFFIXES)
+
+
+def load_resolved_model(value: str):
+    """A resolved model value loaded as the notebooks load it: a preset name is the preset even
+    when the current folder holds a folder of that name."""
+    from .models import from_hf_config, preset
+
+    return from_hf_config(value) if os.path.isabs(value) else preset(value)
+
+
+def _file_label(value: str) -> str:
+    """The readable name of a model or device in an output file name."""
+    if not looks_like_path(value):
+        return value[:MAX_STEM_NAME_CHARS]
+    path = Path(value)
+    label = path.parent.name if path.name == "config.json" else path.stem if path.suffix else path.name
+    return label[:MAX_STEM_NAME_CHARS]
+
+
+def _shown(value, limit: int = 80) -> str:
+    """A value for an error message: its repr, cut (a 100,000-character name is not a one-line error)."""
+    text = repr(value) if not isinstance(value, (list, tuple, dict)) or len(value) < 100 else \
+        f"a {type(value).__name__} of {len(value):,} items"
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
+
+
+def _check_text(name: str, value: str) -> None:
+    """A name or path a render will use in files, titles and the kernel: bounded, printable, UTF-8."""
+    path = looks_like_path(value)
+    limit = MAX_PATH_CHARS if path else MAX_NAME_CHARS
+    if len(value) > limit:
+        raise RooflineInputError(name, f"is {len(value):,} characters long: {_shown(value)}",
+                                 f"at most {limit:,} characters")
+    control = next((c for c in value if ord(c) < 32 or ord(c) == 127), None)
+    if control is not None:
+        raise RooflineInputError(name, f"contains the control character U+{ord(control):04X}: {_shown(value)}",
+                                 "printable characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a file name with bytes that are not UTF-8 arrives as lone surrogates
+        raise RooflineInputError(name, f"is not valid UTF-8: {_shown(value)}",
+                                 "a name or path whose characters are UTF-8") from None
+    longest = max(Path(value).parts or ("",), key=lambda part: len(part.encode()))
+    if len(longest.encode()) > MAX_PART_BYTES:
+        raise RooflineInputError(name, f"has a file or folder name of {len(longest.encode()):,} bytes: "
+                                 f"{_shown(value)}", f"names of at most {MAX_PART_BYTES} bytes")
 
 
 def _check_int(name: str, value, low: int, high: int) -> None:

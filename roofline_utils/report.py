@@ -13,9 +13,8 @@ from pathlib import Path
 from . import RENDERING_REPORT_ENV, __version__
 from .errors import RooflineInputError
 from .hardware import get_hardware
-from .models import load_model
-from .output import publish, staged_folder
-from .params import ReportParameters
+from .output import check_destinations, check_names_fit, publish, staged_folder
+from .params import ReportParameters, load_resolved_model
 
 
 def _import_nbformat():
@@ -38,6 +37,7 @@ nbformat = _import_nbformat()
 NOTEBOOKS = ("01_hardware.ipynb", "02_roofline.ipynb", "03_operators.ipynb", "04_sweeps.ipynb",
              "05_measured.ipynb", "06_speculative.ipynb", "07_conclusion.ipynb")
 CELL_TIMEOUT_S = 600
+STOP_WAIT_S = 0.3  # after an interrupt, how long to wait for the notebook worker to unwind
 
 
 class RenderError(RuntimeError):
@@ -63,30 +63,43 @@ def render_report(parameters: ReportParameters, out_dir: str | Path, notebook_di
     into place only when complete. ``progress(message)`` is called once per notebook. Returns the
     path of the HTML report.
     """
+    parameters = parameters.resolved()  # named once: the checks, the notebooks and the file names agree
     parameters.validate()
     notebook_dir = Path(notebook_dir) if notebook_dir is not None else notebook_folder()
     stem = parameters.stem()
+    names = [f"{stem}_operators.csv", f"{stem}_roofline.png", f"{stem}_roofline.svg", f"{stem}.html"]
+    path = Path(out_dir) / f"{stem}.html"
     with staged_folder(out_dir) as (folder, staging):
-        with _DeferredSignals() as stop:  # a signal caught here stops the render before anything is published
-            _warm_up_export()
-            executed = execute_notebooks(parameters, notebook_dir, staging, progress, stop)
-            stop.check()
-            try:
-                html = notebooks_to_html(executed, parameters, show_code=show_code)
-            except (RooflineInputError, KeyboardInterrupt):
-                raise
-            except Exception as exc:  # a bug while exporting: one line, and nothing published
-                raise RenderError(f"exporting the report failed: {type(exc).__name__}: {exc}") from None
-            (staging / f"{stem}.html").write_text(html, encoding="utf-8")
-            from .roofline import operator_table
+        check_destinations(folder, names)  # a folder where a file goes: refused before any notebook runs
+        check_names_fit(staging, names)  # and a name the file system cannot hold
+        published = False
+        try:
+            with _DeferredSignals() as stop:  # a signal caught here stops the render before anything is published
+                _warm_up_export()
+                executed = execute_notebooks(parameters, notebook_dir, staging, progress, stop)
+                stop.check()
+                try:
+                    html = notebooks_to_html(executed, parameters, show_code=show_code)
+                except (RooflineInputError, KeyboardInterrupt):
+                    raise
+                except Exception as exc:  # a bug while exporting: one line, and nothing published
+                    raise RenderError(f"exporting the report failed: {type(exc).__name__}: {exc}") from None
+                (staging / f"{stem}.html").write_text(html, encoding="utf-8")
+                from .roofline import operator_table
 
-            table = operator_table(parameters.model, parameters.hardware, parameters.workload())
-            table.to_csv(staging / f"{stem}_operators.csv", index=False)
-            for suffix in (".png", ".svg"):
-                (staging / f"roofline{suffix}").replace(staging / f"{stem}_roofline{suffix}")
-        publish(staging, folder, [f"{stem}_operators.csv", f"{stem}_roofline.png", f"{stem}_roofline.svg",
-                                  f"{stem}.html"])
-    return Path(out_dir) / f"{stem}.html"
+                table = operator_table(load_resolved_model(parameters.model), parameters.hardware,
+                                       parameters.workload())
+                table.to_csv(staging / f"{stem}_operators.csv", index=False)
+                for suffix in (".png", ".svg"):
+                    (staging / f"roofline{suffix}").replace(staging / f"{stem}_roofline{suffix}")
+                stop.check()  # the last point where an interrupt means nothing is written
+                publish(staging, folder, names)  # all or nothing; a signal now waits until it is done
+                published = True
+        except KeyboardInterrupt as exc:
+            if published:  # the signal arrived while publishing: the report is whole, and says so
+                exc.published = path
+            raise
+    return path
 
 
 class _DeferredSignals:
@@ -155,13 +168,17 @@ def execute_notebooks(parameters: ReportParameters, notebook_dir: Path, workdir:
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     from papermill.parameterize import parameterize_notebook
 
-    values = {**parameters.values(), "figure_dir": str(workdir)}
-    for name in ("model", "hardware"):  # the notebooks run in the staging folder: files by absolute path
-        if Path(values[name]).expanduser().exists():
-            values[name] = str(Path(values[name]).expanduser().absolute())
+    def check():  # between steps: a Ctrl-C while the kernel is not yet started stops here, not later
+        if stop is not None:
+            stop.check()
+
+    check()
+    # exactly what was resolved: names stay names, paths are absolute (the kernel runs in staging)
+    values = {**parameters.resolved().values(), "figure_dir": str(workdir)}
     notebooks, owner, last_code_cells = [], [], set()
     merged = nbformat.v4.new_notebook()
     for name in NOTEBOOKS:
+        check()
         notebook = nbformat.read(notebook_dir / name, as_version=4)
         notebook.metadata.setdefault("papermill", {})  # papermill's parameterize records the values there
         for cell in notebook.cells:
@@ -187,6 +204,7 @@ def execute_notebooks(parameters: ReportParameters, notebook_dir: Path, workdir:
         current[0] = owner[cell_index]
         current[1] = cell_index - owner.index(current[0]) + 1
 
+    check()
     _use_this_interpreter_for_kernels()
     client = nbclient.NotebookClient(merged, kernel_name="python3", timeout=CELL_TIMEOUT_S,
                                      resources={"metadata": {"path": str(workdir)}},
@@ -232,10 +250,13 @@ def _execute_interruptibly(client, stop: _DeferredSignals | None = None, **kwarg
             if stop is not None:
                 stop.check()
     except KeyboardInterrupt:
-        deadline = time.monotonic() + 30
+        # kill the kernel's group and give the worker a moment to unwind; one still waiting for a
+        # kernel to start is left behind (a daemon thread): a kernel it starts late exits with its
+        # parent (ipykernel watches it), and a Ctrl-C should not wait on nbclient's start-up timeouts
+        deadline = time.monotonic() + STOP_WAIT_S
         while worker.is_alive() and time.monotonic() < deadline:
             _kill_kernel(client)
-            worker.join(0.2)
+            worker.join(0.1)
         raise
     finally:
         import atexit
@@ -272,7 +293,7 @@ def _use_this_interpreter_for_kernels() -> None:
 
 def header_markdown(parameters: ReportParameters) -> str:
     """The report's title, when and with what it was made, and every parameter (folded)."""
-    model, hardware = load_model(parameters.model), get_hardware(parameters.hardware)
+    model, hardware = load_resolved_model(parameters.model), get_hardware(parameters.hardware)
     rows = "\n".join(f"| `{key}` | `{value}` |" for key, value in parameters.values().items()
                      if key != "figure_dir")
     import pandas
@@ -299,7 +320,7 @@ def notebooks_to_html(notebooks: list, parameters: ReportParameters, show_code: 
     """The executed notebooks as one offline HTML page (see export.py)."""
     from .export import to_html
 
-    title = f"Roofline report: {load_model(parameters.model).display_name}, {get_hardware(parameters.hardware).name}"
+    title = f"Roofline report: {load_resolved_model(parameters.model).display_name}, {get_hardware(parameters.hardware).name}"
     cells = [cell for notebook in notebooks for cell in notebook.cells]
     return to_html(cells, notebooks[0].metadata, title, header_markdown(parameters),
                    abstract_markdown(parameters), show_code=show_code)

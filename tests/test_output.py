@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from roofline_utils.errors import RooflineInputError
-from roofline_utils.output import STAGING_PREFIX, remove_stale_staging, staged_folder, write_text
+from roofline_utils.output import LOCK_NAME, STAGING_PREFIX, remove_stale_staging, staged_folder, write_text
 from test_cli import _err_line, run
 
 
@@ -121,15 +121,25 @@ def test_staged_folder_removes_staging_and_created_folders_on_failure(tmp_path):
     assert _everything(tmp_path) == []
 
 
-def test_stale_staging_of_a_dead_process_is_removed_and_a_live_one_kept(tmp_path):
+def test_stale_staging_is_judged_by_its_lock_not_by_a_process_id(tmp_path):
+    import fcntl
+
     dead = subprocess.Popen(["true"])
     dead.wait()
-    (tmp_path / f"{STAGING_PREFIX}{dead.pid}-abc").mkdir()
-    (tmp_path / f"{STAGING_PREFIX}{os.getpid()}-def").mkdir()  # this process: alive
+    abandoned, elsewhere = tmp_path / f"{STAGING_PREFIX}{os.getpid()}-abc", tmp_path / f"{STAGING_PREFIX}{dead.pid}-def"
+    for staging in (abandoned, elsewhere):
+        staging.mkdir()
+        (staging / LOCK_NAME).write_text("")
+    # a render on another host or in another container: its pid means nothing here, its lock is held
+    holder = os.open(elsewhere / LOCK_NAME, os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)
     (tmp_path / "report.html").write_text("keep")
-    removed = remove_stale_staging(tmp_path)
-    assert [p.name for p in removed] == [f"{STAGING_PREFIX}{dead.pid}-abc"]
-    assert _everything(tmp_path) == [f"{STAGING_PREFIX}{os.getpid()}-def", "report.html"]
+    try:
+        removed = remove_stale_staging(tmp_path)
+    finally:
+        os.close(holder)
+    assert removed == [abandoned]  # nobody holds its lock, though the pid in its name is alive
+    assert _everything(tmp_path) == [elsewhere.name, f"{elsewhere.name}/{LOCK_NAME}", "report.html"]
 
 
 def test_write_text_to_standard_output(capsys):
