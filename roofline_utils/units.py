@@ -84,10 +84,10 @@ def nbytes(value: float) -> str:
     return _quantity(value, "B")
 
 
-def _quantity(value: float, unit: str) -> str:
+def _quantity(value: float, unit: str, digits: int = 3) -> str:
     factor, prefix = prefix_for(value) if value else (1.0, "")
     factor, prefix = (1.0, "") if factor < 1 else (factor, prefix)  # no millibytes
-    return f"{number(value, factor=factor)} {prefix}{unit}"
+    return f"{number(value, digits, factor)} {prefix}{unit}"
 
 
 def column_unit(values, unit: str) -> tuple[float, str]:
@@ -98,6 +98,9 @@ def column_unit(values, unit: str) -> tuple[float, str]:
         return 1.0, unit
     median = magnitudes[len(magnitudes) // 2]
     factor, prefix = prefix_for(median)
+    larger = [(f, p) for f, p in reversed(PREFIXES) if f > factor]
+    while magnitudes[-1] / factor >= 1e4 and larger:  # at most four whole digits: 20.6 ms, not 20,569 µs
+        factor, prefix = larger.pop(0)
     if unit in ("B", "FLOP", "FLOP/s", "B/s", "FLOPs") and factor < 1:
         factor, prefix = 1.0, ""
     if unit == "s" and factor > 1:
@@ -122,7 +125,7 @@ def latex_number(value: float, digits: int = 4) -> str:
 
 def latex_quantity(value: float, unit: str, digits: int = 3) -> str:
     """A quantity for LaTeX with an SI prefix in upright type: 3.825e-08, 's' -> '38.3\\ \\text{ns}'."""
-    text = seconds(value) if unit == "s" else _quantity(value, unit)
+    text = seconds(value) if unit == "s" else si(value, unit, digits)
     magnitude, prefixed = text.split(" ", 1)
     magnitude = magnitude.replace(",", "\\,")
     return f"{magnitude}\\ \\text{{{prefixed}}}"
