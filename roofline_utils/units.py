@@ -17,7 +17,8 @@ SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 def number(value: float, digits: int = 3, factor: float = 1.0) -> str:
     """``value / factor`` to ``digits`` significant figures in plain decimals, halves rounded up, whole
     digits never rounded away: 38.25 -> '38.3'; 0.0003428 -> '0.000343'; 149.7 -> '150'; 4810.5 -> '4,811';
-    from 10¹² up as ×10ⁿ (a 13-digit integer is not read, it is counted): 6.66e13 -> '6.66×10¹³'."""
+    from 10¹² up and below 10⁻⁴ as ×10ⁿ (a 13-digit integer or a row of zeros is not read, it is counted):
+    6.66e13 -> '6.66×10¹³'; 1.469e-05 -> '1.47×10⁻⁵'."""
     value = float(value)
     if not math.isfinite(value):
         return "n/a"
@@ -25,7 +26,7 @@ def number(value: float, digits: int = 3, factor: float = 1.0) -> str:
         return "0"
     # decimal arithmetic on the shortest repr: 3.825e-08 / 1e-9 is 38.25, not 38.2499999
     scaled = Decimal(repr(value)) / Decimal(repr(float(factor)))
-    if abs(scaled) >= Decimal("1e12"):
+    if not Decimal("1e-4") <= abs(scaled) < Decimal("1e12"):
         exponent = scaled.copy_abs().adjusted()
         mantissa = (scaled.scaleb(-exponent)).quantize(Decimal(1).scaleb(1 - digits), ROUND_HALF_UP)
         return f"{_trimmed(float(mantissa), digits - 1)}×10{str(exponent).translate(SUPERSCRIPT)}"
