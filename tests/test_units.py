@@ -63,7 +63,7 @@ def test_one_unit_per_column():
 def test_grouped_keeps_counts_and_never_reaches_13_digits():
     assert units.grouped(90_731_184_128.0) == "90,731,184,128"
     assert units.grouped(0.9997) == "0.9997"
-    assert units.grouped(1.469e-05) == "1.47×10⁻⁵"
+    assert units.grouped(1.469e-05) == "1.469×10⁻⁵"  # four figures, as grouped writes small values
     assert units.grouped(149.7e12) == "1.5×10¹⁴"
     for value in (1.469e-05, 3.825e-08, 149.7e12, 66_604_236_660_736, 1e-12, 123.456):
         assert not re.search(r"\de[+-]?\d|\d{13}", units.grouped(value).replace(",", ""))
