@@ -67,3 +67,11 @@ def test_grouped_keeps_counts_and_never_reaches_13_digits():
     assert units.grouped(149.7e12) == "1.5×10¹⁴"
     for value in (1.469e-05, 3.825e-08, 149.7e12, 66_604_236_660_736, 1e-12, 123.456):
         assert not re.search(r"\de[+-]?\d|\d{13}", units.grouped(value).replace(",", ""))
+
+
+def test_formula_values_in_latex_have_no_e():
+    from roofline_utils.expr import Sym
+
+    formula = Sym("a") * Sym("b")
+    assert formula.latex_values({"a": 3.8e-8, "b": 2}) == r"3.8 \times 10^{-8} \cdot 2"
+    assert formula.latex_values({"a": 0.125, "b": 6656}) == r"0.125 \cdot 6656"
