@@ -5,6 +5,7 @@ tables.py. Formulas come from the operator records themselves (``Expr.latex``), 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, fields, replace
 
 import numpy as np
@@ -315,4 +316,6 @@ def _metadata_text(key: str, value) -> str:
                          for name, v in value.items())
     if unit and isinstance(value, (int, float)) and not isinstance(value, bool):
         return si(value, unit)
+    if unit and isinstance(value, str):  # a run's CSV keeps "read 4.377e+10, copy ..." as text
+        return re.sub(r"(?<![\w.])\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])", lambda m: si(float(m.group()), unit), value)
     return str(value)

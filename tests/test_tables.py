@@ -48,3 +48,12 @@ def test_user_device_card_shows_only_what_it_gave(tmp_path):
     assert "datasheet" not in summary.device_caption(device)
     assert "hardware.json" not in summary.device_source_sentence(device)
     assert "my_gpu.yaml" in summary.device_source_sentence(device)
+
+
+def test_run_metadata_rates_read_with_prefixes():
+    class Run:
+        metadata = {"stream_kernels_bytes_per_s": "read 4.377e+10, copy 2.5e9", "stream_bytes": "536870912"}
+
+    values = summary.run_table(Run(), keys=("stream_kernels_bytes_per_s", "stream_bytes")).set_index("")["value"]
+    assert values["stream_kernels_bytes_per_s"] == "read 43.77 GB/s, copy 2.5 GB/s"
+    assert values["stream_bytes"] == "536.9 MB"  # 536,870,912 B to four figures
