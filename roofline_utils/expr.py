@@ -82,7 +82,7 @@ class Expr:
 
     def latex_values(self, env: Env) -> str:
         """The formula as LaTeX with every symbol replaced by its (scalar) value."""
-        return self._render(lambda name: _number(env[name])).replace("·", r" \cdot ")
+        return self._render(lambda name: _latex_number(env[name])).replace("·", r" \cdot ")
 
     def python(self, name: Namer, value: Callable[[str], float | None]) -> str:
         """The formula as Python source that runs on numbers and numpy arrays alike.
@@ -161,6 +161,16 @@ def _constant_text(value: float) -> str:
 def _number(value) -> str:
     value = float(np.asarray(value).ravel()[0]) if np.size(value) else float("nan")
     return f"{value:,.0f}".replace(",", "") if value == int(value) else f"{value:.4g}"
+
+
+def _latex_number(value) -> str:
+    """As :func:`_number`, but a fraction never in e-notation (an italic e in math): 3.8 \\times 10^{-8}."""
+    text = _number(value)
+    if "e" not in text:
+        return text
+    from .units import latex_number
+
+    return latex_number(float(text))
 
 
 def Sym(name: str) -> Expr:

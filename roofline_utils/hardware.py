@@ -6,7 +6,7 @@ link to its peers. The catalog (``data/hardware.json``) keeps each figure's sour
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -68,6 +68,7 @@ class Hardware:
     reported_memory_bytes: float | None = None  # what the device reports to software (nvidia-smi's total)
     reported_memory_source: str = ""
     extra: Mapping[str, object] = field(default_factory=dict)
+    user_file: str = ""  # the file a user-given device was read from; its given fields are extra["given"]
 
     @property
     def usable_memory_bytes(self) -> float:
@@ -197,7 +198,7 @@ def hardware_from_file(path: str | Path) -> Hardware:
         raise RooflineInputError("hardware", f"{path} must hold a mapping of fields")
     record.setdefault("name", path.stem)
     record = _validated(record, where=str(path))
-    return _from_record(_slug(record["name"]), record)
+    return replace(_from_record(_slug(record["name"]), record), user_file=path.name, extra={"given": tuple(record)})
 
 
 # Plausible range of every numeric field of a device record, in the record's unit. Each covers the

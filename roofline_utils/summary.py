@@ -5,6 +5,7 @@ tables.py. Formulas come from the operator records themselves (``Expr.latex``), 
 """
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, fields, replace
 
 import numpy as np
@@ -14,38 +15,76 @@ from .hardware import Hardware, get_hardware, hardware_names, sixteen_bit_precis
 from .models import ModelConfig, load_model
 from .operators import MEMORY_TRAFFIC, SYMBOLS, VERIFY_ONLY_SYMBOLS, WIDTH_SYMBOLS, operator_list, symbol_values
 from .roofline import operator_table
-from .units import grouped, seconds, si
+from .units import latex_number, latex_quantity, si
 from .workload import Workload, compute_precision, element_bytes
 
 
+def is_user_given(hardware: Hardware) -> bool:
+    """A device from the user's file or numbers, not from the shipped catalog."""
+    return bool(hardware.user_file) or hardware.sources == "user-defined"
+
+
+def device_caption(hardware: Hardware) -> str:
+    """The device card's caption: a catalog device's datasheet, or the figures a user gave."""
+    if not is_user_given(hardware):
+        return f"The {hardware.name}, from its datasheet"
+    return f"{hardware.name}, as you gave it" + (f" in {hardware.user_file}" if hardware.user_file else "")
+
+
+def device_source_sentence(hardware: Hardware) -> str:
+    """Where the device's figures come from, in one sentence for the text above the card."""
+    if not is_user_given(hardware):
+        return ("The figures come from the catalog shipped in `roofline_utils/data/hardware.json`, "
+                "each with its source.")
+    where = f"the file {hardware.user_file}" if hardware.user_file else "the numbers given to custom_hardware"
+    return f"The figures are yours, from {where}: the report takes them as given and checks only their range."
+
+
 def hardware_card(hardware: Hardware) -> pd.DataFrame:
-    """The device's datasheet figures with the confidence mark and sources."""
+    """The device's figures: for a catalog device its datasheet with the confidence mark and sources; for
+    a user-given one exactly the fields it gave (no confidence or source it did not state)."""
+    user = is_user_given(hardware)
+    given = set(hardware.extra.get("given", ())) if hardware.user_file else None
+
+    def gave(*names: str) -> bool:  # a catalog device shows every figure it has
+        return given is None or any(name in given for name in names)
+
     link = hardware.link or "n/a"
     if hardware.link_bytes_per_s is not None:
         link += f", {si(hardware.link_bytes_per_s, 'B/s')} per direction"
     if hardware.link_latency_s is not None:
-        link += f", {hardware.link_latency_s * 1e6:g} µs per hop"
-    reported = "not in the catalog: the datasheet figure read as decimal GB" \
-        if hardware.reported_memory_bytes is None else \
-        f"{hardware.reported_memory_bytes / 2**20:,.0f} MiB" + (f" ({hardware.reported_memory_source})"
-                                                                 if hardware.reported_memory_source else "")
-    rows = [("device", f"{hardware.name} ({hardware.key})"),
-            ("memory", f"{hardware.memory_bytes / 2**30:g} GB {hardware.memory_type}".rstrip()),
+        link += f", {si(hardware.link_latency_s, 's', 3)} per hop"
+    if hardware.reported_memory_bytes is None:
+        reported = "not given: the datasheet figure read as decimal GB" if user else \
+            "not in the catalog: the datasheet figure read as decimal GB"
+    else:
+        reported = f"{hardware.reported_memory_bytes / 2**20:,.0f} MiB" + (
+            f" ({hardware.reported_memory_source})" if hardware.reported_memory_source else "")
+    origin = f"from {hardware.user_file}, your figures" if hardware.user_file else \
+        "your figures" if user else hardware.key
+    rows = [("device", f"{hardware.name} ({origin})"),
+            ("memory", f"{hardware.memory_bytes / 2**30:g} GiB {hardware.memory_type}".rstrip()),
             ("memory the device reports", reported),
             ("bandwidth", si(hardware.bandwidth_bytes_per_s, "B/s")),
-            ("dense peaks", ", ".join(f"{p} {v / 1e12:g}" for p, v in hardware.peak_flops_per_s.items())
-             + " TFLOP/s (TOP/s for integers)"),
-            ("L2 cache", "n/a" if hardware.l2_bytes is None else f"{hardware.l2_bytes / 2**20:g} MiB"),
-            ("link to peers", link),
-            ("confidence", f"{hardware.confidence} (S: checked against the source; K: quoted, not yet checked)"
-             if hardware.sources != "user-defined" else "user-given figures, not checked against a source"),
-            ("sources", hardware.sources)]
+            ("dense peaks", ", ".join(f"{p} {si(v, 'OP/s' if p.startswith('int') else 'FLOP/s')}"
+                                      for p, v in hardware.peak_flops_per_s.items()))]
+    if gave("l2_mb"):
+        rows.append(("L2 cache", "n/a" if hardware.l2_bytes is None else f"{hardware.l2_bytes / 2**20:g} MiB"))
+    if gave("link", "link_gb_s", "link_latency_us"):
+        rows.append(("link to peers", link))
+    if gave("tdp_w") and hardware.tdp_w is not None:
+        rows.append(("power (TDP)", f"{hardware.tdp_w:g} W"))
+    if not user or gave("confidence"):
+        rows.append(("confidence", f"{hardware.confidence} (S: checked against the source; K: quoted, not yet "
+                                   "checked)"))
+    if not user or gave("sources"):
+        rows.append(("sources", hardware.sources))
     return pd.DataFrame(rows, columns=["figure", "value"])
 
 
 def ceilings_table(hardware: Hardware) -> pd.DataFrame:
     """Each precision the device has: its dense peak and the ridge point it implies."""
-    return pd.DataFrame([{"precision": p, "peak (TFLOP/s)": v / 1e12,
+    return pd.DataFrame([{"precision": p, "peak (FLOP/s)": v,
                           "ridge (FLOP/byte)": round(hardware.roof(v).ridge, 1)}
                          for p, v in hardware.peak_flops_per_s.items()])
 
@@ -81,8 +120,8 @@ def catalog_table() -> pd.DataFrame:
         sixteen = sixteen_bit_precision(hw)
         peak = hw.peak_flops_per_s[sixteen] if sixteen else None
         rows.append({"key": key, "device": hw.name, "memory (GiB)": hw.memory_bytes / 2**30,
-                     "bandwidth (GB/s)": hw.bandwidth_bytes_per_s / 1e9,
-                     "16-bit peak (TFLOP/s)": peak / 1e12 if peak else float("nan"),
+                     "bandwidth (B/s)": hw.bandwidth_bytes_per_s,
+                     "16-bit peak (FLOP/s)": peak if peak else float("nan"),
                      "ridge (FLOP/byte)": round(peak / hw.bandwidth_bytes_per_s, 1) if peak else float("nan"),
                      "confidence": hw.confidence})
     return pd.DataFrame(rows)
@@ -168,9 +207,13 @@ def _bytes_latex(op) -> str:
 def numbers_table(model: ModelConfig | str, hardware: Hardware | str, workload: Workload, phase: str) -> pd.DataFrame:
     """Per operator, for one phase of one setting: count, FLOPs, bytes, intensity, bound, time."""
     table = operator_table(model, hardware, workload, phases=(phase,))
-    return pd.DataFrame({"operator": table["operator"], "count": table["count"], "FLOPs": table["flops"],
-                         "bytes": table["bytes"] + table["link_bytes"], "FLOP/byte": table["intensity"],
-                         "bound": table["bound"], "time": table["time_s"].map(seconds)})
+    # per occurrence: one call of the operator; per forward pass: count × that (the 3.6 shares' time)
+    return pd.DataFrame({"operator": table["operator"], "count": table["count"],
+                         "FLOPs per occurrence (FLOP)": table["flops"].astype(float),
+                         "bytes per occurrence (B)": (table["bytes"] + table["link_bytes"]).astype(float),
+                         "FLOP/byte": table["intensity"], "bound": table["bound"],
+                         "time per occurrence (s)": table["time_s"].astype(float),
+                         "time per forward pass (s)": (table["time_s"] * table["count"]).astype(float)})
 
 
 def worked_example(model: ModelConfig, hardware: Hardware, workload: Workload, name: str, phase: str) -> str:
@@ -183,19 +226,22 @@ def worked_example(model: ModelConfig, hardware: Hardware, workload: Workload, n
     name = op.name
     row = operator_table(model, hardware, workload, phases=(phase,)).set_index("operator").loc[name]
     lines = [f"**`{name}` in {phase}** ({op.note}; runs {int(row['count'])} times per forward pass):", "",
-             f"$$\\text{{FLOPs}} = {op.flops.latex()} = {op.flops.latex_values(env)} = {_tex(row['flops'])}$$"]
+             f"$$\\text{{FLOPs}} = {op.flops.latex()} = {op.flops.latex_values(env)} = {_tex(row['flops'])}"
+             f" \\approx {latex_quantity(row['flops'], 'FLOP')}$$"]
     widths = element_bytes(workload)
     for kind, elements in op.traffic.items():
         width = float(widths[op.width(kind)])
         lines.append(f"$$\\text{{{kind.replace('_', ' ')} bytes}} = {elements.latex()} \\cdot {width:g} = "
-                     f"{elements.latex_values(env)} \\cdot {width:g} = {_tex(row[kind + '_bytes'])}$$")
+                     f"{elements.latex_values(env)} \\cdot {width:g} = {_tex(row[kind + '_bytes'])} \\approx "
+                     f"{latex_quantity(row[kind + '_bytes'], 'B')}$$")
     ridge = hardware.roof(row["peak_flops_per_s"]).ridge
     side = "above" if row["intensity"] >= ridge else "below"
     lines += [f"$$\\text{{intensity}} = \\frac{{{_tex(row['flops'])}}}{{{_tex(row['bytes'])}}} = "
-              f"{row['intensity']:.4g}\\ \\text{{FLOP/byte}}$$",
+              f"{latex_number(row['intensity'], 4)}\\ \\text{{FLOP/byte}}$$",
               f"$$t = \\max\\left(\\frac{{\\text{{FLOPs}}}}{{\\text{{peak}}}}, \\frac{{\\text{{bytes}}}}"
-              f"{{\\text{{bandwidth}}}}\\right) = \\max({row['flops'] / row['peak_flops_per_s']:.4g}, "
-              f"{row['bytes'] / hardware.bandwidth_bytes_per_s:.4g})\\ \\text{{s}} = {row['time_s']:.4g}\\ \\text{{s}}$$",
+              f"{{\\text{{bandwidth}}}}\\right) = \\max\\left({latex_quantity(row['flops'] / row['peak_flops_per_s'], 's')}, "
+              f"{latex_quantity(row['bytes'] / hardware.bandwidth_bytes_per_s, 's')}\\right) = "
+              f"{latex_quantity(row['time_s'], 's')}$$",
               "", f"The intensity is {side} the ridge at {ridge:.1f} FLOP/byte, so `{name}` is "
               f"**{row['bound']}-bound** here: its time is set by "
               f"{'the arithmetic' if row['bound'] == 'compute' else 'the bytes it moves'}."]
@@ -203,18 +249,19 @@ def worked_example(model: ModelConfig, hardware: Hardware, workload: Workload, n
 
 
 def _tex(value: float) -> str:
-    """90731184128.0 -> '90\\,731\\,184\\,128': digits grouped by thin spaces (a comma would read as a list)."""
-    return grouped(value).replace(",", "\\,")
+    """90731184128.0 -> '90\\,731\\,184\\,128': digits grouped by thin spaces (a comma would read as a list);
+    from 10¹² up as ×10ⁿ (6.66 \\times 10^{13}), never an e."""
+    return latex_number(value)
 
 
 def causal_table(model: ModelConfig, hardware: Hardware, workload: Workload) -> pd.DataFrame:
     """Prefill attention FLOPs: what a causal kernel computes vs the full square."""
     table = operator_table(model, hardware, workload, phases=("prefill",))
     rows = table[table["group"] == "qk/pv"]
-    return pd.DataFrame({"operator": rows["operator"], "causal FLOPs": rows["flops"],
-                         "full-square FLOPs": rows["flops_full_square"],
+    return pd.DataFrame({"operator": rows["operator"], "causal (FLOP)": rows["flops"].astype(float),
+                         "full square (FLOP)": rows["flops_full_square"].astype(float),
                          "causal / full": (rows["flops"] / rows["flops_full_square"]).round(4),
-                         "bytes": rows["bytes"]})
+                         "bytes (B)": rows["bytes"].astype(float)})
 
 
 def attention_io_table(model: ModelConfig, hardware: Hardware, workload: Workload) -> pd.DataFrame:
@@ -224,10 +271,10 @@ def attention_io_table(model: ModelConfig, hardware: Hardware, workload: Workloa
         table = operator_table(model, hardware, replace(workload, attention_io=io))
         attention = table[table["operator"].str.endswith(("qk_matmul", "softmax", "pv_matmul"))]
         for phase, part in attention.groupby("phase", sort=False):
-            rows.append({"attention IO": io, "phase": phase, "FLOPs": part["flops"].sum(),
-                         "bytes": part["bytes"].sum(),
+            rows.append({"attention IO": io, "phase": phase, "FLOPs per layer (FLOP)": float(part["flops"].sum()),
+                         "bytes per layer (B)": float(part["bytes"].sum()),
                          "FLOP/byte": round(part["flops"].sum() / part["bytes"].sum(), 2),
-                         "time per layer": seconds(part["time_s"].sum())})
+                         "time per layer (s)": float(part["time_s"].sum())})
     return pd.DataFrame(rows)
 
 
@@ -236,7 +283,7 @@ def time_shares(model: ModelConfig, hardware: Hardware, workload: Workload, phas
     table = operator_table(model, hardware, workload, phases=(phase,))
     shares = table.assign(total_s=table["time_s"] * table["count"]).sort_values("total_s", ascending=False)
     return pd.DataFrame({"operator": shares["operator"], "bound": shares["bound"],
-                         "time": shares["total_s"].map(seconds),
+                         "time per forward pass (s)": shares["total_s"].astype(float),
                          "share (%)": (100 * shares["total_s"] / shares["total_s"].sum()).round(2)})
 
 
@@ -250,12 +297,25 @@ def ridge_equation(hardware: Hardware, peak_flops_per_s: float, precision: str) 
     """The ridge point as an equation with this device's numbers (Markdown with math)."""
     ridge = hardware.roof(peak_flops_per_s).ridge
     return (f"With the {precision} roof: $$\\text{{ridge}} = \\frac{{\\text{{peak}}}}{{\\text{{bandwidth}}}} = "
-            f"\\frac{{{peak_flops_per_s / 1e12:.4g} \\times 10^{{12}}\\ \\text{{FLOP/s}}}}"
-            f"{{{hardware.bandwidth_bytes_per_s / 1e9:.4g} \\times 10^{{9}}\\ \\text{{B/s}}}} = "
+            f"\\frac{{{latex_quantity(peak_flops_per_s, 'FLOP/s', 4)}}}"
+            f"{{{latex_quantity(hardware.bandwidth_bytes_per_s, 'B/s', 4)}}} = "
             f"{ridge:.1f}\\ \\text{{FLOP/byte}}$$")
 
 
 def run_table(run, keys=("device", "backend", "model", "date", "gemm", "stream_bytes",
                          "stream_kernels_bytes_per_s", "prediction")) -> pd.DataFrame:
     """Where and how a measurement run was made, from its metadata."""
-    return pd.DataFrame([(key, str(run.metadata.get(key, ""))) for key in keys], columns=["", "value"])
+    return pd.DataFrame([(key, _metadata_text(key, run.metadata.get(key, ""))) for key in keys], columns=["", "value"])
+
+
+def _metadata_text(key: str, value) -> str:
+    """A metadata value as a reader sees it: rates and sizes with SI prefixes (4.377e+10 -> 43.77 GB/s)."""
+    unit = "B/s" if key.endswith("bytes_per_s") else "B" if key.endswith("_bytes") else None
+    if unit and isinstance(value, dict):
+        return ", ".join(f"{name} {si(v, unit)}" if isinstance(v, (int, float)) else f"{name} {v}"
+                         for name, v in value.items())
+    if unit and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return si(value, unit)
+    if unit and isinstance(value, str):  # a run's CSV keeps "read 4.377e+10, copy ..." as text
+        return re.sub(r"(?<![\w.])\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])", lambda m: si(float(m.group()), unit), value)
+    return str(value)

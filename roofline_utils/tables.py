@@ -6,11 +6,18 @@ and ``text/plain`` (what nbval compares and a terminal prints). Numbers are form
 from __future__ import annotations
 
 import html
+import re
 
 import numpy as np
 import pandas as pd
 
-from .units import grouped
+from .units import column_unit, grouped, number
+
+# A header ending in one of these units, "(s)" or "(FLOP/s)", marks a quantity: the column is shown in
+# one SI-prefixed unit picked from its median ("time per token (ms)"), three significant figures.
+QUANTITY_UNITS = {"s": "s", "FLOP/s": "FLOP/s", "B/s": "B/s", "B": "B", "bytes": "B", "FLOP": "FLOP",
+                  "FLOPs": "FLOP"}
+_UNIT = re.compile(r"^(.*)\(([^()]+)\)\s*$")
 
 
 def _cell(value) -> str:
@@ -23,9 +30,33 @@ def _cell(value) -> str:
     return str(value)
 
 
+def quantity_unit(header) -> str | None:
+    """The base unit a header declares, or None: 'time per token (s)' -> 's'."""
+    match = _UNIT.match(str(header))
+    return QUANTITY_UNITS.get(match.group(2).strip()) if match else None
+
+
+def in_units(table: pd.DataFrame) -> pd.DataFrame:
+    """Each float column whose header ends in a unit, shown in one prefixed unit for the whole column:
+    'attainable (FLOP/s)' [1.4e11, 1.5e14] -> 'attainable (TFLOP/s)' ['0.139', '150']; other cells as
+    :func:`formatted` writes them."""
+    shown = {}
+    for column in table.columns:
+        unit = quantity_unit(column)
+        values = table[column]
+        if unit and values.dtype.kind == "f":
+            factor, prefixed = column_unit(values, unit)
+            header = _UNIT.match(str(column)).group(1).rstrip() + f" ({prefixed})"
+            shown[header] = values.map(lambda v, f=factor: number(v, factor=f) if np.isfinite(v) else "n/a")
+        else:
+            shown[column] = values.map(_cell)
+    return pd.DataFrame(shown, index=table.index)
+
+
 def formatted(table: pd.DataFrame) -> pd.DataFrame:
-    """Every cell as the text a reader sees: 90,731,184,128; 0.9998; yes/no; n/a for a missing number."""
-    return table.apply(lambda column: column.map(_cell))
+    """Every cell as the text a reader sees: 90,731,184,128; 0.9998; yes/no; n/a for a missing number;
+    quantities in one unit per column (:func:`in_units`)."""
+    return in_units(table)
 
 
 def to_html(table: pd.DataFrame, caption: str = "", math_columns: tuple[str, ...] = ()) -> str:
@@ -37,11 +68,11 @@ def to_html(table: pd.DataFrame, caption: str = "", math_columns: tuple[str, ...
     numeric = [pd.api.types.is_numeric_dtype(table[c]) and not pd.api.types.is_bool_dtype(table[c])
                for c in table.columns]
     head = "".join(f'<th class="{"num" if n else "text"}">{html.escape(str(c))}</th>'
-                   for c, n in zip(table.columns, numeric))
+                   for c, n in zip(text.columns, numeric))
     rows = []
     for _, row in text.iterrows():
         cells = []
-        for column, is_number in zip(table.columns, numeric):
+        for column, is_number in zip(text.columns, numeric):
             value = row[column]
             value = f"${value}$" if column in math_columns else html.escape(value)
             cells.append(f'<td class="{"num" if is_number else "text"}">{value}</td>')

@@ -1,0 +1,59 @@
+"""How a table reads: one prefixed unit per quantity column, no e-notation, no 13-digit integers."""
+import re
+
+import pandas as pd
+
+import roofline_utils as rl
+from roofline_utils import summary, tables
+from roofline_utils.hardware import get_hardware
+
+
+def test_a_quantity_column_reads_in_one_unit():
+    table = pd.DataFrame({"batch": [1, 2], "attainable (FLOP/s)": [1.39e11, 149.7e12],
+                          "time per token (s)": [0.11, 0.4]})
+    text = tables.formatted(table)
+    assert list(text.columns) == ["batch", "attainable (TFLOP/s)", "time per token (ms)"]
+    assert list(text["attainable (TFLOP/s)"]) == ["0.139", "150"]
+    assert list(text["time per token (ms)"]) == ["110", "400"]
+    assert "<th class=\"num\">time per token (ms)</th>" in tables.to_html(table)
+
+
+def test_numbers_table_has_no_e_and_labels_occurrence_and_pass():
+    table = summary.numbers_table("llama-33b", "a40", rl.Workload(), "decode")
+    text = tables.to_text(table)
+    assert "time per occurrence" in text and "time per forward pass" in text
+    assert not re.search(r"\d\.\d+e[+-]?\d+|\d{13}", text.replace(",", ""))
+    # gate_proj in decode, per occurrence: 2·6656·17920 = 238,551,040 FLOPs = 239 MFLOP
+    row = tables.formatted(table).set_index("operator").loc["gate_proj"]
+    assert row["FLOPs per occurrence (MFLOP)"] == "239"
+
+
+def test_catalog_device_card_keeps_its_sources():
+    card = summary.hardware_card(get_hardware("a40")).set_index("figure")["value"]
+    assert card["device"] == "NVIDIA A40 (a40)"
+    assert "confidence" in card.index and "sources" in card.index
+    assert summary.device_caption(get_hardware("a40")) == "The NVIDIA A40, from its datasheet"
+
+
+def test_user_device_card_shows_only_what_it_gave(tmp_path):
+    path = tmp_path / "my_gpu.yaml"
+    path.write_text("name: My GPU\nbandwidth_gb_s: 1000\nmemory_gb: 32\nmemory_reported_mib: 30000\n"
+                    "peak_tflops:\n  fp16: 100\n")
+    device = get_hardware(str(path))
+    card = summary.hardware_card(device).set_index("figure")["value"]
+    assert card["device"] == "My GPU (from my_gpu.yaml, your figures)"
+    assert card["memory the device reports"] == "30,000 MiB"  # no empty "()"
+    assert card["bandwidth"] == "1 TB/s" and card["dense peaks"] == "fp16 100 TFLOP/s"
+    assert not {"confidence", "sources", "L2 cache", "link to peers"} & set(card.index)
+    assert "datasheet" not in summary.device_caption(device)
+    assert "hardware.json" not in summary.device_source_sentence(device)
+    assert "my_gpu.yaml" in summary.device_source_sentence(device)
+
+
+def test_run_metadata_rates_read_with_prefixes():
+    class Run:
+        metadata = {"stream_kernels_bytes_per_s": "read 4.377e+10, copy 2.5e9", "stream_bytes": "536870912"}
+
+    values = summary.run_table(Run(), keys=("stream_kernels_bytes_per_s", "stream_bytes")).set_index("")["value"]
+    assert values["stream_kernels_bytes_per_s"] == "read 43.77 GB/s, copy 2.5 GB/s"
+    assert values["stream_bytes"] == "536.9 MB"  # 536,870,912 B to four figures
