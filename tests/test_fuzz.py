@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import roofline_utils as rl
@@ -39,10 +39,10 @@ def _load_fuzz():
 
 
 FUZZ = _load_fuzz()
-BASES = yaml.safe_load(FUZZ.CASES.read_text(encoding="utf-8"))["bases"]
+BASES = FUZZ.load_data()["bases"]
 MODEL_BASES = sorted(name for name in BASES if name != "device")
 # a few dozen examples per property: the whole file runs in well under a minute on 2 cores
-FAST = settings(max_examples=40, deadline=None, derandomize=True, database=None,
+FAST = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -74,11 +74,16 @@ VALUES = st.one_of(NUMBERS, st.booleans(), st.none(), TEXT,
                    st.lists(st.integers(-2, 64), max_size=3), st.dictionaries(TEXT, st.integers(0, 64), max_size=2))
 
 
+def mostly(valid, bad):
+    """Three draws in four valid: enough accepted inputs that the success half of the contract is exercised."""
+    return st.integers(0, 3).flatmap(lambda pick: bad if pick == 0 else valid)
+
+
 @st.composite
 def mutated(draw, base: dict, keys=None):
-    """The base record with up to three fields changed or removed, and perhaps one unknown field added."""
+    """The base record with up to two fields changed or removed, and perhaps one unknown field added."""
     record = json.loads(json.dumps(base))
-    for key in draw(st.lists(st.sampled_from(sorted(keys or base)), max_size=3, unique=True)):
+    for key in draw(st.lists(st.sampled_from(sorted(keys or base)), max_size=2, unique=True)):
         if draw(st.integers(0, 4)) == 0:
             record.pop(key, None)
         else:
@@ -97,18 +102,21 @@ configs = st.sampled_from(MODEL_BASES).flatmap(
     lambda name: mutated(BASES[name], sorted(set(BASES[name]) | set(MODEL_FIELDS))))
 devices = mutated(BASES["device"])
 PEAKS = st.dictionaries(st.sampled_from(["fp16", "bf16", "fp8", "int8", "fp32", "tf32", "fp4", "int4", "x"]),
-                        NUMBERS, max_size=3)
+                        mostly(st.floats(1, 5000), NUMBERS), min_size=1, max_size=3)
 # a workload as a caller passes it: Python scalars (numpy arrays of narrow dtypes and of mismatched
 # shapes are issue 20's defect 9, fixed elsewhere, and left out here)
 WORKLOAD_FIELDS = {
-    "batch": st.one_of(st.integers(-2, 2**21), NUMBERS), "seq_len": st.one_of(st.integers(-2, 2**25), NUMBERS),
-    "weight_bits": st.sampled_from([4, 8, 16, 32, 3, 0, 16.0, "16"]), "act_bits": st.sampled_from([4, 8, 16, 32, 5]),
-    "kv_bits": st.sampled_from([4, 8, 16, 32, 64]), "tp": st.one_of(st.sampled_from([1, 2, 4, 8]), NUMBERS),
-    "attention_io": st.sampled_from(["unfused", "fused", "flash"]),
-    "compute_precision": st.sampled_from([None, "fp16", "bf16", "fp8", "int8", "fp32", "fp64"]),
-    "output_len": st.one_of(st.integers(-1, 2**21), NUMBERS), "gpu_memory_utilization": NUMBERS,
-    "tree_size": st.integers(-1, 5000), "medusa_heads": st.integers(-1, 70),
-    "weight_group_size": st.sampled_from([0, 16, 128, -1, 7]), "weight_scale_bits": st.sampled_from([8, 16, 4]),
+    "batch": mostly(st.integers(1, 2**20), NUMBERS), "seq_len": mostly(st.integers(1, 2**24), NUMBERS),
+    "weight_bits": mostly(st.sampled_from([4, 8, 16, 32]), st.sampled_from([3, 0, 16.0, "16"])),
+    "act_bits": mostly(st.sampled_from([8, 16, 32]), st.sampled_from([4, 5])),
+    "kv_bits": mostly(st.sampled_from([4, 8, 16, 32]), st.just(64)), "tp": mostly(st.sampled_from([1, 2, 4]), NUMBERS),
+    "attention_io": mostly(st.sampled_from(["unfused", "fused"]), st.just("flash")),
+    "compute_precision": mostly(st.sampled_from([None, "fp16", "fp32"]), st.sampled_from(["bf16", "fp8", "int8", "fp64"])),
+    "output_len": mostly(st.integers(1, 2**20), NUMBERS), "gpu_memory_utilization": mostly(st.floats(0.01, 1), NUMBERS),
+    "tree_size": mostly(st.integers(1, 4096), st.integers(-1, 5000)),
+    "medusa_heads": mostly(st.integers(0, 64), st.integers(-1, 70)),
+    "weight_group_size": mostly(st.sampled_from([0, 16, 128]), st.sampled_from([-1, 7])),
+    "weight_scale_bits": mostly(st.sampled_from([8, 16]), st.just(4)),
 }
 workloads = st.fixed_dictionaries({}, optional=WORKLOAD_FIELDS)
 
@@ -129,10 +137,13 @@ def _call(fn, *args, **kwargs):
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
         except RooflineInputError as exc:
             _is_contract_error(exc)
+            event(f"{fn.__name__} refused: {exc.field}")  # --hypothesis-show-statistics: what was explored
             return None
+    event(f"{fn.__name__} accepted")
+    return result
 
 
 def _write(folder: str, name: str, record: dict, as_yaml: bool = False) -> str:
@@ -173,11 +184,13 @@ def test_a_generated_device_file_gives_clean_numbers_or_one_line(device, peaks, 
             _finite_and_non_negative(_call(fn, "llama-7b", hardware, workload), fn.__name__)
 
 
-FLAG_TEXT = st.one_of(st.integers(-2, 2**25).map(str), NUMBERS.map(str), st.sampled_from(["", "x", "1e3", " 4 "]))
-FLAGS = {"--batch": FLAG_TEXT, "--seq-len": FLAG_TEXT, "--tp": FLAG_TEXT, "--bits": st.sampled_from(["4", "8", "16",
-         "3", ""]), "--kv-bits": st.sampled_from(["4", "8", "16"]), "--attention-io": st.sampled_from(["fused", "x"]),
-         "--phase": st.sampled_from(["prefill", "decode", "verify", "all", "x"]),
-         "--gpu-memory-utilization": NUMBERS.map(str), "--compute-precision": st.sampled_from(["auto", "fp8", "x"])}
+FLAG_TEXT = mostly(st.integers(1, 2**16).map(str), st.one_of(NUMBERS.map(str), st.sampled_from(["", "x", "1e3"])))
+FLAGS = {"--batch": FLAG_TEXT, "--seq-len": FLAG_TEXT, "--tp": mostly(st.sampled_from(["1", "2", "4"]), FLAG_TEXT),
+         "--bits": mostly(st.sampled_from(["4", "8", "16"]), st.sampled_from(["3", ""])),
+         "--kv-bits": st.sampled_from(["4", "8", "16"]), "--attention-io": mostly(st.just("fused"), st.just("x")),
+         "--phase": mostly(st.sampled_from(["prefill", "decode", "verify", "all"]), st.just("x")),
+         "--gpu-memory-utilization": mostly(st.floats(0.01, 1).map(str), NUMBERS.map(str)),
+         "--compute-precision": mostly(st.just("auto"), st.sampled_from(["fp8", "x"]))}
 
 
 @settings(FAST, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -192,6 +205,7 @@ def test_roofline_table_exits_0_with_clean_numbers_or_2_with_one_error_line(caps
             argv += ["--hardware", _write(folder, "dev.yaml", device, as_yaml=True)]
         code = main(argv)
         out, err = capsys.readouterr()
+    event(f"exit {code}")
     assert "Traceback" not in err
     if code == 2:
         lines = [line for line in err.splitlines() if not line.startswith("roofline: note:")]
