@@ -19,7 +19,7 @@ from .memory import MemoryFootprint, fewest_devices_that_fit, largest_batch_that
 from .models import ModelConfig, load_model
 from .operators import GROUPS, PHASE_LABELS
 from .roofline import group_points, operator_table, peak_flops, totals
-from .units import grouped, seconds, si
+from .units import flops, grouped, nbytes, number, seconds, si
 from .workload import Workload
 
 X_RANGE = (1.0, 1e4)  # the original figure's axes (FLOP/byte, FLOP/s)
@@ -637,9 +637,9 @@ def markdown(finding) -> str:
 def _(finding: Headline) -> str:
     return "\n".join([
         "| | prefill (time to first token) | decode (one step) |", "|---|---:|---:|",
-        f"| FLOPs | {grouped(finding.prefill_flops)} (full square: {grouped(finding.prefill_flops_full_square)}) "
-        f"| {grouped(finding.decode_flops)} |",
-        f"| bytes | {grouped(finding.prefill_bytes)} | {grouped(finding.decode_bytes)} |",
+        f"| FLOPs | {flops(finding.prefill_flops)} (full square: {flops(finding.prefill_flops_full_square)}) "
+        f"| {flops(finding.decode_flops)} |",
+        f"| bytes | {nbytes(finding.prefill_bytes)} | {nbytes(finding.decode_bytes)} |",
         f"| time at the roofline | **{seconds(finding.ttft_s)}** | **{seconds(finding.tpot_s)}** |",
         "", f"Decode: **{finding.tokens_per_s_per_sequence:.1f} tokens/s** per sequence"
         + (" (a batch of one)." if finding.batch == 1 else
@@ -680,8 +680,8 @@ def _(finding: RidgeBatch) -> str:
 
 @markdown.register
 def _(finding: GroupReading) -> str:
-    span = f"{finding.intensity_low:.3g}" if np.isclose(finding.intensity_low, finding.intensity_high, rtol=0.01) \
-        else f"{finding.intensity_low:.3g} to {finding.intensity_high:.3g}"
+    span = number(finding.intensity_low) if np.isclose(finding.intensity_low, finding.intensity_high, rtol=0.01) \
+        else f"{number(finding.intensity_low)} to {number(finding.intensity_high)}"
     depends = " and ".join(finding.depends_on) or "neither batch nor length"
     bound = ("none of the settings" if finding.memory_bound == 0 else "the one setting" if finding.settings == 1
              else f"all {finding.settings:,} settings" if finding.memory_bound == finding.settings
@@ -811,7 +811,7 @@ def _(finding: BatchIntensity) -> str:
     text += (f" It reaches the ridge ({f.ridge:.1f} FLOP/byte) at batch {f.reaches_ridge_at:,} of those swept."
              if f.reaches_ridge_at is not None else
              f" It stays below the ridge ({f.ridge:.1f} FLOP/byte) up to batch {last:,}.")
-    span = f"{f.attention_low:.3g}" if f.attention_shape == "flat" else f"{f.attention_low:.3g} to {f.attention_high:.3g}"
+    span = number(f.attention_low) if f.attention_shape == "flat" else f"{number(f.attention_low)} to {number(f.attention_high)}"
     text += (f" Attention does not move (about {span} FLOP/byte at every batch): each sequence reads its own KV cache."
              if f.attention_shape == "flat" else
              f" Attention's intensity changes with the batch too ({span} FLOP/byte).")
@@ -890,12 +890,12 @@ def _devices(count: int) -> str:
 def _(finding: MemoryFootprint) -> str:
     return "\n".join([
         "| | bytes |", "|---|---:|",
-        f"| weights | {grouped(finding.weights_bytes)} |",
+        f"| weights | {nbytes(finding.weights_bytes)} |",
         f"| KV cache, {finding.kv_positions:,} positions per sequence (prompt + output) | "
-        f"{grouped(finding.kv_cache_bytes)} |",
-        f"| activations (peak estimate, fused attention) | {grouped(finding.activations_bytes)} |",
-        f"| **total** | **{grouped(finding.total_bytes)}** |",
-        f"| what a server may use: {finding.capacity_note} | {grouped(finding.capacity_bytes)} |"])
+        f"{nbytes(finding.kv_cache_bytes)} |",
+        f"| activations (peak estimate, fused attention) | {nbytes(finding.activations_bytes)} |",
+        f"| **total** | **{nbytes(finding.total_bytes)}** |",
+        f"| what a server may use: {finding.capacity_note} | {nbytes(finding.capacity_bytes)} |"])
 
 
 @markdown.register
