@@ -57,7 +57,8 @@ def group_style(label: str, phase: str, other_index: int = 0) -> dict:
 
 def measured_style(label: str, phase: str) -> dict:
     """Scatter keywords for a group's measured points: its marker filled (+ and x have filled twins),
-    half its size (36 pt² at least: a smaller filled x is a speck), in its colour; nested in the same order as the predicted ones, above them all."""
+    half its size (36 pt² at least: a smaller filled x is a speck), in its colour; nested in the
+    same order as the predicted ones, and above them all."""
     order = list(GROUP_STYLES)
     style = GROUP_STYLES.get((label, phase), {"color": "black", "marker": "o", "s": 40})
     marker = {"+": "P", "x": "X"}.get(style["marker"], style["marker"])
@@ -387,10 +388,21 @@ def sweep_chart(sweep: pd.DataFrame, x: str, series: str, title: str):
         ax.set_ylabel(label)
         ax.grid(True, ls=":", lw=0.5)
         _legible(ax)
-    left.legend(fontsize=FONT_PT)
     figure.suptitle(f"{title}  (hollow, dashed: does not fit in memory)")
     figure.tight_layout()
+    _legend_below(figure)
     return figure
+
+
+def _legend_below(figure) -> None:
+    """One legend for all panels, under them: both panels draw the same series, and inside a panel
+    the legend covered some of their lines."""
+    entries = {}
+    for ax in figure.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    figure.legend(entries.values(), entries.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                  ncol=min(len(entries), 4), fontsize=FONT_PT, frameon=False)
 
 
 def speedup_chart(curve: pd.DataFrame, series: str, title: str, marks: dict[str, float] | None = None):
@@ -407,14 +419,10 @@ def speedup_chart(curve: pd.DataFrame, series: str, title: str, marks: dict[str,
         shown = rows[left_column] / (rows["t_decode_s"] if left_column == "round_s" else 1)
         left.plot(rows["batch"], shown, "-", color=colour, lw=1.8, label=f"{series} {value}")
         right.plot(rows["batch"], rows["speedup"], "-", color=colour, lw=1.8, label=f"{series} {value}")
-    # reference lines' labels at the right end, above the line: the curves start at the left, on top of them
+    # the reference lines are named in the legend: a label on the line sat under the curves that cross it
     for label, level in (marks or {}).items():
-        left.axhline(level, color="gray", ls=":", lw=1)
-        left.annotate(label, (1, level), xycoords=("axes fraction", "data"), xytext=(-2, 2),
-                      textcoords="offset points", ha="right", fontsize=FONT_PT - 1, color="gray")
-    right.axhline(1.0, color="red", ls="--", lw=1)
-    right.annotate("no speedup", (1, 1.0), xycoords=("axes fraction", "data"), xytext=(-2, 2),
-                   textcoords="offset points", ha="right", fontsize=FONT_PT - 1, color="red")
+        left.axhline(level, color="gray", ls=":", lw=1.2, label=label)
+    right.axhline(1.0, color="red", ls="--", lw=1, label="no speedup (1×)")
     for ax, label in ((left, "step time / plain decode step"), (right, "predicted speedup")):
         ax.set_xscale("log", base=2)  # ratios of 0.3 to 12 read best on a linear axis: no decade to label
         _si_ticks(ax, counts=True)  # batches on x as counts (1,024)
@@ -424,9 +432,9 @@ def speedup_chart(curve: pd.DataFrame, series: str, title: str, marks: dict[str,
         ax.set_ylabel(label)
         ax.grid(True, ls=":", lw=0.5)
         _legible(ax)
-    left.legend(fontsize=FONT_PT)
     figure.suptitle(title)
     figure.tight_layout()
+    _legend_below(figure)
     return figure
 
 
