@@ -9,11 +9,81 @@ import pandas as pd
 
 from . import RENDERING_REPORT_ENV
 from .hardware import Hardware, Roof
-from .operators import GROUPS, PHASE_LABELS, PHASES
+from .operators import ATTN, GROUPS, MLP, PHASE_LABELS, PHASES, QKV
 from .units import si
 
 X_RANGE = (1.0, 1e4)  # the original figure's axes
 Y_RANGE = (1e10, 1e14)
+
+# One colour and one marker per (group, phase), the same in every figure that draws groups (the
+# roofline, the batch trajectory, the measured chart), so a group keeps its colour from page to page.
+# Groups coincide: decode q/k/v and MLP GEMMs have the same intensity at every batch, every decode
+# group sits near 1 FLOP/byte at batch 1, prefill GEMMs share the compute roof. So each group has its
+# own shape and size, and they are drawn in this order, largest first and hollow: a smaller marker
+# sits inside a larger one and both stay visible.
+GROUP_STYLES: dict[tuple[str, str], dict] = {
+    (MLP, "decode"): {"color": "tab:red", "marker": "o", "s": 200},  # s: area in pt², 14 pt across
+    (QKV, "prefill"): {"color": "tab:blue", "marker": "D", "s": 80},
+    (QKV, "decode"): {"color": "tab:orange", "marker": "s", "s": 45},  # 9.5 pt corner to corner
+    (MLP, "prefill"): {"color": "tab:green", "marker": "^", "s": 50},
+    (ATTN, "prefill"): {"color": "tab:purple", "marker": "+", "s": 30},
+    (ATTN, "decode"): {"color": "tab:brown", "marker": "x", "s": 16},
+}
+OVERLAP_NOTE = "where groups coincide, larger markers lie below"  # the legend's title where groups are drawn
+# the other operators (show_other): small dots in the lighter tab20 shades, which no group uses
+OTHER_COLOURS = plt.get_cmap("tab20").colors[1::2]
+MARKER_EDGE_PT = 1.5  # hollow markers' outline: thick enough to read at page width
+FONT_PT = 9  # legends and annotations: about 12 px where the page shows a figure at its own size
+TICK_PT = 10
+PAGE_WIDTH_IN = 9.0  # the page shows figures ~850 px wide; a wider figure is scaled down, its text with it
+
+
+def group_style(label: str, phase: str, other_index: int = 0) -> dict:
+    """Scatter keywords for a group's points: its colour, marker, size, hollow or not, and the draw
+    order (zorder) that keeps larger markers below smaller ones. ``other_index`` numbers the
+    operators outside the figure's groups (drawn as dots, above the groups)."""
+    order = list(GROUP_STYLES)
+    if (label, phase) not in GROUP_STYLES:
+        return {"color": OTHER_COLOURS[other_index % len(OTHER_COLOURS)], "marker": "o", "s": 14,
+                "zorder": 3 + len(order) + other_index}
+    style = dict(GROUP_STYLES[label, phase])
+    colour = style.pop("color")
+    if style["marker"] in ("+", "x"):  # line markers have no face
+        style.update(color=colour, linewidths=MARKER_EDGE_PT)
+    else:
+        style.update(facecolors="none", edgecolors=colour, linewidths=MARKER_EDGE_PT)
+    return style | {"zorder": 3 + order.index((label, phase))}
+
+
+def measured_style(label: str, phase: str) -> dict:
+    """Scatter keywords for a group's measured points: its marker filled (+ and x have filled twins),
+    half its size (36 pt² at least: a smaller filled x is a speck), in its colour; nested in the
+    same order as the predicted ones, and above them all."""
+    order = list(GROUP_STYLES)
+    style = GROUP_STYLES.get((label, phase), {"color": "black", "marker": "o", "s": 40})
+    marker = {"+": "P", "x": "X"}.get(style["marker"], style["marker"])
+    rank = order.index((label, phase)) if (label, phase) in GROUP_STYLES else len(order)
+    return {"marker": marker, "s": max(style["s"] * 0.5, 36), "color": style["color"], "edgecolors": "white",
+            "linewidths": 0.5, "zorder": 4 + len(order) + rank}
+
+
+def group_colour(label: str, phase: str) -> str:
+    """The colour the group is drawn in, in every figure (black for an operator outside the groups)."""
+    return GROUP_STYLES.get((label, phase), {}).get("color", "black")
+
+
+def series_colours(count: int) -> list:
+    """``count`` colours for a sweep's lines (context lengths, batches, tree sizes), in order: plasma
+    from dark blue to coral, without its orange and yellow end, which fades on a white page (the
+    coral keeps 3:1 contrast against white, what a line needs to be seen). Plasma, not viridis:
+    over the part dark enough for white, its hues differ more from line to line."""
+    scale = plt.get_cmap("plasma")
+    return [scale(0.6 * index / max(count - 1, 1)) for index in range(count)]
+
+
+def _legible(ax) -> None:
+    """Tick labels at :data:`TICK_PT`, whatever the style's default."""
+    ax.tick_params(labelsize=TICK_PT)
 
 
 def _si_ticks(ax, counts: bool = False) -> None:
@@ -53,7 +123,8 @@ def axis_limits(points: pd.DataFrame, peak: float) -> tuple[tuple[float, float],
 
 def roofline_chart(points: pd.DataFrame | None, hardware: Hardware | Roof, peak_flops_per_s: float, title: str,
                    show_other: bool = False, extra_roofs: dict[str, float] | None = None, ax=None):
-    """Log-log roofline: dashed blue memory roof, dashed red compute roof, green ridge, 'x' points.
+    """Log-log roofline: dashed blue memory roof, dashed red compute roof, green ridge, and each
+    group's points in its own colour and marker (:data:`GROUP_STYLES`).
 
     ``points`` comes from :func:`roofline_utils.roofline.group_points`: one row per phase, label
     and grid point, with ``intensity`` and ``performance_flops_per_s``. The figure's six
@@ -68,7 +139,7 @@ def roofline_chart(points: pd.DataFrame | None, hardware: Hardware | Roof, peak_
     highest = max([peak_flops_per_s, *(extra_roofs or {}).values()])
     (x_low, x_high), (y_low, y_high) = series_limits(drawn, points, highest)
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 6.5))
+        _, ax = plt.subplots(figsize=(PAGE_WIDTH_IN, 6.5))
     ax.set_xscale("log")
     ax.set_yscale("log")
     x_memory = np.array([x_low, ridge])
@@ -78,19 +149,17 @@ def roofline_chart(points: pd.DataFrame | None, hardware: Hardware | Roof, peak_
     for label, peak in (extra_roofs or {}).items():
         ax.plot([hardware.roof(peak).ridge, x_high], [peak] * 2, ":", color="gray", lw=1)
         ax.annotate(f"{label} {si(peak, 'FLOP/s')}", (x_high, peak), xytext=(-4, 2), textcoords="offset points",
-                    ha="right", va="bottom", fontsize=8, annotation_clip=True)
+                    ha="right", va="bottom", fontsize=FONT_PT, annotation_clip=True)
 
-    colours = plt.get_cmap("tab20" if show_other else "tab10").colors
     tooltips = {}
+    others = [label for label, phase, _ in drawn if (label, phase) not in GROUP_STYLES]
     for index, (label, phase, rows) in enumerate(drawn):
-        # decode q/k/v and MLP GEMMs land on the same spots: shrinking sizes keeps both visible,
-        # and the legend says how many settings each visible cross stands for
-        size = max(70 - 9 * index, 14)
+        # the legend says how many settings each visible marker stands for
         distinct = len(rows[["intensity", "performance_flops_per_s"]].round(6).drop_duplicates())
         shown = f" ({len(rows)} settings, {distinct} distinct)" if distinct < len(rows) else ""
-        points_drawn = ax.scatter(rows["intensity"], rows["performance_flops_per_s"], marker="x", s=size,
-                                  color=colours[index % len(colours)], label=legend_label(label, phase) + shown,
-                                  zorder=3 + index)
+        other_index = list(dict.fromkeys(others)).index(label) if label in others else 0
+        points_drawn = ax.scatter(rows["intensity"], rows["performance_flops_per_s"],
+                                  label=legend_label(label, phase) + shown, **group_style(label, phase, other_index))
         gid = f"rl-points-{index}"
         points_drawn.set_gid(gid)
         tooltips[gid] = [point_tooltip(legend_label(label, phase), phase, row) for _, row in rows.iterrows()]
@@ -102,7 +171,9 @@ def roofline_chart(points: pd.DataFrame | None, hardware: Hardware | Roof, peak_
     ax.set_ylabel("Performance (FLOP/s)")
     ax.set_title(title)
     ax.grid(True, which="major", ls=":", lw=0.5)
-    ax.legend(loc="lower right", fontsize=8, ncol=2 if show_other else 1)
+    _legible(ax)
+    ax.legend(loc="lower right", fontsize=FONT_PT, ncol=2 if show_other else 1,
+              title=OVERLAP_NOTE if len(drawn) > 1 else None, title_fontsize=FONT_PT)
     return ax.figure
 
 
@@ -149,7 +220,7 @@ class LiveChart:
             from matplotlib.backends.backend_agg import FigureCanvasAgg
             from matplotlib.figure import Figure
 
-            self._figure = Figure(figsize=(9, 6.5))
+            self._figure = Figure(figsize=(PAGE_WIDTH_IN, 6.5))
             FigureCanvasAgg(self._figure)
             roofline_chart(points, hardware, peak_flops_per_s, title, ax=self._figure.add_subplot())
             self._scatters = [c for c in self._figure.axes[0].collections if str(c.get_gid()).startswith("rl-points")]
@@ -162,6 +233,7 @@ class LiveChart:
         canvas.restore_region(self._background)
         for scatter, (_, _, rows) in zip(self._scatters, drawn):
             scatter.set_offsets(rows[["intensity", "performance_flops_per_s"]].to_numpy(dtype=float))
+        for scatter in sorted(self._scatters, key=lambda artist: artist.get_zorder()):  # larger markers below
             self._figure.axes[0].draw_artist(scatter)
         buffer = io.BytesIO()
         Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1).save(
@@ -265,12 +337,13 @@ def save_figure(figure, folder: str | Path, stem: str) -> list[Path]:
 def time_breakdown_chart(breakdown: pd.DataFrame, title: str):
     """Horizontal bars of roofline time per category, one panel per phase (prefill, decode)."""
     phases = [p for p in PHASES if p in set(breakdown["phase"])]
-    figure, axes = plt.subplots(1, len(phases), figsize=(11, 3.6), squeeze=False)
+    figure, axes = plt.subplots(1, len(phases), figsize=(PAGE_WIDTH_IN, 3.4), squeeze=False)
     for ax, phase in zip(axes[0], phases):
         rows = breakdown[breakdown["phase"] == phase].sort_values("time_s")
         colours = ["tab:purple" if "link" in c else "tab:blue" for c in rows["category"]]
         ax.barh(rows["category"], rows["time_s"] * 1e3, color=colours)
         ax.set_xlabel("time at the roofline (ms)")
+        _legible(ax)
         ax.set_title(f"{phase} ({PHASE_LABELS[phase]})")
     figure.suptitle(title)
     figure.tight_layout()
@@ -284,11 +357,11 @@ def batch_trajectory_chart(points: pd.DataFrame, hardware: Hardware, peak_flops_
     ax = figure.axes[0]
     for _, row in points[points["label"] == "up/gate/down"].iterrows():
         ax.annotate(f"b={int(row['batch'])}", (row["intensity"], row["performance_flops_per_s"]),
-                    textcoords="offset points", xytext=(-6, 8), fontsize=7, rotation=45)
+                    textcoords="offset points", xytext=(3, 9), fontsize=FONT_PT - 1, rotation=45)  # clear of its marker
     if ridge_batch is not None:
         ax.annotate(f"MLP reaches the ridge at batch {ridge_batch}",
                     (hardware.roof(peak_flops_per_s).ridge, peak_flops_per_s),
-                    textcoords="offset points", xytext=(-240, 20), fontsize=9, color="green",
+                    textcoords="offset points", xytext=(-240, 20), fontsize=FONT_PT, color="green",
                     arrowprops={"arrowstyle": "->", "color": "green"})
     return figure
 
@@ -298,19 +371,17 @@ def sweep_chart(sweep: pd.DataFrame, x: str, series: str, title: str):
 
     Settings that do not fit in memory are drawn hollow and dashed: the memory limit on the same plot.
     """
-    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
-    colours = plt.get_cmap("viridis")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.8))
     values = sorted(sweep[series].unique())
-    for index, value in enumerate(values):
+    for value, colour in zip(values, series_colours(len(values))):
         rows = sweep[sweep[series] == value].sort_values(x)
-        colour = colours(index / max(len(values) - 1, 1))
         for ax, column, scale in ((left, "tpot_s", 1e3), (right, "tokens_per_s", 1)):
             fits, over = rows[rows["fits"]], rows[~rows["fits"]]
-            ax.plot(fits[x], fits[column] * scale, "o-", color=colour, ms=3, label=f"{series}={value}")
+            ax.plot(fits[x], fits[column] * scale, "o-", color=colour, ms=4, lw=1.8, label=f"{series}={value}")
             if len(over):
                 joined = pd.concat([fits.tail(1), over])
-                ax.plot(joined[x], joined[column] * scale, "--", color=colour, lw=0.8)
-                ax.plot(over[x], over[column] * scale, "o", mfc="none", color=colour, ms=4)
+                ax.plot(joined[x], joined[column] * scale, "--", color=colour, lw=1.3)
+                ax.plot(over[x], over[column] * scale, "o", mfc="none", color=colour, ms=5)
     for ax, label in ((left, "time per output token (ms)"), (right, "decode tokens/s (whole batch)")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
@@ -318,10 +389,22 @@ def sweep_chart(sweep: pd.DataFrame, x: str, series: str, title: str):
         ax.set_xlabel(x)
         ax.set_ylabel(label)
         ax.grid(True, ls=":", lw=0.5)
-    left.legend(fontsize=7)
+        _legible(ax)
     figure.suptitle(f"{title}  (hollow, dashed: does not fit in memory)")
     figure.tight_layout()
+    _legend_below(figure)
     return figure
+
+
+def _legend_below(figure) -> None:
+    """One legend for all panels, under them: both panels draw the same series, and inside a panel
+    the legend covered some of their lines."""
+    entries = {}
+    for ax in figure.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    figure.legend(entries.values(), entries.keys(), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                  ncol=min(len(entries), 4), fontsize=FONT_PT, frameon=False)
 
 
 def speedup_chart(curve: pd.DataFrame, series: str, title: str, marks: dict[str, float] | None = None):
@@ -330,21 +413,18 @@ def speedup_chart(curve: pd.DataFrame, series: str, title: str, marks: dict[str,
     reference lines on the left panel (e.g. 1.1: 'nearly free'); the right one marks speedup 1."""
     from matplotlib.ticker import FormatStrFormatter
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
-    colours = plt.get_cmap("viridis")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.8))
     values = sorted(curve[series].unique())
     left_column = "overhead" if "overhead" in curve else "round_s"
-    for index, value in enumerate(values):
+    for value, colour in zip(values, series_colours(len(values))):
         rows = curve[curve[series] == value].sort_values("batch")
-        colour = colours(index / max(len(values) - 1, 1))
         shown = rows[left_column] / (rows["t_decode_s"] if left_column == "round_s" else 1)
-        left.plot(rows["batch"], shown, "-", color=colour, label=f"{series} {value}")
-        right.plot(rows["batch"], rows["speedup"], "-", color=colour, label=f"{series} {value}")
+        left.plot(rows["batch"], shown, "-", color=colour, lw=1.8, label=f"{series} {value}")
+        right.plot(rows["batch"], rows["speedup"], "-", color=colour, lw=1.8, label=f"{series} {value}")
+    # the reference lines are named in the legend: a label on the line sat under the curves that cross it
     for label, level in (marks or {}).items():
-        left.axhline(level, color="gray", ls=":", lw=1)
-        left.annotate(label, (1, level), xytext=(2, 2), textcoords="offset points", fontsize=8, color="gray")
-    right.axhline(1.0, color="red", ls="--", lw=1)
-    right.annotate("no speedup", (1, 1.0), xytext=(2, 2), textcoords="offset points", fontsize=8, color="red")
+        left.axhline(level, color="gray", ls=":", lw=1.2, label=label)
+    right.axhline(1.0, color="black", ls="--", lw=1, label="no speedup (1×)")  # red would read as a series
     for ax, label in ((left, "step time / plain decode step"), (right, "predicted speedup")):
         ax.set_xscale("log", base=2)  # ratios of 0.3 to 12 read best on a linear axis: no decade to label
         _si_ticks(ax, counts=True)  # batches on x as counts (1,024)
@@ -353,25 +433,23 @@ def speedup_chart(curve: pd.DataFrame, series: str, title: str, marks: dict[str,
         ax.set_xlabel("batch")
         ax.set_ylabel(label)
         ax.grid(True, ls=":", lw=0.5)
-    left.legend(fontsize=7)
+        _legible(ax)
     figure.suptitle(title)
     figure.tight_layout()
+    _legend_below(figure)
     return figure
 
 
 def empirical_chart(points: pd.DataFrame, flops_per_s: float, bytes_per_s: float, title: str,
                     datasheet: Hardware | None = None, datasheet_peak: float | None = None):
-    """Achieved roofs (solid), datasheet roofs (dotted, when known), predicted 'x' and measured 'o'."""
+    """Achieved roofs (solid), datasheet roofs (dotted, when known), each group's predicted points in
+    its own marker and its measured points as filled dots of the same colour."""
     figure = roofline_chart(points, Roof(flops_per_s, bytes_per_s), flops_per_s, title)
     ax = figure.axes[0]
     for line in ax.lines[:2]:
         line.set_linestyle("-")
-    colours = {label: handle.get_facecolor()[0] for handle, label in zip(*ax.get_legend_handles_labels())
-               if hasattr(handle, "get_facecolor")}
     for (label, phase), rows in points.groupby(["label", "phase"]):
-        key = legend_label(label, phase)
-        ax.scatter(rows["intensity"], rows["measured_flops_per_s"], marker="o", s=22, facecolors="none",
-                   edgecolors=[colours.get(key, "black")], zorder=4)
+        ax.scatter(rows["intensity"], rows["measured_flops_per_s"], **measured_style(label, phase))
     if datasheet is not None and datasheet_peak is not None:
         ridge = datasheet.roof(datasheet_peak).ridge
         x_low, x_high = ax.get_xlim()
@@ -381,8 +459,8 @@ def empirical_chart(points: pd.DataFrame, flops_per_s: float, bytes_per_s: float
     lowest = min(points["measured_flops_per_s"].min(), points["performance_flops_per_s"].min()) if len(points) \
         else flops_per_s / 1e3
     ax.set_ylim(lowest / 2, max(flops_per_s, datasheet_peak or 0) * 3)
-    ax.scatter([], [], marker="o", facecolors="none", edgecolors="black", label="measured (o)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.scatter([], [], marker="o", s=40, color="gray", label="measured: filled, the group's marker")
+    ax.legend(loc="lower right", fontsize=FONT_PT, title=OVERLAP_NOTE, title_fontsize=FONT_PT)
     return figure
 
 
@@ -408,4 +486,4 @@ def describe_points(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: 
         parts.append(f"{legend_label(label, phase)} from {rows['intensity'].min():.3g} to "
                      f"{rows['intensity'].max():.3g} FLOP/byte ({below} of {len(rows)} below the ridge)")
     return (f"Roofline of the {hardware.name} (memory roof {si(hardware.bandwidth_bytes_per_s, 'B/s')}, compute roof "
-            f"{si(peak_flops_per_s, 'FLOP/s')}, ridge {ridge:.1f} FLOP/byte) with crosses for " + "; ".join(parts) + ".")
+            f"{si(peak_flops_per_s, 'FLOP/s')}, ridge {ridge:.1f} FLOP/byte) with markers for " + "; ".join(parts) + ".")
