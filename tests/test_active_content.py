@@ -65,7 +65,7 @@ def test_an_escaped_name_reads_as_written():
     name = "<img src=x onerror=alert(1)> *b* $x$ [l](javascript:1)"
     soup = page(f"On the **{markdown_text(name)}**.", f"# Report: {markdown_text(name)}")
     assert active_content(soup) == []
-    assert soup.find("h1").get_text().endswith(name)
+    assert f"Report: {name}" in soup.find("h1").get_text()
     assert f"On the {name}." in soup.get_text()
     assert not soup.find("math")  # the $x$ of a name is not typeset
 
