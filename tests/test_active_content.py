@@ -80,3 +80,17 @@ def test_a_dollar_in_a_chart_title_is_a_dollar():
     ax.set_title(mathtext("GPU $x^{$"))  # unescaped, mathtext fails to parse this when drawn
     figure.canvas.draw()
     plt.close(figure)
+
+
+def test_a_device_named_like_markup_renders_as_text(tmp_path):
+    from roofline_utils.params import ReportParameters
+    from roofline_utils.report import render_report
+
+    name = "<img src=x onerror=alert(1)>"
+    device = tmp_path / "evil.yaml"
+    device.write_text(f'name: "{name}"\nmemory_gb: 48\nbandwidth_gb_s: 696\npeak_tflops: {{fp16: 149.7}}\n')
+    path = render_report(ReportParameters(hardware=str(device)), tmp_path / "out")
+    soup = BeautifulSoup(path.read_text(encoding="utf-8"), "html.parser")
+    assert active_content(soup) == []
+    assert f"Llama 33B on {name}" in soup.find("h1").get_text()  # the title, as written
+    assert f"Llama 33B on {name}" in soup.find("div", class_="rl-abstract").get_text()  # the abstract
