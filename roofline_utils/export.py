@@ -86,6 +86,8 @@ a.anchor-link { display: none; }
   details.rl-params > :not(summary) { display: block; }
   details.rl-params::details-content { content-visibility: visible; display: contents; }
   .rl-print-only { display: block !important; }
+  .rl-print-only table { break-inside: auto; }  /* a long list of parameters may continue overleaf */
+  .rl-print-only th, .rl-print-only td { padding: 0 .5rem; line-height: 1.25; }
   details.rl-params { display: none; }
   table, figure, math[display="block"], .jp-OutputArea-output pre { break-inside: avoid; }
   table { font-size: 7.5pt; } .rl-scroll { overflow: visible; }
