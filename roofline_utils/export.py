@@ -8,7 +8,11 @@ What the page gets, and why:
   * figures as ``<figure>`` with a numbered caption and alt text (from the output's metadata),
     inline SVG so the chart's per-point ``<title>`` tooltips work;
   * numbered sections, a table of contents with working anchors, an abstract on top;
-  * no ``<script>`` at all, no external ``src``/``href``; a stylesheet for screen and print.
+  * no ``<script>`` at all, no external ``src``/``href``; a stylesheet for screen and print;
+  * nothing runs and nothing loads, whatever a name or a config holds: raw HTML in Markdown that
+    the notebooks do not write themselves shows as text, a sanitising pass removes every handler,
+    script-like URL, frame, embed, refresh, base and remote load from the final page, and a
+    Content-Security-Policy forbids scripts and remote loads should anything be missed.
 """
 from __future__ import annotations
 
@@ -20,6 +24,23 @@ import nbformat
 from .explorer import WIDGET_NOTE
 
 HIDDEN_TAGS = {"parameters", "injected-parameters", "remove-cell"}
+# the only raw HTML the notebooks write into Markdown; any other tag there is shown as text
+MARKDOWN_TAGS = {"details", "summary", "div", "span", "br", "sub", "sup", "b", "i", "em", "strong", "code",
+                 "kbd", "small", "p", "hr"}
+FOREIGN_TAG = re.compile(r"<(?=/?([A-Za-z][\w:-]*)[\s/>])")
+CODE_SPAN = re.compile(r"(```.*?```|`+[^`]*`+)", re.S)
+DROPPED_TAGS = ["script", "iframe", "frame", "frameset", "object", "embed", "applet", "base", "link", "form",
+                "input", "button", "textarea", "select", "noscript", "template", "portal", "video", "audio",
+                "source", "track", "picture", "foreignobject", "animate", "set", "animatemotion",
+                "animatetransform", "handler", "listener"]
+URL_ATTRIBUTES = {"href", "src", "xlink:href", "action", "formaction", "srcset", "poster", "background", "data",
+                  "cite", "longdesc", "lowsrc", "dynsrc", "ping", "manifest", "codebase", "srcdoc", "usemap"}
+SUSPICIOUS = re.compile(r"<\s*/?\s*(?:script|iframe|frame|object|embed|applet|base|link|meta|form|foreignobject|"
+                        r"animate|set|handler|listener|a|img|source|video|audio)\b|\bon[a-z]+\s*=|javascript|vbscript|"
+                        r"@import|url\(\s*['\"]?(?!#|data:image/png;base64,)|(?:href|src|action|srcdoc)\s*=\s*['\"]?"
+                        r"(?!#|data:image/png;base64,)", re.I)
+CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:; base-uri 'none'; "
+       "form-action 'none'; frame-src 'none'; object-src 'none'; script-src 'none'")
 MATH = re.compile(r"(?<!\\)\$\$(.+?)(?<!\\)\$\$|(?<![\\$])\$(?!\s)([^$\n]+?)(?<![\s\\])\$(?!\d)", re.S)
 
 STYLE = """
@@ -50,6 +71,7 @@ figure.rl-figure { margin: 1.2rem 0; } figure.rl-figure svg, figure.rl-figure im
 figcaption { font-style: italic; color: var(--muted); font-size: .9rem; margin-top: .3rem; }
 math[display="block"] { margin: .6rem 0; overflow-x: auto; overflow-y: hidden; }
 a.anchor-link { display: none; }
+.rl-print-only { display: none; }
 .jp-InputPrompt, .jp-OutputPrompt { display: none; }
 @media print {
   @page { size: A4; margin: 16mm 14mm; }
@@ -57,7 +79,16 @@ a.anchor-link { display: none; }
   nav.rl-toc { break-after: page; }
   main.rl-book h1 { break-before: page; }
   main.rl-book h1.rl-title { break-before: avoid; }
-  h1, h2, h3 { break-after: avoid; }
+  h1, h2, h3, h4 { break-after: avoid; page-break-after: avoid; break-inside: avoid; }
+  /* a heading stays with the block after it: never alone at the foot of a page */
+  h1 + *, h2 + *, h3 + *, h4 + *, .jp-MarkdownCell:has(h1, h2, h3, h4):not(:has(p, table, ul, ol)) + * {
+    break-before: avoid; page-break-before: avoid; }
+  details.rl-params > :not(summary) { display: block; }
+  details.rl-params::details-content { content-visibility: visible; display: contents; }
+  .rl-print-only { display: block !important; }
+  .rl-print-only table { break-inside: auto; }  /* a long list of parameters may continue overleaf */
+  .rl-print-only th, .rl-print-only td { padding: 0 .5rem; line-height: 1.25; }
+  details.rl-params { display: none; }
   table, figure, math[display="block"], .jp-OutputArea-output pre { break-inside: avoid; }
   table { font-size: 7.5pt; } .rl-scroll { overflow: visible; }
   a { color: inherit; text-decoration: none; }
@@ -79,6 +110,78 @@ def _math_to_placeholders(text: str, found: list[str]) -> str:
         found.append(mathml)
         return f"rlmath{len(found) - 1}x"
     return MATH.sub(replace, text)
+
+
+def _escape_foreign_tags(markdown: str) -> str:
+    """Raw HTML in Markdown that is not one of ``MARKDOWN_TAGS`` becomes text (``&lt;``): a name
+    like ``<img src=x onerror=...>`` that reached a sentence unescaped reads as written. Code
+    spans and fences are left alone (Markdown shows them literally already)."""
+    parts = CODE_SPAN.split(markdown)
+    for index in range(0, len(parts), 2):
+        parts[index] = FOREIGN_TAG.sub(
+            lambda m: "<" if m.group(1).lower() in MARKDOWN_TAGS else "&lt;", parts[index])
+    return "".join(parts)
+
+
+def _safe_url(value: str, allowed: tuple[str, ...]) -> bool:
+    """Browsers ignore whitespace and control characters inside a scheme: compare without them."""
+    compact = re.sub(r"[\x00-\x20\x7f]+", "", value).lower()
+    return compact.startswith(allowed)
+
+
+def _sanitize_css(css: str) -> str:
+    css = re.sub(r"@import[^;]*;?", "", css, flags=re.I)
+    return re.sub(r"url\(\s*(['\"]?)(?!#|data:)[^)]*\)", "none", css, flags=re.I)
+
+
+def sanitize(soup) -> None:
+    """Remove from ``soup`` everything that could run or load: handlers, script-like URLs, frames,
+    embeds, forms, ``<base>``, ``<meta http-equiv>``, remote images and stylesheets. Kept: links to
+    ``#anchors`` and (clicked, never loaded) ``http(s)`` pages, ``data:image/png`` images, inline
+    SVG and MathML."""
+    for tag in soup.find_all(DROPPED_TAGS):
+        tag.decompose()
+    for tag in soup.find_all("meta"):
+        if any(key.lower() == "http-equiv" for key in tag.attrs):
+            tag.decompose()
+    for tag in soup.find_all("style"):
+        if tag.string:
+            tag.string = _sanitize_css(tag.string)
+    for tag in soup.find_all(True):
+        for key in list(tag.attrs):
+            name, value = key.lower(), tag.attrs[key]
+            value = " ".join(value) if isinstance(value, list) else str(value)
+            if name.startswith("on") or name in ("srcset", "srcdoc", "formaction", "action", "ping"):
+                del tag.attrs[key]
+            elif name == "style" and _sanitize_css(value) != value or (name == "style" and "expression" in value.lower()):
+                del tag.attrs[key]
+            elif name in URL_ATTRIBUTES:
+                if tag.name == "a" and name == "href":
+                    allowed = ("#", "http://", "https://", "mailto:")
+                elif tag.name in ("img", "image") and name in ("src", "href", "xlink:href"):
+                    allowed = ("data:image/png;base64,", "#")
+                else:
+                    allowed = ("#",)
+                if not _safe_url(value, allowed) or value.strip().startswith("//"):
+                    del tag.attrs[key]
+            elif tag.name in ("animate", "set") or "javascript:" in re.sub(r"\s+", "", value.lower()):
+                del tag.attrs[key]
+    for image in soup.find_all("img"):
+        if not image.get("src"):  # a remote image: its alt text stands in for it
+            alt = image.get("alt", "")
+            image.replace_with(alt if "No description" not in alt else "")
+
+
+def _safe_fragment(text: str) -> str:
+    """A stashed SVG or MathML fragment, sanitised; the parse is skipped when nothing in it could
+    be active (the common case: thousands of chart elements)."""
+    if not SUSPICIOUS.search(text):
+        return text
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(text, "html.parser")
+    sanitize(soup)
+    return str(soup)
 
 
 def _figure(output, number: int, stash: list[str]) -> nbformat.NotebookNode:
@@ -119,7 +222,7 @@ def prepare_cells(cells: list, show_code: bool, math: list[str]) -> list:
         cell = nbformat.from_dict(cell)  # a copy: the executed notebook stays as it ran
         cell.metadata.pop("tags", None)  # tags become CSS classes: no test markers in the page
         if cell.cell_type == "markdown":
-            cell.source = _math_to_placeholders(cell.source, math)
+            cell.source = _escape_foreign_tags(_math_to_placeholders(cell.source, math))
         elif cell.cell_type == "code":
             key = (cell.source, repr(cell.outputs))
             if key in seen:  # the same set-up cell with the same output: once is enough
@@ -137,7 +240,8 @@ def prepare_cells(cells: list, show_code: bool, math: list[str]) -> list:
                     output = _figure(output, figures, math)
                 elif "text/markdown" in data:
                     output = nbformat.from_dict(output)
-                    output["data"]["text/markdown"] = _math_to_placeholders(data["text/markdown"], math)
+                    output["data"]["text/markdown"] = _escape_foreign_tags(
+                        _math_to_placeholders(data["text/markdown"], math))
                     output["data"].pop("text/html", None)
                 elif "text/html" in data:  # tables with formulas in their cells
                     output = nbformat.from_dict(output)
@@ -159,10 +263,11 @@ def to_html(cells: list, metadata: dict, title: str, header_markdown: str, abstr
     math: list[str] = []
     notebook = nbformat.v4.new_notebook()
     notebook.metadata = metadata
-    header = [nbformat.v4.new_markdown_cell(_math_to_placeholders(header_markdown, math))]
+    header = [nbformat.v4.new_markdown_cell(_escape_foreign_tags(_math_to_placeholders(header_markdown, math)))]
     if abstract_markdown:
         header.append(nbformat.v4.new_markdown_cell(
-            '<div class="rl-abstract">\n\n' + _math_to_placeholders(abstract_markdown, math) + "\n\n</div>"))
+            '<div class="rl-abstract">\n\n' + _escape_foreign_tags(_math_to_placeholders(abstract_markdown, math))
+            + "\n\n</div>"))
     notebook.cells = header + prepare_cells(cells, show_code, math)
     exporter = HTMLExporter(template_name="lab", exclude_input=not show_code, exclude_input_prompt=True,
                             exclude_output_prompt=True)
@@ -175,7 +280,10 @@ def to_html(cells: list, metadata: dict, title: str, header_markdown: str, abstr
         tag.decompose()
     for comment in soup.find_all(string=lambda text: isinstance(text, Comment)):
         comment.extract()  # the template's notes about loading MathJax from a CDN
+    sanitize(soup)
     soup.title.string = title
+    policy = soup.new_tag("meta", attrs={"http-equiv": "Content-Security-Policy", "content": CSP})
+    soup.head.insert(0, policy)  # first in <head>: a policy governs only what follows it
     style = soup.new_tag("style")
     style.string = STYLE
     soup.head.append(style)
@@ -190,9 +298,16 @@ def to_html(cells: list, metadata: dict, title: str, header_markdown: str, abstr
     for table in main.find_all("table"):
         if table.parent.name != "div" or "rl-scroll" not in (table.parent.get("class") or []):
             table.wrap(soup.new_tag("div", attrs={"class": "rl-scroll"}))
+    for details in main.find_all("details"):  # closed <details> print closed: a print-only copy
+        details["class"] = details.get("class", []) + ["rl-params"]
+        copy = soup.new_tag("div", attrs={"class": "rl-print-only"})
+        for child in details.find_all(recursive=False):
+            if child.name != "summary":
+                copy.append(BeautifulSoup(str(child), "html.parser"))
+        details.insert_after(copy)
     text = str(soup)
     for index, mathml in enumerate(math):
-        text = text.replace(f"rlmath{index}x", mathml)
+        text = text.replace(f"rlmath{index}x", _safe_fragment(mathml))
     return text
 
 

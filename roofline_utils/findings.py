@@ -16,6 +16,7 @@ from .expr import Sym
 from .errors import RooflineInputError
 from .hardware import Hardware, get_hardware
 from .memory import MemoryFootprint, fewest_devices_that_fit, largest_batch_that_fits, memory_footprint
+from .text import markdown_text
 from .models import ModelConfig, load_model
 from .operators import GROUPS, PHASE_LABELS
 from .roofline import group_points, operator_table, peak_flops, totals
@@ -778,7 +779,7 @@ def _(finding: DraftReading) -> str:
         slower = f"From batch **{spans[0][0]:,}** even the best γ is slower than plain decoding."
     else:
         slower = f"Even the best γ is slower than plain decoding at {batches_text(spans)}."
-    return (f"With **{finding.draft}** drafting for {finding.target} (each drafted token accepted with probability "
+    return (f"With **{markdown_text(finding.draft)}** drafting for {markdown_text(finding.target)} (each drafted token accepted with probability "
             f"α = {finding.alpha:g}), γ = {finding.gamma} drafted tokens yield {finding.tokens_per_round:.2f} tokens per "
             f"round and a **{finding.speedup_at_1:.2f}× speedup** at batch 1; the best γ there is "
             f"{finding.best_gamma_at_1} ({finding.best_speedup_at_1:.2f}×). {slower} The draft's steps are memory-bound "
@@ -967,12 +968,12 @@ def _(finding: DecodeAttention) -> str:
 @markdown.register
 def _(finding: MeasuredSource) -> str:
     if finding.same_model and finding.same_device:
-        return f"This run was measured for the report's model on the report's device ({finding.report_device})."
-    differs = [f"the model differs: the run measured **{finding.run_model}**, this report is about "
-               f"**{finding.report_model}**"] if not finding.same_model else []
+        return f"This run was measured for the report's model on the report's device ({markdown_text(finding.report_device)})."
+    differs = [f"the model differs: the run measured **{markdown_text(finding.run_model)}**, this report is about "
+               f"**{markdown_text(finding.report_model)}**"] if not finding.same_model else []
     if not finding.same_device:
-        differs.append(f"the device differs: the run was measured on **{finding.run_device}**, not the report's "
-                       f"**{finding.report_device}**")
+        differs.append(f"the device differs: the run was measured on **{markdown_text(finding.run_device)}**, not the report's "
+                       f"**{markdown_text(finding.report_device)}**")
     return ("**Read this section as a check of the counting, not of this report's numbers**: " + "; and ".join(differs)
             + ". The comparison holds each operator against that machine's own measured ceilings.")
 
@@ -985,10 +986,10 @@ def abstract(parameters) -> str:
     table = operator_table(model, hardware, workload, phases=("decode",))
     time_s = table["time_s"] * table["count"]
     memory_share = float(time_s[table["bound"] == "memory"].sum() / time_s.sum())
-    devices = on_devices(hardware, parameters.tp)
+    devices = markdown_text(on_devices(hardware, parameters.tp))
     verdict = (f"fits: {fit.total_bytes / 1e9:.1f} GB of {fit.capacity_bytes / 1e9:.1f} GB" if fit.fits else
                f"**does not fit**: it needs {fit.total_bytes / 1e9:.1f} GB, a server may use {fit.capacity_bytes / 1e9:.1f} GB")
-    return (f"**{model.display_name} on {devices}**, batch {parameters.batch}, {parameters.seq_len:,} tokens, "
+    return (f"**{markdown_text(model.display_name)} on {devices}**, batch {parameters.batch}, {parameters.seq_len:,} tokens, "
             f"{parameters.weight_bits}-bit weights. At the roofline a decode step takes **{seconds(top.tpot_s)}** "
             f"({top.tokens_per_s_per_sequence:.1f} tokens/s per sequence) and the first token **{seconds(top.ttft_s)}**. "
             f"Decode is **{'memory' if memory_share >= 0.5 else 'compute'}-bound**: {memory_share:.0%} of its time "

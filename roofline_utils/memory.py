@@ -112,6 +112,9 @@ class MemoryFootprint:
     def verdict(self, device_name: str) -> str:
         """One sentence: fits or does not fit, with the numbers that decide it."""
         need, have = self.total_bytes / 1e9, self.capacity_bytes / 1e9
+        from .text import markdown_text
+
+        device_name = markdown_text(device_name)  # a sentence of Markdown: the name shows as text
         if self.fits:
             return (f"Fits: {need:.1f} GB needed of the {have:.1f} GB a server may use on the {device_name} "
                     f"({self.total_bytes / self.capacity_bytes:.0%} used).")

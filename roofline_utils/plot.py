@@ -11,6 +11,7 @@ from . import RENDERING_REPORT_ENV
 from .hardware import Hardware, Roof
 from .operators import ATTN, GROUPS, MLP, PHASE_LABELS, PHASES, QKV
 from .units import si
+from .text import mathtext
 
 X_RANGE = (1.0, 1e4)  # the original figure's axes
 Y_RANGE = (1e10, 1e14)
@@ -169,7 +170,7 @@ def roofline_chart(points: pd.DataFrame | None, hardware: Hardware | Roof, peak_
     _si_ticks(ax)
     ax.set_xlabel("Operational Intensity (FLOP/byte)")
     ax.set_ylabel("Performance (FLOP/s)")
-    ax.set_title(title)
+    ax.set_title(mathtext(title))
     ax.grid(True, which="major", ls=":", lw=0.5)
     _legible(ax)
     ax.legend(loc="lower right", fontsize=FONT_PT, ncol=2 if show_other else 1,
@@ -345,7 +346,7 @@ def time_breakdown_chart(breakdown: pd.DataFrame, title: str):
         ax.set_xlabel("time at the roofline (ms)")
         _legible(ax)
         ax.set_title(f"{phase} ({PHASE_LABELS[phase]})")
-    figure.suptitle(title)
+    figure.suptitle(mathtext(title))
     figure.tight_layout()
     return figure
 
@@ -390,7 +391,7 @@ def sweep_chart(sweep: pd.DataFrame, x: str, series: str, title: str):
         ax.set_ylabel(label)
         ax.grid(True, ls=":", lw=0.5)
         _legible(ax)
-    figure.suptitle(f"{title}  (hollow, dashed: does not fit in memory)")
+    figure.suptitle(f"{mathtext(title)}  (hollow, dashed: does not fit in memory)")
     figure.tight_layout()
     _legend_below(figure)
     return figure
@@ -434,7 +435,7 @@ def speedup_chart(curve: pd.DataFrame, series: str, title: str, marks: dict[str,
         ax.set_ylabel(label)
         ax.grid(True, ls=":", lw=0.5)
         _legible(ax)
-    figure.suptitle(title)
+    figure.suptitle(mathtext(title))
     figure.tight_layout()
     _legend_below(figure)
     return figure
@@ -454,7 +455,7 @@ def empirical_chart(points: pd.DataFrame, flops_per_s: float, bytes_per_s: float
         ridge = datasheet.roof(datasheet_peak).ridge
         x_low, x_high = ax.get_xlim()
         ax.plot([x_low, ridge], [x_low * datasheet.bandwidth_bytes_per_s, datasheet_peak], ":", color="gray",
-                label=f"datasheet {datasheet.name}")
+                label=f"datasheet {mathtext(datasheet.name)}")
         ax.plot([ridge, x_high], [datasheet_peak] * 2, ":", color="gray")
     lowest = min(points["measured_flops_per_s"].min(), points["performance_flops_per_s"].min()) if len(points) \
         else flops_per_s / 1e3
