@@ -6,6 +6,8 @@ link to its peers. The catalog (``data/hardware.json``) keeps each figure's sour
 from __future__ import annotations
 
 import json
+import reprlib
+import unicodedata
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
@@ -164,7 +166,7 @@ def custom_hardware(name: str, bandwidth_gb_s: float, peak_tflops: float | Mappi
     precision -> TFLOP/s. ``memory_gb`` is read as GiB, like the catalog.
     """
     if not isinstance(name, str) or not name.strip():
-        raise RooflineInputError("name", f"must be a non-empty text, got {name!r}")
+        raise RooflineInputError("name", f"must be a non-empty text, got {_shown(name)}")
     peaks = dict(peak_tflops) if isinstance(peak_tflops, Mapping) else {"fp16": peak_tflops, "bf16": peak_tflops}
     record = {"name": name, "bandwidth_gb_s": bandwidth_gb_s, "memory_gb": memory_gb,
               "peak_tflops": peaks, "link_gb_s": link_gb_s, "sources": "user-defined"}
@@ -182,13 +184,18 @@ def hardware_from_file(path: str | Path) -> Hardware:
     if not path.is_file():
         raise RooflineInputError("hardware", f"device file {str(path)!r} does not exist")
     try:
-        text = path.read_bytes().decode("utf-8")
+        with path.open("rb") as handle:  # read one byte past the cap: a huge or sparse file costs nothing
+            raw = handle.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise RooflineInputError("hardware", f"{path} is larger than {MAX_FILE_BYTES:,} bytes",
+                                     "a small JSON or YAML device file")
+        text = raw.decode("utf-8")
         if path.suffix.lower() == ".json":
             record = json.loads(text)
         else:
-            import yaml  # papermill depends on PyYAML, so it is always installed with us
-
-            record = yaml.safe_load(text)
+            record = _yaml_without_aliases(text, path)
+    except RooflineInputError:
+        raise
     except (OSError, UnicodeDecodeError) as exc:
         raise RooflineInputError("hardware", f"{path} could not be read as UTF-8 text: {exc}") from None
     except Exception as exc:  # json.JSONDecodeError, yaml.YAMLError, RecursionError (deep nesting)
@@ -199,6 +206,34 @@ def hardware_from_file(path: str | Path) -> Hardware:
     record.setdefault("name", path.stem)
     record = _validated(record, where=str(path))
     return replace(_from_record(_slug(record["name"]), record), user_file=path.name, extra={"given": tuple(record)})
+
+
+MAX_FILE_BYTES = 1_000_000  # a device file is a dozen lines; anything this large is not one
+MAX_NAME_CHARS = 100  # the name goes into titles, chart labels and file names
+
+
+def _yaml_without_aliases(text: str, path: Path):
+    """YAML with anchors and aliases refused: a few lines of nested aliases expand to gigabytes."""
+    import yaml  # papermill depends on PyYAML, so it is always installed with us
+
+    class NoAliasLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                raise RooflineInputError("hardware", f"{path}: YAML aliases (*name) are not accepted",
+                                         "plain values")
+            event = self.peek_event()
+            if getattr(event, "anchor", None) is not None:
+                raise RooflineInputError("hardware", f"{path}: YAML anchors (&name) are not accepted",
+                                         "plain values")
+            return super().compose_node(parent, index)
+
+    return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def _shown(value) -> str:
+    """A value as the error message shows it: its repr, cut to 60 characters (a value can be huge)."""
+    text = reprlib.repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 # Plausible range of every numeric field of a device record, in the record's unit. Each covers the
@@ -225,21 +260,22 @@ def _validated(record: dict, where: str) -> dict:
     """Every field known, of the right type, and every number inside its plausible range."""
     unknown = sorted(str(k) for k in record if k not in KNOWN_FIELDS)
     if unknown:
-        raise RooflineInputError(unknown[0], f"{where}: unknown field(s) {', '.join(map(repr, unknown))}",
+        raise RooflineInputError(unknown[0], f"{where}: unknown field(s) {_shown(unknown)}",
                                  ", ".join(KNOWN_FIELDS))
     for field_name in REQUIRED:
         if record.get(field_name) is None:
             raise RooflineInputError(field_name, f"{where}: missing", ", ".join(REQUIRED) + " are required")
     for field_name in TEXT_FIELDS:
         if record.get(field_name) is not None and not isinstance(record[field_name], str):
-            raise RooflineInputError(field_name, f"{where}: must be text, got {record[field_name]!r}")
+            raise RooflineInputError(field_name, f"{where}: must be text, got {_shown(record[field_name])}")
+    _check_name(record["name"], where)
     peaks = record["peak_tflops"]
     if not isinstance(peaks, Mapping) or not any(v is not None for v in peaks.values()):
-        raise RooflineInputError("peak_tflops", f"{where}: needs a mapping precision -> TFLOP/s, got {peaks!r}",
+        raise RooflineInputError("peak_tflops", f"{where}: needs a mapping precision -> TFLOP/s, got {_shown(peaks)}",
                                  ", ".join(PRECISIONS))
     for precision, value in peaks.items():
         if precision not in PRECISIONS:
-            raise RooflineInputError("peak_tflops", f"{where}: unknown precision {precision!r}",
+            raise RooflineInputError("peak_tflops", f"{where}: unknown precision {_shown(precision)}",
                                      ", ".join(PRECISIONS))
         if value is not None:
             _plausible(value, "peak_tflops", where, f"peak_tflops.{precision}")
@@ -250,12 +286,23 @@ def _validated(record: dict, where: str) -> dict:
     return record
 
 
+def _check_name(name: str, where: str) -> None:
+    if not name.strip():
+        raise RooflineInputError("name", f"{where}: must be a non-empty text")
+    if len(name) > MAX_NAME_CHARS:
+        raise RooflineInputError("name", f"{where}: {len(name):,} characters long ({_shown(name)})",
+                                 f"at most {MAX_NAME_CHARS} characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
+        raise RooflineInputError("name", f"{where}: contains a control character ({_shown(name)})",
+                                 "printable text")
+
+
 def _plausible(value, field_name: str, where: str, label: str | None = None) -> None:
     unit, low, high = PLAUSIBLE[field_name]
     label = label or field_name
     allowed = f"{unit}, from {low:,g} to {high:,g}"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RooflineInputError(label, f"{where}: must be a number, got {value!r}", allowed)
+        raise RooflineInputError(label, f"{where}: must be a number, got {_shown(value)}", allowed)
     if not low <= value <= high:  # NaN fails both comparisons
         raise RooflineInputError(label, f"{where}: {value:g} is not plausible", allowed)
 

@@ -63,7 +63,17 @@ class Workload:
 
     def __post_init__(self) -> None:
         for name in ("batch", "seq_len"):
-            check_positive_integers(name, getattr(self, name))
+            value = getattr(self, name)
+            check_positive_integers(name, value)
+            if not type(value) is int:
+                # arrays as float64: an int16 30000 + 5000 wraps, and b·H·s² overflows even int64
+                object.__setattr__(self, name, value if is_number(value) else np.asarray(value, dtype=np.float64))
+        if not (type(self.batch) is int or type(self.seq_len) is int):
+            try:
+                np.broadcast_shapes(np.shape(self.batch), np.shape(self.seq_len))
+            except ValueError:
+                raise RooflineInputError("seq_len", f"shape {np.shape(self.seq_len)} does not broadcast against "
+                                         f"batch's {np.shape(self.batch)}", "equal shapes, or one of them 1") from None
         for name in ("weight_bits", "act_bits", "kv_bits"):
             if type(getattr(self, name)) is int and getattr(self, name) in BIT_WIDTHS:
                 continue  # the common single setting, checked without numpy
@@ -116,6 +126,8 @@ def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
 
 
 def _as_array(name: str, value: object) -> np.ndarray:
+    if isinstance(value, np.ma.MaskedArray):  # np.asarray drops the mask: the masked values would count
+        raise RooflineInputError(name, "a masked array is not accepted", "a plain number or array (drop the masked entries)")
     try:
         return np.asarray(value)
     except (ValueError, TypeError):  # ragged nested lists
@@ -218,6 +230,12 @@ def compute_precision(hardware: Hardware, weight_bits: int, act_bits: int) -> st
     too); a device with no path at all for the widths (16-bit on an 8-bit-only device) is an error
     naming the widths it does support.
     """
+    for name, bits in (("weight_bits", weight_bits), ("act_bits", act_bits)):
+        if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits not in BIT_WIDTHS:
+            raise RooflineInputError(name, f"got {bits!r}", ", ".join(map(str, BIT_WIDTHS)))
+    if not isinstance(hardware, Hardware):
+        raise RooflineInputError("hardware", f"expected a Hardware, got {type(hardware).__name__}",
+                                 "get_hardware(...) or custom_hardware(...)")
     widest = max(int(weight_bits), int(act_bits))
     precision = _precision_for(hardware, widest)
     if precision is None:
