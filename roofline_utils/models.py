@@ -6,6 +6,7 @@ Read offline from a local ``config.json`` or a preset shipped in ``data/models/`
 from __future__ import annotations
 
 import json
+import reprlib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -36,6 +37,11 @@ MLA_FIELDS = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_d
 GEMMA_FAMILIES = ("gemma2", "gemma3_text")
 DISPLAY_WORDS = {"deepseek": "DeepSeek"}  # names whose capitals capitalize() would lose
 MAX_SIZE = 2**31 - 1  # any size beyond int32 is not a real model, and keeps every count finite
+MAX_CONFIG_BYTES = 1_000_000  # real config.json files are a few kB; a bigger one is not a model config
+SHOWN_CHARS = 60  # a bad value is shown cut to this length: an error message stays one short line
+_SHORT_REPR = reprlib.Repr()  # attributes set one by one: Python before 3.12 takes no keywords
+_SHORT_REPR.maxlist = _SHORT_REPR.maxdict = 4
+_SHORT_REPR.maxstring = _SHORT_REPR.maxlong = _SHORT_REPR.maxother = SHOWN_CHARS
 REQUIRED_FIELDS = ("hidden_size", "intermediate_size", "num_attention_heads",
                    "num_hidden_layers", "vocab_size")
 
@@ -129,20 +135,27 @@ class ModelConfig:
         return parameter_count(self, tp, active)
 
 
+def _shown(value) -> str:
+    """A value as an error message shows it: its repr, bounded however big the value (reprlib never
+    builds the whole string of a 70-million-element list), cut to SHOWN_CHARS."""
+    text = _SHORT_REPR.repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "…"
+
+
 def _positive_int(config: Mapping, field_name: str, where: str) -> int:
     value = config.get(field_name)
     if value is None:
         raise RooflineInputError(field_name, f"missing from {where}")
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SIZE:
         raise RooflineInputError(field_name, f"must be a positive integer up to {MAX_SIZE:,} in {where}, "
-                                 f"got {value!r}")
+                                 f"got {_shown(value)}")
     return value
 
 
 def _bool(config: Mapping, field_name: str, default: bool, where: str) -> bool:
     value = config.get(field_name, default)
     if not isinstance(value, bool):
-        raise RooflineInputError(field_name, f"must be true or false in {where}, got {value!r}")
+        raise RooflineInputError(field_name, f"must be true or false in {where}, got {_shown(value)}")
     return value
 
 
@@ -155,7 +168,7 @@ def _architecture(config: Mapping, where: str) -> str:
         for arch in archs:
             if arch in SUPPORTED_ARCHITECTURES:
                 return arch
-        raise RooflineInputError("architectures", f"{archs} in {where} is not supported", allowed)
+        raise RooflineInputError("architectures", f"{_shown(archs)} in {where} is not supported", allowed)
     model_type = config.get("model_type")
     by_type = {v: k for k, v in SUPPORTED_ARCHITECTURES.items()}
     if model_type in by_type:
@@ -163,7 +176,7 @@ def _architecture(config: Mapping, where: str) -> str:
     if model_type is None:
         raise RooflineInputError("architectures", f"neither 'architectures' nor 'model_type' in {where}",
                                  allowed)
-    raise RooflineInputError("model_type", f"{model_type!r} in {where} is not supported",
+    raise RooflineInputError("model_type", f"{_shown(model_type)} in {where} is not supported",
                              ", ".join(by_type))
 
 
@@ -200,7 +213,7 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
     act_field = "hidden_activation" if config.get("hidden_activation") else "hidden_act"
     act = config.get(act_field) or "silu"
     if act not in ("silu", "gelu_pytorch_tanh"):
-        raise RooflineInputError(act_field, f"{act!r} in {where} is not supported", "silu, gelu_pytorch_tanh")
+        raise RooflineInputError(act_field, f"{_shown(act)} in {where} is not supported", "silu, gelu_pytorch_tanh")
     return ModelConfig(
         name=name, architecture=arch, head_dim=head_dim, num_key_value_heads=kv_heads,
         tie_word_embeddings=_bool(config, "tie_word_embeddings", family in GEMMA_FAMILIES, where),
@@ -236,7 +249,7 @@ def _dense_layers(config: Mapping, family: str, layers: int, where: str) -> int:
         first = config.get("first_k_dense_replace") or 0
         if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first <= layers:
             raise RooflineInputError("first_k_dense_replace", f"must be an integer from 0 to num_hidden_layers="
-                                     f"{layers} in {where}, got {first!r}")
+                                     f"{layers} in {where}, got {_shown(first)}")
         step = _positive_int(config, "moe_layer_freq", where) if config.get("moe_layer_freq") is not None else 1
         # layers first, first + step, ... are MoE: ceil((layers - first) / step) of them (no loop over layers)
         return layers - -(-(layers - first) // step)
@@ -246,7 +259,7 @@ def _dense_layers(config: Mapping, family: str, layers: int, where: str) -> int:
         dense = config.get("mlp_only_layers")
         dense = [] if dense is None else dense
         if not isinstance(dense, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in dense):
-            raise RooflineInputError("mlp_only_layers", f"must be a list of layer indices in {where}, got {dense!r}")
+            raise RooflineInputError("mlp_only_layers", f"must be a list of layer indices in {where}, got {_shown(dense)}")
         # layer i is MoE when (i + 1) is a multiple of the step and i is not listed dense
         moe = layers // step - sum(1 for i in set(dense) if 0 <= i < layers and (i + 1) % step == 0)
         return layers - moe
@@ -269,7 +282,7 @@ def _sliding_layers(config: Mapping, family: str, layers: int, where: str) -> tu
         allowed = ("sliding_attention", "full_attention")
         if not isinstance(types, list) or len(types) != layers or not all(t in allowed for t in types):
             raise RooflineInputError("layer_types", f"must list {layers} of {', '.join(allowed)} in {where}, got "
-                                     f"{str(types)[:80]}")
+                                     f"{_shown(types)}")
         return window, types.count("sliding_attention")
     if family == "gemma2":
         return window, (layers + 1) // 2
@@ -302,15 +315,23 @@ def _with_family_defaults(config: Mapping, family: str) -> tuple[dict, tuple[str
 def from_hf_config(path: str | Path, name: str | None = None) -> ModelConfig:
     """Read a local Hugging Face ``config.json`` (or a folder that holds one)."""
     if not isinstance(path, (str, Path)) or not str(path).strip():
-        raise RooflineInputError("model", f"expected a path to a config.json, got {path!r}")
+        raise RooflineInputError("model", f"expected a path to a config.json, got {_shown(path)}")
     path = Path(path)
-    if path.is_dir():
-        path = path / "config.json"
-    if not path.is_file():
-        raise RooflineInputError("model", f"config file {str(path)!r} does not exist")
     try:
-        config = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+        if path.is_dir():
+            path = path / "config.json"
+        if not path.is_file():
+            raise RooflineInputError("model", f"config file {_shown(str(path))} does not exist")
+        with path.open("rb") as file:  # read at most one byte past the cap: a sparse 30 GB file costs nothing
+            raw = file.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:  # a name too long for the file system, a folder without permission, ...
+        raise RooflineInputError("model", f"{_shown(str(path))} could not be read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise RooflineInputError("model", f"{_shown(str(path))} is larger than {MAX_CONFIG_BYTES:,} bytes, "
+                                 "too large for a model's config.json")
+    try:
+        config = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
         raise RooflineInputError("model", f"{path} could not be read as UTF-8 text: {exc}") from None
     except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than Python's stack
         raise RooflineInputError("model", f"{path} is not valid JSON: {type(exc).__name__}: "
@@ -334,10 +355,10 @@ def preset(name: str) -> ModelConfig:
     """A shipped preset by name, e.g. ``"llama-33b"``."""
     files = _preset_files()
     if not isinstance(name, str):
-        raise RooflineInputError("model", f"expected a preset name, got {name!r}", ", ".join(preset_names()))
+        raise RooflineInputError("model", f"expected a preset name, got {_shown(name)}", ", ".join(preset_names()))
     key = name.strip().lower()
     if key not in files:
-        raise RooflineInputError("model", f"unknown preset {name!r}",
+        raise RooflineInputError("model", f"unknown preset {_shown(name)}",
                                  ", ".join(preset_names()) + ", or a path to a config.json")
     return model_from_dict(json.loads(files[key].read_text()), key, where=f"preset {key}")
 
@@ -348,8 +369,13 @@ def load_model(name_or_path: str | Path | ModelConfig) -> ModelConfig:
         return name_or_path
     if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
         raise RooflineInputError("model", f"expected a preset name or a config.json path, got "
-                                 f"{name_or_path!r}", ", ".join(preset_names()))
+                                 f"{_shown(name_or_path)}", ", ".join(preset_names()))
     text = str(name_or_path)
-    if text.endswith(".json") or "/" in text or Path(text).is_dir():
+    try:
+        is_folder = Path(text).is_dir()
+    except OSError as exc:  # a name longer than the file system allows
+        raise RooflineInputError("model", f"{_shown(text)} is neither a preset nor a readable path: "
+                                 f"{exc.strerror or exc}", ", ".join(preset_names())) from None
+    if text.endswith(".json") or "/" in text or is_folder:
         return from_hf_config(text)
     return preset(text)
