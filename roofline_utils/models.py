@@ -83,6 +83,8 @@ class ModelConfig:
     qk_rope_head_dim: int = 0  # MLA: the rotary part, one key of this width shared by all heads
     v_head_dim: int = 0  # MLA: per-head value width
     notes: tuple[str, ...] = ()  # one sentence per default assumed or part left out
+    max_position_embeddings: int | None = None  # the context the model was trained for (None: not given)
+    source_name: str | None = None  # the checkpoint's own name (_name_or_path), preferred for titles
 
     @property
     def q_dim(self) -> int:
@@ -124,7 +126,15 @@ class ModelConfig:
             if w[:1].isdigit() or (len(w) <= 4 and any(c.isdigit() for c in w)):  # a size or a version: 8x7B, V3
                 return "x".join(part.upper() for part in w.split("x"))
             return w.capitalize()
-        return " ".join(word(w) for w in self.name.replace("_", "-").split("-"))
+        title = self.source_name or self.name
+        return " ".join(word(w) for w in title.replace("_", "-").split("-") if w)
+
+    def sweep_limit(self, output_len: int = 0) -> int | None:
+        """The longest prompt the model's context holds with ``output_len`` tokens generated after it
+        (None: the config gives no limit); a sweep stops there or marks what lies beyond."""
+        if self.max_position_embeddings is None:
+            return None
+        return max(self.max_position_embeddings - output_len, 0)
 
     def parameter_count(self, tp: int = 1, active: bool = False) -> int:
         """Parameters, summed over the weights the operator list reads (see
@@ -133,6 +143,32 @@ class ModelConfig:
         from .operators import parameter_count
 
         return parameter_count(self, tp, active)
+
+
+def _looks_like_commit(text: str) -> bool:
+    """A Hugging Face snapshot folder's name: a 40-digit hex commit hash, no title."""
+    return len(text) == 40 and all(c in "0123456789abcdef" for c in text.lower())
+
+
+def _source_name(config: Mapping) -> str | None:
+    """The basename of ``_name_or_path`` ('meta-llama/Llama-2-7b-hf' -> 'Llama-2-7b-hf'), when it is a
+    short plain string that is not itself a commit hash."""
+    value = config.get("_name_or_path")
+    if not isinstance(value, str):
+        return None
+    base = value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return base if base and len(base) <= 100 and base.isprintable() and not _looks_like_commit(base) else None
+
+
+def context_notes(model: ModelConfig, seq_len: int, output_len: int = 0) -> tuple[str, ...]:
+    """A warning sentence when the prompt and the tokens generated after it exceed the model's
+    ``max_position_embeddings``: the numbers are still computed, but the model was not trained there."""
+    limit = model.max_position_embeddings
+    if limit is None or seq_len + output_len <= limit:
+        return ()
+    total = f"{seq_len:,} + {output_len:,} = {seq_len + output_len:,}" if output_len else f"{seq_len:,}"
+    return (f"the context of {total} tokens exceeds {model.display_name}'s max_position_embeddings of "
+            f"{limit:,}: the model was not trained that long, so these numbers describe a run it does not support",)
 
 
 def _shown(value) -> str:
@@ -221,7 +257,10 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
         num_experts=experts, experts_per_token=per_token, num_dense_layers=dense_layers, **moe,
         sliding_window=window, num_sliding_layers=sliding_layers, hidden_act=act,
         qk_norm=family in ("qwen3", "qwen3_moe", "gemma3_text"), sandwich_norms=family in GEMMA_FAMILIES,
-        fused_projections=family == "phi3", notes=notes, **mla, **sizes)
+        fused_projections=family == "phi3", notes=notes, **mla, **sizes,
+        max_position_embeddings=_positive_int(config, "max_position_embeddings", where)
+        if config.get("max_position_embeddings") is not None else None,
+        source_name=_source_name(config))
 
 
 def _experts(config: Mapping, family: str, where: str) -> tuple[int, int, dict]:
@@ -337,6 +376,9 @@ def from_hf_config(path: str | Path, name: str | None = None) -> ModelConfig:
         raise RooflineInputError("model", f"{path} is not valid JSON: {type(exc).__name__}: "
                                  f"{str(exc)[:200]}") from None
     default_name = path.parent.name if path.name == "config.json" else path.stem
+    if _looks_like_commit(default_name):  # .../models--org--name/snapshots/<hash>/config.json
+        repo_folder = path.parent.parent.parent.name
+        default_name = repo_folder.split("--")[-1] if repo_folder.startswith("models--") else "model"
     return model_from_dict(config, name or default_name or "model", where=str(path))
 
 

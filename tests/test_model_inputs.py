@@ -41,3 +41,22 @@ def test_a_name_longer_than_the_file_system_allows_names_model(name):
         load_model(name)
     message = str(err.value)
     assert "\n" not in message and len(message) < 1000
+
+
+def test_a_context_beyond_max_position_embeddings_is_a_note():
+    from roofline_utils.models import context_notes, preset
+    model = preset("llama-33b")  # max_position_embeddings 2,048 in its config
+    assert context_notes(model, 2048) == ()
+    assert context_notes(model, 1024, 1024) == ()  # 1,024 + 1,024 = 2,048: exactly the context
+    (note,) = context_notes(model, 1024, 1025)
+    assert "2,049" in note and "2,048" in note and "max_position_embeddings" in note
+    assert model.sweep_limit() == 2048 and model.sweep_limit(output_len=48) == 2000
+
+
+def test_titles_come_from_name_or_path_and_never_from_a_commit_hash(tmp_path):
+    snapshot = tmp_path / "models--meta-llama--Llama-2-7b-hf" / "snapshots" / ("fe8a4ea1ffedaf" + "0" * 26)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text(json.dumps(LLAMA))
+    assert load_model(str(snapshot)).display_name == "Llama 2 7B Hf"  # the cache's repo folder, not the hash
+    (snapshot / "config.json").write_text(json.dumps(dict(LLAMA, _name_or_path="org/My-Model-7b")))
+    assert load_model(str(snapshot)).display_name == "My Model 7B"
