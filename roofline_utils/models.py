@@ -35,6 +35,15 @@ MIXTRAL_DEFAULTS = {"num_local_experts": 8, "num_experts_per_tok": 2}
 EXPERT_COUNT_FIELD = {"mixtral": "num_local_experts", "qwen3_moe": "num_experts", "deepseek_v3": "n_routed_experts"}
 MLA_FIELDS = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
 GEMMA_FAMILIES = ("gemma2", "gemma3_text")
+# head_dim when a config leaves it out: Qwen3Config, Gemma2Config and Gemma3TextConfig default it
+# (transformers' configuration_*.py); the other families derive it as hidden_size / num_attention_heads.
+HEAD_DIM_DEFAULTS = {"qwen3": 128, "gemma2": 256, "gemma3_text": 256}
+# Families whose config class sets sliding_window to 4096 when the field is absent.
+SLIDING_WINDOW_DEFAULTS = {"gemma2": 4096, "gemma3_text": 4096}
+# Qwen's configs window only layers i >= max_window_layers, and only with use_sliding_window true (its
+# default is false); Qwen2Config and Qwen3Config default max_window_layers to 28.
+QWEN_FAMILIES = ("qwen2", "qwen3", "qwen3_moe")
+QWEN_MAX_WINDOW_LAYERS_DEFAULT = {"qwen2": 28, "qwen3": 28}
 DISPLAY_WORDS = {"deepseek": "DeepSeek"}  # names whose capitals capitalize() would lose
 MAX_SIZE = 2**31 - 1  # any size beyond int32 is not a real model, and keeps every count finite
 MAX_CONFIG_BYTES = 1_000_000  # real config.json files are a few kB; a bigger one is not a model config
@@ -238,6 +247,9 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
         head_dim, kv_heads = mla["qk_nope_head_dim"] + mla["qk_rope_head_dim"], heads
     elif config.get("head_dim") is not None:
         head_dim = _positive_int(config, "head_dim", where)
+    elif family in HEAD_DIM_DEFAULTS:  # the family's config class default, not hidden/heads
+        head_dim = HEAD_DIM_DEFAULTS[family]
+        notes += (f"head_dim absent: the {family} config default of {head_dim} used",)
     elif sizes["hidden_size"] % heads:
         raise RooflineInputError("head_dim", f"absent, and hidden_size={sizes['hidden_size']} is not a "
                                  f"multiple of num_attention_heads={heads} in {where}")
@@ -253,7 +265,7 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
     return ModelConfig(
         name=name, architecture=arch, head_dim=head_dim, num_key_value_heads=kv_heads,
         tie_word_embeddings=_bool(config, "tie_word_embeddings", family in GEMMA_FAMILIES, where),
-        attention_bias=_bool(config, "attention_bias", family == "qwen2", where),  # Qwen2 always has q/k/v biases
+        attention_bias=_attention_bias(config, family, where),
         num_experts=experts, experts_per_token=per_token, num_dense_layers=dense_layers, **moe,
         sliding_window=window, num_sliding_layers=sliding_layers, hidden_act=act,
         qk_norm=family in ("qwen3", "qwen3_moe", "gemma3_text"), sandwich_norms=family in GEMMA_FAMILIES,
@@ -261,6 +273,16 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
         max_position_embeddings=_positive_int(config, "max_position_embeddings", where)
         if config.get("max_position_embeddings") is not None else None,
         source_name=_source_name(config))
+
+
+def _attention_bias(config: Mapping, family: str, where: str) -> bool:
+    """Whether q/k/v carry a bias as the reference code builds them: Qwen2Attention always (whatever
+    the config says), Phi3Attention and Mixtral never (no such field), others per ``attention_bias``."""
+    if family == "qwen2":
+        return True
+    if family in ("phi3", "mixtral", "mistral"):
+        return False
+    return _bool(config, "attention_bias", False, where)
 
 
 def _experts(config: Mapping, family: str, where: str) -> tuple[int, int, dict]:
@@ -313,6 +335,10 @@ def _sliding_layers(config: Mapping, family: str, layers: int, where: str) -> tu
     ``sliding_window_pattern``-th layer global (default 6); other families window every layer
     when ``sliding_window`` is set (and ``use_sliding_window`` is not false).
     """
+    if family in QWEN_FAMILIES and config.get("use_sliding_window") is not True:
+        return None, 0  # Qwen's use_sliding_window defaults to false, and then no layer is windowed
+    if config.get("sliding_window") is None and family in SLIDING_WINDOW_DEFAULTS:
+        config = {**config, "sliding_window": SLIDING_WINDOW_DEFAULTS[family]}
     if config.get("sliding_window") is None or config.get("use_sliding_window", True) is False:
         return None, 0
     window = _positive_int(config, "sliding_window", where)
@@ -329,6 +355,12 @@ def _sliding_layers(config: Mapping, family: str, layers: int, where: str) -> tu
         pattern = _positive_int(config, "sliding_window_pattern", where) \
             if config.get("sliding_window_pattern") is not None else 6
         return window, layers - layers // pattern
+    if family in QWEN_FAMILIES:
+        first = config.get("max_window_layers", QWEN_MAX_WINDOW_LAYERS_DEFAULT.get(family, 0))
+        if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+            raise RooflineInputError("max_window_layers", f"must be a non-negative integer in {where}, "
+                                     f"got {_shown(first)}")
+        return window, max(layers - first, 0)  # layers max_window_layers .. num_hidden_layers-1
     return window, layers
 
 
@@ -342,9 +374,11 @@ def _with_family_defaults(config: Mapping, family: str) -> tuple[dict, tuple[str
             if config.get(field_name) is None:
                 config[field_name] = default
                 notes.append(f"{field_name} absent: Hugging Face's MixtralConfig default of {default} used")
-    if family == "deepseek_v3":
+    if family == "deepseek_v3" and isinstance(config.get("num_nextn_predict_layers"), int) \
+            and config["num_nextn_predict_layers"] > 0:
         notes.append("the multi-token-prediction module (num_nextn_predict_layers) is left out: it serves "
                      "speculative decoding, not the base forward pass")
+    if family == "deepseek_v3":
         config.setdefault("intermediate_size", config.get("moe_intermediate_size"))
     if family == "gemma2" and (config.get("attn_logit_softcapping") or config.get("final_logit_softcapping")):
         notes.append("logit soft-capping (a tanh on each attention score and logit, 3 FLOPs each) is left out")
