@@ -74,7 +74,10 @@ class ModelConfig:
     vocab_size: int
     head_dim: int  # query/key width per head (MLA: qk_nope_head_dim + qk_rope_head_dim)
     tie_word_embeddings: bool = False
-    attention_bias: bool = False  # q/k/v projections carry a bias (Qwen2)
+    attention_bias: bool = False  # q/k/v projections carry a bias (Qwen2; MLA: q_a_proj and kv_a_proj)
+    o_proj_bias: bool = False  # the output projection too (Llama, Qwen3, Gemma, DeepSeek with attention_bias)
+    mlp_bias: bool = False  # gate/up/down projections carry a bias (Llama's mlp_bias)
+    partial_rotary_factor: float = 1.0  # share of each head's dims RoPE rotates (Phi-4-mini: 0.75); recorded only
     num_experts: int = 1  # routed experts per MoE layer (1: dense)
     experts_per_token: int = 1
     moe_intermediate_size: int | None = None  # each routed expert's width, when it differs from intermediate_size
@@ -266,6 +269,10 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
         name=name, architecture=arch, head_dim=head_dim, num_key_value_heads=kv_heads,
         tie_word_embeddings=_bool(config, "tie_word_embeddings", family in GEMMA_FAMILIES, where),
         attention_bias=_attention_bias(config, family, where),
+        # LlamaAttention, Qwen3, Gemma and DeepseekV3 give o_proj bias=config.attention_bias; Qwen2's o_proj has none
+        o_proj_bias=family not in ("qwen2", "phi3", "mixtral", "mistral") and _bool(config, "attention_bias", False, where),
+        mlp_bias=family == "llama" and _bool(config, "mlp_bias", False, where),  # LlamaMLP: bias=config.mlp_bias
+        partial_rotary_factor=_fraction(config, "partial_rotary_factor", where),
         num_experts=experts, experts_per_token=per_token, num_dense_layers=dense_layers, **moe,
         sliding_window=window, num_sliding_layers=sliding_layers, hidden_act=act,
         qk_norm=family in ("qwen3", "qwen3_moe", "gemma3_text"), sandwich_norms=family in GEMMA_FAMILIES,
@@ -273,6 +280,13 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
         max_position_embeddings=_positive_int(config, "max_position_embeddings", where)
         if config.get("max_position_embeddings") is not None else None,
         source_name=_source_name(config))
+
+
+def _fraction(config: Mapping, field_name: str, where: str) -> float:
+    value = config.get(field_name, 1.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise RooflineInputError(field_name, f"must be a number in (0, 1] in {where}, got {_shown(value)}")
+    return float(value)
 
 
 def _attention_bias(config: Mapping, family: str, where: str) -> bool:

@@ -676,3 +676,35 @@ def test_mtp_note_only_with_prediction_layers():
             "kv_lora_rank": 16, "qk_nope_head_dim": 8, "qk_rope_head_dim": 4, "v_head_dim": 8}
     assert not any("multi-token" in n for n in model_from_dict({**base, "num_nextn_predict_layers": 0}, "m").notes)
     assert any("multi-token" in n for n in model_from_dict({**base, "num_nextn_predict_layers": 1}, "m").notes)
+
+
+def test_llama_attention_bias_covers_o_proj_and_mlp_bias_its_mlp():
+    # LlamaAttention: q/k/v/o_proj all bias=config.attention_bias; LlamaMLP: gate/up/down bias=config.mlp_bias
+    plain = _read("LlamaForCausalLM").parameter_count()
+    # h=64, kv width 2·16=32, I=128, 40 layers: q 64 + k 32 + v 32 + o 64 = 192 biases per layer
+    assert _read("LlamaForCausalLM", attention_bias=True).parameter_count() - plain == 40 * 192
+    # gate 128 + up 128 + down 64 = 320 biases per layer
+    assert _read("LlamaForCausalLM", mlp_bias=True).parameter_count() - plain == 40 * 320
+
+
+def test_qwen2_o_proj_has_no_bias():
+    # Qwen2Attention: q/k/v bias=True, o_proj bias=False, whatever attention_bias says
+    m = _read("Qwen2ForCausalLM", attention_bias=True)
+    assert m.attention_bias and not m.o_proj_bias
+
+
+def test_deepseek_attention_bias_on_q_a_kv_a_and_o_proj():
+    # DeepseekV3Attention: q_a_proj, kv_a_proj_with_mqa and o_proj bias=config.attention_bias
+    from roofline_utils.models import model_from_dict
+    base = {"architectures": ["DeepseekV3ForCausalLM"], **_QWEN, "q_lora_rank": 32, "kv_lora_rank": 16,
+            "qk_nope_head_dim": 8, "qk_rope_head_dim": 4, "v_head_dim": 8}
+    plain = model_from_dict(base, "m").parameter_count()
+    biased = model_from_dict({**base, "attention_bias": True}, "m").parameter_count()
+    # r_q 32 + (r_kv 16 + d_rope 4) + h 64 = 116 biases per layer
+    assert biased - plain == 40 * 116
+
+
+def test_partial_rotary_factor_is_read():
+    # Phi3Config partial_rotary_factor: RoPE rotates that share of each head (1.0 when absent)
+    assert _read("Phi3ForCausalLM", partial_rotary_factor=0.75).partial_rotary_factor == 0.75
+    assert _read("Phi3ForCausalLM").partial_rotary_factor == 1.0
