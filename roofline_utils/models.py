@@ -6,6 +6,7 @@ Read offline from a local ``config.json`` or a preset shipped in ``data/models/`
 from __future__ import annotations
 
 import json
+import reprlib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -34,8 +35,22 @@ MIXTRAL_DEFAULTS = {"num_local_experts": 8, "num_experts_per_tok": 2}
 EXPERT_COUNT_FIELD = {"mixtral": "num_local_experts", "qwen3_moe": "num_experts", "deepseek_v3": "n_routed_experts"}
 MLA_FIELDS = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
 GEMMA_FAMILIES = ("gemma2", "gemma3_text")
+# head_dim when a config leaves it out: Qwen3Config, Gemma2Config and Gemma3TextConfig default it
+# (transformers' configuration_*.py); the other families derive it as hidden_size / num_attention_heads.
+HEAD_DIM_DEFAULTS = {"qwen3": 128, "gemma2": 256, "gemma3_text": 256}
+# Families whose config class sets sliding_window to 4096 when the field is absent.
+SLIDING_WINDOW_DEFAULTS = {"gemma2": 4096, "gemma3_text": 4096}
+# Qwen's configs window only layers i >= max_window_layers, and only with use_sliding_window true (its
+# default is false); Qwen2Config and Qwen3Config default max_window_layers to 28.
+QWEN_FAMILIES = ("qwen2", "qwen3", "qwen3_moe")
+QWEN_MAX_WINDOW_LAYERS_DEFAULT = {"qwen2": 28, "qwen3": 28}
 DISPLAY_WORDS = {"deepseek": "DeepSeek"}  # names whose capitals capitalize() would lose
 MAX_SIZE = 2**31 - 1  # any size beyond int32 is not a real model, and keeps every count finite
+MAX_CONFIG_BYTES = 1_000_000  # real config.json files are a few kB; a bigger one is not a model config
+SHOWN_CHARS = 60  # a bad value is shown cut to this length: an error message stays one short line
+_SHORT_REPR = reprlib.Repr()  # attributes set one by one: Python before 3.12 takes no keywords
+_SHORT_REPR.maxlist = _SHORT_REPR.maxdict = 4
+_SHORT_REPR.maxstring = _SHORT_REPR.maxlong = _SHORT_REPR.maxother = SHOWN_CHARS
 REQUIRED_FIELDS = ("hidden_size", "intermediate_size", "num_attention_heads",
                    "num_hidden_layers", "vocab_size")
 
@@ -59,7 +74,10 @@ class ModelConfig:
     vocab_size: int
     head_dim: int  # query/key width per head (MLA: qk_nope_head_dim + qk_rope_head_dim)
     tie_word_embeddings: bool = False
-    attention_bias: bool = False  # q/k/v projections carry a bias (Qwen2)
+    attention_bias: bool = False  # q/k/v projections carry a bias (Qwen2; MLA: q_a_proj and kv_a_proj)
+    o_proj_bias: bool = False  # the output projection too (Llama, Qwen3, Gemma, DeepSeek with attention_bias)
+    mlp_bias: bool = False  # gate/up/down projections carry a bias (Llama's mlp_bias)
+    partial_rotary_factor: float = 1.0  # share of each head's dims RoPE rotates (Phi-4-mini: 0.75); recorded only
     num_experts: int = 1  # routed experts per MoE layer (1: dense)
     experts_per_token: int = 1
     moe_intermediate_size: int | None = None  # each routed expert's width, when it differs from intermediate_size
@@ -77,6 +95,8 @@ class ModelConfig:
     qk_rope_head_dim: int = 0  # MLA: the rotary part, one key of this width shared by all heads
     v_head_dim: int = 0  # MLA: per-head value width
     notes: tuple[str, ...] = ()  # one sentence per default assumed or part left out
+    max_position_embeddings: int | None = None  # the context the model was trained for (None: not given)
+    source_name: str | None = None  # the checkpoint's own name (_name_or_path), preferred for titles
 
     @property
     def q_dim(self) -> int:
@@ -118,7 +138,15 @@ class ModelConfig:
             if w[:1].isdigit() or (len(w) <= 4 and any(c.isdigit() for c in w)):  # a size or a version: 8x7B, V3
                 return "x".join(part.upper() for part in w.split("x"))
             return w.capitalize()
-        return " ".join(word(w) for w in self.name.replace("_", "-").split("-"))
+        title = self.source_name or self.name
+        return " ".join(word(w) for w in title.replace("_", "-").split("-") if w)
+
+    def sweep_limit(self, output_len: int = 0) -> int | None:
+        """The longest prompt the model's context holds with ``output_len`` tokens generated after it
+        (None: the config gives no limit); a sweep stops there or marks what lies beyond."""
+        if self.max_position_embeddings is None:
+            return None
+        return max(self.max_position_embeddings - output_len, 0)
 
     def parameter_count(self, tp: int = 1, active: bool = False) -> int:
         """Parameters, summed over the weights the operator list reads (see
@@ -129,20 +157,53 @@ class ModelConfig:
         return parameter_count(self, tp, active)
 
 
+def _looks_like_commit(text: str) -> bool:
+    """A Hugging Face snapshot folder's name: a 40-digit hex commit hash, no title."""
+    return len(text) == 40 and all(c in "0123456789abcdef" for c in text.lower())
+
+
+def _source_name(config: Mapping) -> str | None:
+    """The basename of ``_name_or_path`` ('meta-llama/Llama-2-7b-hf' -> 'Llama-2-7b-hf'), when it is a
+    short plain string that is not itself a commit hash."""
+    value = config.get("_name_or_path")
+    if not isinstance(value, str):
+        return None
+    base = value.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+    return base if base and len(base) <= 100 and base.isprintable() and not _looks_like_commit(base) else None
+
+
+def context_notes(model: ModelConfig, seq_len: int, output_len: int = 0) -> tuple[str, ...]:
+    """A warning sentence when the prompt and the tokens generated after it exceed the model's
+    ``max_position_embeddings``: the numbers are still computed, but the model was not trained there."""
+    limit = model.max_position_embeddings
+    if limit is None or seq_len + output_len <= limit:
+        return ()
+    total = f"{seq_len:,} + {output_len:,} = {seq_len + output_len:,}" if output_len else f"{seq_len:,}"
+    return (f"the context of {total} tokens exceeds {model.display_name}'s max_position_embeddings of "
+            f"{limit:,}: the model was not trained that long, so these numbers describe a run it does not support",)
+
+
+def _shown(value) -> str:
+    """A value as an error message shows it: its repr, bounded however big the value (reprlib never
+    builds the whole string of a 70-million-element list), cut to SHOWN_CHARS."""
+    text = _SHORT_REPR.repr(value)
+    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "…"
+
+
 def _positive_int(config: Mapping, field_name: str, where: str) -> int:
     value = config.get(field_name)
     if value is None:
         raise RooflineInputError(field_name, f"missing from {where}")
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SIZE:
         raise RooflineInputError(field_name, f"must be a positive integer up to {MAX_SIZE:,} in {where}, "
-                                 f"got {value!r}")
+                                 f"got {_shown(value)}")
     return value
 
 
 def _bool(config: Mapping, field_name: str, default: bool, where: str) -> bool:
     value = config.get(field_name, default)
     if not isinstance(value, bool):
-        raise RooflineInputError(field_name, f"must be true or false in {where}, got {value!r}")
+        raise RooflineInputError(field_name, f"must be true or false in {where}, got {_shown(value)}")
     return value
 
 
@@ -155,7 +216,7 @@ def _architecture(config: Mapping, where: str) -> str:
         for arch in archs:
             if arch in SUPPORTED_ARCHITECTURES:
                 return arch
-        raise RooflineInputError("architectures", f"{archs} in {where} is not supported", allowed)
+        raise RooflineInputError("architectures", f"{_shown(archs)} in {where} is not supported", allowed)
     model_type = config.get("model_type")
     by_type = {v: k for k, v in SUPPORTED_ARCHITECTURES.items()}
     if model_type in by_type:
@@ -163,7 +224,7 @@ def _architecture(config: Mapping, where: str) -> str:
     if model_type is None:
         raise RooflineInputError("architectures", f"neither 'architectures' nor 'model_type' in {where}",
                                  allowed)
-    raise RooflineInputError("model_type", f"{model_type!r} in {where} is not supported",
+    raise RooflineInputError("model_type", f"{_shown(model_type)} in {where} is not supported",
                              ", ".join(by_type))
 
 
@@ -189,6 +250,9 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
         head_dim, kv_heads = mla["qk_nope_head_dim"] + mla["qk_rope_head_dim"], heads
     elif config.get("head_dim") is not None:
         head_dim = _positive_int(config, "head_dim", where)
+    elif family in HEAD_DIM_DEFAULTS:  # the family's config class default, not hidden/heads
+        head_dim = HEAD_DIM_DEFAULTS[family]
+        notes += (f"head_dim absent: the {family} config default of {head_dim} used",)
     elif sizes["hidden_size"] % heads:
         raise RooflineInputError("head_dim", f"absent, and hidden_size={sizes['hidden_size']} is not a "
                                  f"multiple of num_attention_heads={heads} in {where}")
@@ -200,15 +264,39 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
     act_field = "hidden_activation" if config.get("hidden_activation") else "hidden_act"
     act = config.get(act_field) or "silu"
     if act not in ("silu", "gelu_pytorch_tanh"):
-        raise RooflineInputError(act_field, f"{act!r} in {where} is not supported", "silu, gelu_pytorch_tanh")
+        raise RooflineInputError(act_field, f"{_shown(act)} in {where} is not supported", "silu, gelu_pytorch_tanh")
     return ModelConfig(
         name=name, architecture=arch, head_dim=head_dim, num_key_value_heads=kv_heads,
         tie_word_embeddings=_bool(config, "tie_word_embeddings", family in GEMMA_FAMILIES, where),
-        attention_bias=_bool(config, "attention_bias", family == "qwen2", where),  # Qwen2 always has q/k/v biases
+        attention_bias=_attention_bias(config, family, where),
+        # LlamaAttention, Qwen3, Gemma and DeepseekV3 give o_proj bias=config.attention_bias; Qwen2's o_proj has none
+        o_proj_bias=family not in ("qwen2", "phi3", "mixtral", "mistral") and _bool(config, "attention_bias", False, where),
+        mlp_bias=family == "llama" and _bool(config, "mlp_bias", False, where),  # LlamaMLP: bias=config.mlp_bias
+        partial_rotary_factor=_fraction(config, "partial_rotary_factor", where),
         num_experts=experts, experts_per_token=per_token, num_dense_layers=dense_layers, **moe,
         sliding_window=window, num_sliding_layers=sliding_layers, hidden_act=act,
         qk_norm=family in ("qwen3", "qwen3_moe", "gemma3_text"), sandwich_norms=family in GEMMA_FAMILIES,
-        fused_projections=family == "phi3", notes=notes, **mla, **sizes)
+        fused_projections=family == "phi3", notes=notes, **mla, **sizes,
+        max_position_embeddings=_positive_int(config, "max_position_embeddings", where)
+        if config.get("max_position_embeddings") is not None else None,
+        source_name=_source_name(config))
+
+
+def _fraction(config: Mapping, field_name: str, where: str) -> float:
+    value = config.get(field_name, 1.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
+        raise RooflineInputError(field_name, f"must be a number in (0, 1] in {where}, got {_shown(value)}")
+    return float(value)
+
+
+def _attention_bias(config: Mapping, family: str, where: str) -> bool:
+    """Whether q/k/v carry a bias as the reference code builds them: Qwen2Attention always (whatever
+    the config says), Phi3Attention and Mixtral never (no such field), others per ``attention_bias``."""
+    if family == "qwen2":
+        return True
+    if family in ("phi3", "mixtral", "mistral"):
+        return False
+    return _bool(config, "attention_bias", False, where)
 
 
 def _experts(config: Mapping, family: str, where: str) -> tuple[int, int, dict]:
@@ -236,7 +324,7 @@ def _dense_layers(config: Mapping, family: str, layers: int, where: str) -> int:
         first = config.get("first_k_dense_replace") or 0
         if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first <= layers:
             raise RooflineInputError("first_k_dense_replace", f"must be an integer from 0 to num_hidden_layers="
-                                     f"{layers} in {where}, got {first!r}")
+                                     f"{layers} in {where}, got {_shown(first)}")
         step = _positive_int(config, "moe_layer_freq", where) if config.get("moe_layer_freq") is not None else 1
         # layers first, first + step, ... are MoE: ceil((layers - first) / step) of them (no loop over layers)
         return layers - -(-(layers - first) // step)
@@ -246,7 +334,7 @@ def _dense_layers(config: Mapping, family: str, layers: int, where: str) -> int:
         dense = config.get("mlp_only_layers")
         dense = [] if dense is None else dense
         if not isinstance(dense, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in dense):
-            raise RooflineInputError("mlp_only_layers", f"must be a list of layer indices in {where}, got {dense!r}")
+            raise RooflineInputError("mlp_only_layers", f"must be a list of layer indices in {where}, got {_shown(dense)}")
         # layer i is MoE when (i + 1) is a multiple of the step and i is not listed dense
         moe = layers // step - sum(1 for i in set(dense) if 0 <= i < layers and (i + 1) % step == 0)
         return layers - moe
@@ -261,6 +349,10 @@ def _sliding_layers(config: Mapping, family: str, layers: int, where: str) -> tu
     ``sliding_window_pattern``-th layer global (default 6); other families window every layer
     when ``sliding_window`` is set (and ``use_sliding_window`` is not false).
     """
+    if family in QWEN_FAMILIES and config.get("use_sliding_window") is not True:
+        return None, 0  # Qwen's use_sliding_window defaults to false, and then no layer is windowed
+    if config.get("sliding_window") is None and family in SLIDING_WINDOW_DEFAULTS:
+        config = {**config, "sliding_window": SLIDING_WINDOW_DEFAULTS[family]}
     if config.get("sliding_window") is None or config.get("use_sliding_window", True) is False:
         return None, 0
     window = _positive_int(config, "sliding_window", where)
@@ -269,7 +361,7 @@ def _sliding_layers(config: Mapping, family: str, layers: int, where: str) -> tu
         allowed = ("sliding_attention", "full_attention")
         if not isinstance(types, list) or len(types) != layers or not all(t in allowed for t in types):
             raise RooflineInputError("layer_types", f"must list {layers} of {', '.join(allowed)} in {where}, got "
-                                     f"{str(types)[:80]}")
+                                     f"{_shown(types)}")
         return window, types.count("sliding_attention")
     if family == "gemma2":
         return window, (layers + 1) // 2
@@ -277,6 +369,12 @@ def _sliding_layers(config: Mapping, family: str, layers: int, where: str) -> tu
         pattern = _positive_int(config, "sliding_window_pattern", where) \
             if config.get("sliding_window_pattern") is not None else 6
         return window, layers - layers // pattern
+    if family in QWEN_FAMILIES:
+        first = config.get("max_window_layers", QWEN_MAX_WINDOW_LAYERS_DEFAULT.get(family, 0))
+        if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+            raise RooflineInputError("max_window_layers", f"must be a non-negative integer in {where}, "
+                                     f"got {_shown(first)}")
+        return window, max(layers - first, 0)  # layers max_window_layers .. num_hidden_layers-1
     return window, layers
 
 
@@ -290,9 +388,11 @@ def _with_family_defaults(config: Mapping, family: str) -> tuple[dict, tuple[str
             if config.get(field_name) is None:
                 config[field_name] = default
                 notes.append(f"{field_name} absent: Hugging Face's MixtralConfig default of {default} used")
-    if family == "deepseek_v3":
+    if family == "deepseek_v3" and isinstance(config.get("num_nextn_predict_layers"), int) \
+            and config["num_nextn_predict_layers"] > 0:
         notes.append("the multi-token-prediction module (num_nextn_predict_layers) is left out: it serves "
                      "speculative decoding, not the base forward pass")
+    if family == "deepseek_v3":
         config.setdefault("intermediate_size", config.get("moe_intermediate_size"))
     if family == "gemma2" and (config.get("attn_logit_softcapping") or config.get("final_logit_softcapping")):
         notes.append("logit soft-capping (a tanh on each attention score and logit, 3 FLOPs each) is left out")
@@ -302,20 +402,31 @@ def _with_family_defaults(config: Mapping, family: str) -> tuple[dict, tuple[str
 def from_hf_config(path: str | Path, name: str | None = None) -> ModelConfig:
     """Read a local Hugging Face ``config.json`` (or a folder that holds one)."""
     if not isinstance(path, (str, Path)) or not str(path).strip():
-        raise RooflineInputError("model", f"expected a path to a config.json, got {path!r}")
+        raise RooflineInputError("model", f"expected a path to a config.json, got {_shown(path)}")
     path = Path(path)
-    if path.is_dir():
-        path = path / "config.json"
-    if not path.is_file():
-        raise RooflineInputError("model", f"config file {str(path)!r} does not exist")
     try:
-        config = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+        if path.is_dir():
+            path = path / "config.json"
+        if not path.is_file():
+            raise RooflineInputError("model", f"config file {_shown(str(path))} does not exist")
+        with path.open("rb") as file:  # read at most one byte past the cap: a sparse 30 GB file costs nothing
+            raw = file.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:  # a name too long for the file system, a folder without permission, ...
+        raise RooflineInputError("model", f"{_shown(str(path))} could not be read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise RooflineInputError("model", f"{_shown(str(path))} is larger than {MAX_CONFIG_BYTES:,} bytes, "
+                                 "too large for a model's config.json")
+    try:
+        config = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
         raise RooflineInputError("model", f"{path} could not be read as UTF-8 text: {exc}") from None
     except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than Python's stack
         raise RooflineInputError("model", f"{path} is not valid JSON: {type(exc).__name__}: "
                                  f"{str(exc)[:200]}") from None
     default_name = path.parent.name if path.name == "config.json" else path.stem
+    if _looks_like_commit(default_name):  # .../models--org--name/snapshots/<hash>/config.json
+        repo_folder = path.parent.parent.parent.name
+        default_name = repo_folder.split("--")[-1] if repo_folder.startswith("models--") else "model"
     return model_from_dict(config, name or default_name or "model", where=str(path))
 
 
@@ -334,10 +445,10 @@ def preset(name: str) -> ModelConfig:
     """A shipped preset by name, e.g. ``"llama-33b"``."""
     files = _preset_files()
     if not isinstance(name, str):
-        raise RooflineInputError("model", f"expected a preset name, got {name!r}", ", ".join(preset_names()))
+        raise RooflineInputError("model", f"expected a preset name, got {_shown(name)}", ", ".join(preset_names()))
     key = name.strip().lower()
     if key not in files:
-        raise RooflineInputError("model", f"unknown preset {name!r}",
+        raise RooflineInputError("model", f"unknown preset {_shown(name)}",
                                  ", ".join(preset_names()) + ", or a path to a config.json")
     return model_from_dict(json.loads(files[key].read_text()), key, where=f"preset {key}")
 
@@ -348,8 +459,13 @@ def load_model(name_or_path: str | Path | ModelConfig) -> ModelConfig:
         return name_or_path
     if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
         raise RooflineInputError("model", f"expected a preset name or a config.json path, got "
-                                 f"{name_or_path!r}", ", ".join(preset_names()))
+                                 f"{_shown(name_or_path)}", ", ".join(preset_names()))
     text = str(name_or_path)
-    if text.endswith(".json") or "/" in text or Path(text).is_dir():
+    try:
+        is_folder = Path(text).is_dir()
+    except OSError as exc:  # a name longer than the file system allows
+        raise RooflineInputError("model", f"{_shown(text)} is neither a preset nor a readable path: "
+                                 f"{exc.strerror or exc}", ", ".join(preset_names())) from None
+    if text.endswith(".json") or "/" in text or is_folder:
         return from_hf_config(text)
     return preset(text)

@@ -364,7 +364,7 @@ def gqa_attention(model: ModelConfig, w: Workload) -> list[Operator]:
                  note=f"rotary embedding on q and k, {w.rope_flops_per_element:g} FLOPs per element "
                       "(x·cos + rotate(x)·sin), one read and one write"),
         *kernels,
-        linear("o_proj", OTHER, Hd, h),
+        linear("o_proj", OTHER, Hd, h, bias=model.o_proj_bias),
     ]
 
 
@@ -396,11 +396,11 @@ def mla_attention(model: ModelConfig, w: Workload, phase: str | None) -> list[Op
     absorbed_decode = w.mla == "absorbed" and phase != "prefill"
     cache_latent = w.mla == "absorbed"
     if model.q_lora_rank:
-        query = [linear("q_a_proj", QKV, h, r_q), rms_norm("q_a_norm", norm, width=r_q),
+        query = [linear("q_a_proj", QKV, h, r_q, bias=model.attention_bias), rms_norm("q_a_norm", norm, width=r_q),
                  linear("q_b_proj", QKV, r_q, H * d_qk)]
     else:
         query = [linear("q_proj", QKV, h, H * d_qk)]
-    latent = [linear("kv_a_proj", QKV, h, d_c, out="kv_write" if cache_latent else "act_write"),
+    latent = [linear("kv_a_proj", QKV, h, d_c, bias=model.attention_bias, out="kv_write" if cache_latent else "act_write"),
               rms_norm("kv_a_norm", norm, width=r_kv)]
     rope_elements = T * H * d_rope + T * d_rope
     rope_note = f"rotary embedding on each head's d_rope query part and the shared rotary key, "                 f"{w.rope_flops_per_element:g} FLOPs per element"
@@ -420,7 +420,7 @@ def mla_attention(model: ModelConfig, w: Workload, phase: str | None) -> list[Op
                          {"weight": H * r_kv * d_v, "act_read": T * H * r_kv, "act_write": T * H * d_v},
                          note="each head's latent output times its W_UV (the value half of kv_b_proj)",
                          precision=QUANTISED),
-                linear("o_proj", OTHER, H * d_v, h)]
+                linear("o_proj", OTHER, H * d_v, h, bias=model.o_proj_bias)]
     # decompressed: K/V from kv_b_proj, cached per head (naive) or used once as activations (prefill)
     kind = "act_read" if cache_latent else "kv_read"
     writes = "act_write" if cache_latent else "kv_write"
@@ -434,7 +434,7 @@ def mla_attention(model: ModelConfig, w: Workload, phase: str | None) -> list[Op
             linear("kv_b_proj", QKV, r_kv, H * (d_nope + d_v), out=writes),
             rope,
             *attention(w.attention_io, w.softmax_flops_per_element, shape),
-            linear("o_proj", OTHER, H * d_v, h)]
+            linear("o_proj", OTHER, H * d_v, h, bias=model.o_proj_bias)]
 
 
 def mlp(model: ModelConfig, w: Workload) -> list[Operator]:
@@ -455,15 +455,15 @@ def mlp(model: ModelConfig, w: Workload) -> list[Operator]:
 
     def gated(prefix: str, width: Expr, tokens: Expr = T, copies: Expr = ONE, layers: str = "all") -> list[Operator]:
         if model.fused_projections:
-            up = [linear(prefix + "gate_up_proj", MLP, h, 2 * width, tokens=tokens, copies=copies, layers=layers)]
+            up = [linear(prefix + "gate_up_proj", MLP, h, 2 * width, tokens=tokens, copies=copies, layers=layers, bias=model.mlp_bias)]
         else:
-            up = [linear(prefix + "gate_proj", MLP, h, width, tokens=tokens, copies=copies, layers=layers),
-                  linear(prefix + "up_proj", MLP, h, width, tokens=tokens, copies=copies, layers=layers)]
+            up = [linear(prefix + "gate_proj", MLP, h, width, tokens=tokens, copies=copies, layers=layers, bias=model.mlp_bias),
+                  linear(prefix + "up_proj", MLP, h, width, tokens=tokens, copies=copies, layers=layers, bias=model.mlp_bias)]
         return [*up,
                 Operator(prefix + "act_mul", OTHER, per_element * tokens * width,
                          {"act_read": 2 * tokens * width, "act_write": tokens * width}, layers, note=act_note,
                          kernel=None if geglu else Kernel("silu_mul", {"rows": tokens, "cols": width})),
-                linear(prefix + "down_proj", MLP, width, h, tokens=tokens, copies=copies, layers=layers)]
+                linear(prefix + "down_proj", MLP, width, h, tokens=tokens, copies=copies, layers=layers, bias=model.mlp_bias)]
 
     if model.num_experts == 1:
         return gated("", I)

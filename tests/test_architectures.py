@@ -627,3 +627,85 @@ def test_parameter_counts_as_numbers():
         assert rl.preset(name).parameter_count(active=active) == total
     assert (deepseek_v3_parameters(False), deepseek_v3_parameters(True), qwen3_8b_parameters()) == \
         (671_026_404_352, 37_552_282_624, 8_190_735_360)
+
+
+# Reference-faithful reading (issue 19 item 3): each test names the transformers behaviour it follows.
+_QWEN = {"hidden_size": 64, "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2,
+         "num_hidden_layers": 40, "vocab_size": 100}
+
+
+def _read(arch, **fields):
+    from roofline_utils.models import model_from_dict
+    return model_from_dict({"architectures": [arch], **_QWEN, **fields}, "m")
+
+
+def test_qwen_windows_only_layers_from_max_window_layers():
+    # Qwen2Config/Qwen3Config: layer i is sliding when use_sliding_window and i >= max_window_layers
+    m = _read("Qwen3ForCausalLM", head_dim=16, use_sliding_window=True, sliding_window=512, max_window_layers=30)
+    assert (m.sliding_window, m.num_sliding_layers) == (512, 40 - 30)
+    m = _read("Qwen2ForCausalLM", use_sliding_window=True, sliding_window=512)  # max_window_layers default 28
+    assert m.num_sliding_layers == 40 - 28
+    # use_sliding_window defaults to false there: a sliding_window field alone windows nothing
+    assert _read("Qwen2ForCausalLM", sliding_window=512).num_sliding_layers == 0
+
+
+def test_head_dim_defaults_per_family():
+    # Qwen3Config head_dim=128, Gemma2Config/Gemma3TextConfig head_dim=256; Llama derives hidden/heads
+    assert _read("Qwen3ForCausalLM").head_dim == 128
+    assert _read("Gemma2ForCausalLM").head_dim == 256
+    assert _read("Gemma3ForCausalLM").head_dim == 256
+    assert _read("LlamaForCausalLM").head_dim == 64 // 4
+
+
+def test_gemma2_without_sliding_window_uses_4096():
+    # Gemma2Config sliding_window=4096, layers alternate starting with a sliding one: 20 of 40
+    m = _read("Gemma2ForCausalLM")
+    assert (m.sliding_window, m.num_sliding_layers) == (4096, 20)
+
+
+def test_q_k_v_bias_as_each_family_builds_it():
+    # Qwen2Attention: q/k/v bias=True always; Phi3Attention: qkv_proj bias=False whatever the config says
+    assert _read("Qwen2ForCausalLM", attention_bias=False).attention_bias is True
+    assert _read("Phi3ForCausalLM", attention_bias=True).attention_bias is False
+    assert _read("LlamaForCausalLM", attention_bias=True).attention_bias is True
+
+
+def test_mtp_note_only_with_prediction_layers():
+    # DeepseekV3: the MTP module exists only when num_nextn_predict_layers > 0
+    from roofline_utils.models import model_from_dict
+    base = {"architectures": ["DeepseekV3ForCausalLM"], **_QWEN, "num_attention_heads": 4, "q_lora_rank": 32,
+            "kv_lora_rank": 16, "qk_nope_head_dim": 8, "qk_rope_head_dim": 4, "v_head_dim": 8}
+    assert not any("multi-token" in n for n in model_from_dict({**base, "num_nextn_predict_layers": 0}, "m").notes)
+    assert any("multi-token" in n for n in model_from_dict({**base, "num_nextn_predict_layers": 1}, "m").notes)
+
+
+def test_llama_attention_bias_covers_o_proj_and_mlp_bias_its_mlp():
+    # LlamaAttention: q/k/v/o_proj all bias=config.attention_bias; LlamaMLP: gate/up/down bias=config.mlp_bias
+    plain = _read("LlamaForCausalLM").parameter_count()
+    # h=64, kv width 2·16=32, I=128, 40 layers: q 64 + k 32 + v 32 + o 64 = 192 biases per layer
+    assert _read("LlamaForCausalLM", attention_bias=True).parameter_count() - plain == 40 * 192
+    # gate 128 + up 128 + down 64 = 320 biases per layer
+    assert _read("LlamaForCausalLM", mlp_bias=True).parameter_count() - plain == 40 * 320
+
+
+def test_qwen2_o_proj_has_no_bias():
+    # Qwen2Attention: q/k/v bias=True, o_proj bias=False, whatever attention_bias says
+    m = _read("Qwen2ForCausalLM", attention_bias=True)
+    assert m.attention_bias and not m.o_proj_bias
+
+
+def test_deepseek_attention_bias_on_q_a_kv_a_and_o_proj():
+    # DeepseekV3Attention: q_a_proj, kv_a_proj_with_mqa and o_proj bias=config.attention_bias
+    from roofline_utils.models import model_from_dict
+    base = {"architectures": ["DeepseekV3ForCausalLM"], **_QWEN, "q_lora_rank": 32, "kv_lora_rank": 16,
+            "qk_nope_head_dim": 8, "qk_rope_head_dim": 4, "v_head_dim": 8}
+    plain = model_from_dict(base, "m").parameter_count()
+    biased = model_from_dict({**base, "attention_bias": True}, "m").parameter_count()
+    # r_q 32 + (r_kv 16 + d_rope 4) + h 64 = 116 biases per layer
+    assert biased - plain == 40 * 116
+
+
+def test_partial_rotary_factor_is_read():
+    # Phi3Config partial_rotary_factor: RoPE rotates that share of each head (1.0 when absent)
+    assert _read("Phi3ForCausalLM", partial_rotary_factor=0.75).partial_rotary_factor == 0.75
+    assert _read("Phi3ForCausalLM").partial_rotary_factor == 1.0
