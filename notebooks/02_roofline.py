@@ -18,11 +18,11 @@
 # %% [markdown]
 # # 2. The model on one roofline: the chart, and what it costs end to end
 #
-# Each cross is one operator group in one phase at one setting of the sweep grid (batch × sequence
+# Each marker is one operator group in one phase at one setting of the sweep grid (batch × sequence
 # length). Its x is the group's operational intensity ($\sum \text{FLOPs} / \sum \text{bytes}$ of its
 # operators); its y is the performance the roofline allows ($\sum \text{FLOPs} / \sum t$, each operator
 # at its own ceiling). Groups: `qkv mlp` = the Q/K/V projections, `up/gate/down` = the MLP GEMMs,
-# `qk/pv` = the two attention matmuls; `init` = prefill, `ar` = decode. Hover a cross in the report
+# `qk/pv` = the two attention matmuls; `init` = prefill, `ar` = decode. Hover a marker in the report
 # for its numbers.
 #
 # The chart counts attention as the paper measured it: `qk/pv` are two separate matmuls whose score
@@ -69,7 +69,7 @@ if figure_dir is not None:
 plot.show(figure, alt=plot.describe_points(points, r.hardware, r.peak_flops_per_s),
           caption=f"{r.title}: {findings.plural('setting', len(sweep_batches) * len(sweep_seq_lens))} per group, "
                   f"{findings.span_text('batch', sweep_batches)} × {findings.span_text('length', sweep_seq_lens)}. "
-                  "The legend counts how many settings share each visible cross.")
+                  "The legend counts how many settings share each visible marker; where groups coincide, larger markers lie below.")
 
 # %% [markdown]
 # ## What the chart shows

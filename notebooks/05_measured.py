@@ -53,8 +53,8 @@ tables.show_markdown(markdown(findings.measured_source(run, r.model, r.hardware)
 # %% [markdown]
 # ## The empirical roofline
 #
-# Solid lines: the **achieved** ceilings. Crosses: the roofline's prediction for each operator group at
-# each measured setting; circles: what was measured. A circle sits on or below its cross.
+# Solid lines: the **achieved** ceilings. Hollow markers: the roofline's prediction for each operator group at
+# each measured setting; filled markers (the group's shape): what was measured. A filled marker sits on or below its hollow one.
 
 # %% tags=["nbval-ignore-output"]
 flops_ceiling, bytes_ceiling = run.ceilings
@@ -65,8 +65,8 @@ figure = plot.empirical_chart(measured, flops_ceiling, bytes_ceiling,
                               datasheet=device, datasheet_peak=device.peak("fp16") if device else None)
 plot.show(figure, alt=f"Empirical roofline of {run.metadata.get('device')}: achieved ceilings of "
                       f"{flops_ceiling / 1e9:.4g} GFLOP/s and {bytes_ceiling / 1e9:.4g} GB/s, with {len(measured)} "
-                      "predicted crosses and measured circles at or below them.",
-          caption="Measured (circles) against predicted (crosses) under the achieved ceilings (solid).")
+                      "predicted hollow markers and measured filled markers at or below them.",
+          caption="Measured (filled) against predicted (hollow) under the achieved ceilings (solid).")
 
 # %% [markdown]
 # ## Measured / predicted time, per operator
