@@ -212,9 +212,12 @@ def _silence_stdout() -> None:
 
 
 def _model_notes(parameters: ReportParameters) -> tuple[str, ...]:
+    from .models import context_notes
     from .params import load_resolved_model
 
-    return tuple(getattr(load_resolved_model(parameters.model), "notes", ()))
+    model = load_resolved_model(parameters.model)
+    # the context a request reaches: its prompt and the tokens generated after it
+    return (*getattr(model, "notes", ()), *context_notes(model, parameters.seq_len, parameters.output_len))
 
 
 def _render(parameters: ReportParameters, out: str, show_code: bool) -> int:

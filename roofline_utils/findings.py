@@ -17,7 +17,7 @@ from .errors import RooflineInputError
 from .hardware import Hardware, get_hardware
 from .memory import MemoryFootprint, fewest_devices_that_fit, largest_batch_that_fits, memory_footprint
 from .text import markdown_text
-from .models import ModelConfig, load_model
+from .models import ModelConfig, context_notes, load_model
 from .operators import GROUPS, PHASE_LABELS
 from .roofline import group_points, operator_table, peak_flops, totals
 from .units import flops, grouped, nbytes, number, seconds, si
@@ -999,4 +999,6 @@ def abstract(parameters) -> str:
                if workload.attention_io == "fused" else
                "Attention is counted unfused (its score matrix through memory), as asked: a fused server can be "
                "faster than these times; ")
-            + "the chart counts the paper's separate attention matmuls.")
+            + "the chart counts the paper's separate attention matmuls."
+            + "".join(f" **Beyond the model's context:** {note}." for note in
+                      context_notes(model, parameters.seq_len, parameters.output_len)))

@@ -187,3 +187,16 @@ def test_the_csv_written_without_pandas_is_what_pandas_writes(argv):
     phases = ALL_PHASES if parameters.get("--phase") == "all" else ("prefill", "decode")
     expected = operator_table(parameters["--model"], parameters["--hardware"], work, phases).to_csv(index=False)
     assert code == 0 and out == expected
+
+
+def test_a_context_past_max_position_embeddings_is_a_note_and_in_the_abstract(capsys, tmp_path):
+    from roofline_utils.cli import main
+    from roofline_utils.findings import abstract
+    from roofline_utils.params import ReportParameters
+
+    # Llama-33B's config.json: max_position_embeddings 2048; 100,000 + 256 output tokens is past it
+    assert main(["table", "--seq-len", "100000", "--out", str(tmp_path / "t.csv")]) == 0
+    err = capsys.readouterr().err
+    assert "100,256 tokens exceeds" in err and "2,048" in err
+    assert "Beyond the model's context" in abstract(ReportParameters(seq_len=100_000))
+    assert "Beyond the model's context" not in abstract(ReportParameters(seq_len=1792))  # 1792 + 256 = 2048
