@@ -77,6 +77,16 @@ def useful_scores_per_head(seq_len: int, tree_size: int, chain: bool) -> float |
     return None if depths is None else tree_size * (seq_len - 1) + sum(d + 1 for d in depths)
 
 
+def _tree_sizes(tree_sizes) -> list[int]:
+    """A non-empty list of whole tree sizes from 1 to MAX_TREE_SIZE (2.5 is refused, not truncated)."""
+    if isinstance(tree_sizes, (str, bytes, dict, set)) or not isinstance(tree_sizes, (list, tuple, np.ndarray)) \
+            or len(tree_sizes) == 0 or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) and 1 <= n <= MAX_TREE_SIZE for n in tree_sizes):
+        raise RooflineInputError("tree_sizes", f"must be a non-empty list of integers from 1 to {MAX_TREE_SIZE:,}, "
+                                 f"got {str(tree_sizes)[:60]!r}")
+    return [int(n) for n in tree_sizes]
+
+
 def _batches(batches) -> np.ndarray:
     """The batch axis of a curve: one or more positive integers, as a 1-D array."""
     from .workload import check_positive_integers
@@ -121,6 +131,7 @@ def verify_curve(model: ModelConfig | str, hardware: Hardware | str, workload: W
             or not 1 <= acceptance <= MAX_TREE_SIZE:
         raise RooflineInputError("acceptance", f"must be a number of tokens from 1 to {MAX_TREE_SIZE:,}, "
                                  f"got {acceptance!r}")
+    tree_sizes = _tree_sizes(tree_sizes)
     decode = _times(model, hardware, workload, batches, "decode")
     rows = []
     for n in tree_sizes:

@@ -64,8 +64,15 @@ def grid_totals(model: ModelConfig | str, hardware: Hardware | str, workload: Wo
     phase) grow, so 10⁷ configurations run in the same working memory as 10⁵.
     """
     model, hardware, workload = load_model(model), get_hardware(hardware), check_workload(workload)
+    if not isinstance(axes, Mapping) or not axes:
+        raise RooflineInputError("axes", f"must be a non-empty mapping of Workload field to values, got "
+                                 f"{str(axes)[:60]!r}", ", ".join(GRID_AXES))
     columns = {}
     for key, values in axes.items():
+        if isinstance(values, (str, bytes, set, dict)) or not isinstance(values, (list, tuple, np.ndarray)) \
+                or len(values) == 0:
+            raise RooflineInputError("axes", f"{key!r} must be a non-empty list or array of values, got "
+                                     f"{str(values)[:60]!r}")
         names = (key,) if isinstance(key, str) else tuple(key)
         if not names or not set(names) <= set(GRID_AXES):
             raise RooflineInputError("axes", f"got {key!r}", ", ".join(GRID_AXES) + ", or a tuple of them")
