@@ -260,7 +260,9 @@ def _validated(record: dict, where: str) -> dict:
     """Every field known, of the right type, and every number inside its plausible range."""
     unknown = sorted(str(k) for k in record if k not in KNOWN_FIELDS)
     if unknown:
-        raise RooflineInputError(unknown[0], f"{where}: unknown field(s) {_shown(unknown)}",
+        # a key that is no identifier ('', 'a b', 'x:y') cannot name the field: the file's own field does
+        field_name = unknown[0] if unknown[0].isidentifier() else "hardware"
+        raise RooflineInputError(field_name, f"{where}: unknown field(s) {_shown(unknown)}",
                                  ", ".join(KNOWN_FIELDS))
     for field_name in REQUIRED:
         if record.get(field_name) is None:

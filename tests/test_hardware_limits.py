@@ -67,3 +67,17 @@ def test_a_name_of_exactly_the_cap_is_accepted(tmp_path):
     path = tmp_path / "d.yaml"
     path.write_text(GOOD + "name: " + "g" * MAX_NAME_CHARS + "\n")
     assert hardware_from_file(path).name == "g" * MAX_NAME_CHARS
+
+
+def test_an_unknown_key_that_is_no_identifier_is_blamed_on_the_device_file(tmp_path):
+    # found by the property tests: {"": 0} gave the error line "roofline: error: : ..."
+    import json
+
+    from roofline_utils.hardware import get_hardware
+
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps({"name": "Fuzz GPU", "bandwidth_gb_s": 696, "memory_gb": 48,
+                                "peak_tflops": {"fp16": 149.7}, "": 0}))
+    with pytest.raises(RooflineInputError) as err:
+        get_hardware(str(path))
+    assert err.value.field == "hardware" and "unknown field" in str(err.value)
