@@ -41,7 +41,7 @@ gpu_memory_utilization = 0.9  # share of the device's reported memory a server m
 
 # %%
 import roofline_utils as rl
-from roofline_utils import findings, levers, summary, tables
+from roofline_utils import levers, summary, tables
 
 r = rl.notebook.setup(**rl.notebook.parameters(globals()))
 
@@ -117,8 +117,8 @@ tables.show_markdown(levers.levers_markdown(*levers.levers(r.model, r.hardware, 
 # driver's reservations take the rest).
 
 # %%
-tables.show_markdown(findings.hardware_source_note(r.hardware))
-tables.show(summary.hardware_card(r.hardware), caption=findings.hardware_caption(r.hardware))
+tables.show_markdown(summary.device_source_sentence(r.hardware))
+tables.show(summary.hardware_card(r.hardware), caption=summary.device_caption(r.hardware))
 
 # %% [markdown]
 # ## Appendix B: the catalog

@@ -604,30 +604,6 @@ def on_devices(hardware: Hardware, tp: int) -> str:
     return f"{tp} × {hardware.name}" if tp > 1 else hardware.name
 
 
-def from_catalog(hardware: Hardware) -> bool:
-    """True when the device is the shipped catalog's own record (not a user's file or numbers)."""
-    from .hardware import hardware_names
-
-    return hardware.key in hardware_names() and get_hardware(hardware.key) == hardware
-
-
-def hardware_caption(hardware: Hardware) -> str:
-    """The datasheet table's caption: a catalog device's datasheet, or the figures a user gave."""
-    return (f"{hardware.name}, from its datasheet" if from_catalog(hardware)
-            else f"{hardware.name}, as given by the user (not from the shipped catalog)")
-
-
-def hardware_source_note(hardware: Hardware) -> str:
-    """Where the device's figures come from, for the text above its table."""
-    if from_catalog(hardware):
-        return ("The figures come from the catalog shipped in `roofline_utils/data/hardware.json`, each with its "
-                "source.")
-    given = [name for name, value in (("link", hardware.link_bytes_per_s), ("L2 cache", hardware.l2_bytes),
-                                      ("reported memory", hardware.reported_memory_bytes)) if value is not None]
-    return ("The figures are the user's own (a device file or numbers), not checked against any source: "
-            "bandwidth, memory and peak" + (", " + join_and(given) if given else "") + " as given.")
-
-
 @singledispatch
 def markdown(finding) -> str:
     """The one renderer: a finding as Markdown."""

@@ -265,7 +265,7 @@ def check_the_rest(model, hardware, workload, texts):
     texts.append(findings.on_devices(hardware, workload.tp))
     assert texts[-1].startswith(f"{workload.tp} × ") == (workload.tp > 1)
     user = hardware.sources == "user-defined"
-    texts += [findings.hardware_caption(hardware), findings.hardware_source_note(hardware)]
+    texts += [summary.device_caption(hardware), summary.device_source_sentence(hardware)]
     assert ("datasheet" in texts[-2]) == (not user) and ("hardware.json" in texts[-1]) == (not user)
     card = summary.hardware_card(hardware)
     texts += [str(v) for v in card["value"]]
