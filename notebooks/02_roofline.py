@@ -79,6 +79,7 @@ plot.show(figure, alt=plot.describe_points(points, r.hardware, r.peak_flops_per_
 # %%
 tables.show_markdown("\n".join("- " + markdown(reading)
                                for reading in findings.chart_reading(points, r.hardware, r.peak_flops_per_s)))
+tables.show_markdown(markdown(findings.context_reach(r.model, sweep_seq_lens, marked=False)))
 
 # %% [markdown]
 # ## The original figure's reading, checked
@@ -150,5 +151,6 @@ tables.show(summary.time_shares(r.model, r.hardware, r.workload, "decode"), capt
 
 # %%
 footprint = rl.memory_footprint(r.model, r.hardware, r.workload)
-tables.show_markdown(markdown(footprint) + "\n\n**" + footprint.verdict(r.hardware.name) + "**")
+tables.show_markdown(markdown(footprint) + "\n\n**" + footprint.verdict(r.hardware.name) + "** "
+                     + findings.one_pass_prefill_note(footprint))
 tables.show_markdown(markdown(findings.capacity(r.model, r.hardware, r.workload)))

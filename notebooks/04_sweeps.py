@@ -88,6 +88,7 @@ plot.show(figure, alt=plot.describe_points(trajectory, r.hardware, r.peak_flops_
 lengths = sweep_seq_lens[::2]
 by_batch = rl.sweeps.decode_sweep(r.model, r.hardware, r.workload, batches, lengths)
 tables.show_markdown(markdown(findings.batch_sweep(by_batch, r.model)))
+tables.show_markdown(markdown(findings.context_reach(r.model, lengths, r.workload.output_len)))
 
 # %% tags=["nbval-ignore-output"]
 figure = plot.sweep_chart(by_batch, "batch", "seq_len", f"{r.model.display_name} on {r.hardware.name}, decode")
@@ -101,9 +102,11 @@ plot.show(figure, alt=f"Time per output token and tokens/s against batch 1 to {b
 # %%
 by_length = rl.sweeps.decode_sweep(r.model, r.hardware, r.workload, sweep_batches[::2], [2**i for i in range(7, 18)])
 at_batch = by_length[by_length["batch"] == sweep_batches[0]]
-tables.show(at_batch[["seq_len", "tpot_s", "tokens_per_s", "fits"]].rename(columns={
-    "seq_len": "context (tokens)", "tpot_s": "time per token (s)", "tokens_per_s": "tokens/s", "fits": "fits"}),
+tables.show(at_batch[["seq_len", "tpot_s", "tokens_per_s", "fits", "within_context"]].rename(columns={
+    "seq_len": "context (tokens)", "tpot_s": "time per token (s)", "tokens_per_s": "tokens/s", "fits": "fits",
+    "within_context": "within the model's context"}),
     caption=f"Decode at batch {sweep_batches[0]}")
+tables.show_markdown(markdown(findings.context_reach(r.model, by_length["seq_len"], r.workload.output_len)))
 
 # %% tags=["nbval-ignore-output"]
 figure = plot.sweep_chart(by_length, "seq_len", "batch", f"{r.model.display_name} on {r.hardware.name}, decode")

@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import fields
 
-from .errors import RooflineInputError
+from .errors import RooflineInputError, shown
 from .params import BIT_CHOICES, ReportParameters, schema
 
 # Parameters that only the report uses; `table` takes the rest.
@@ -45,7 +45,7 @@ def _integer(name: str, low: int, high: int):
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be an integer from {low:,} to {high:,}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be an integer from {low:,} to {high:,}, got {shown(text)}") from None
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"must be an integer from {low:,} to {high:,}, got {value}")
         return value
@@ -60,7 +60,7 @@ def _number(name: str, low: float, high: float, open_range: bool):
         try:
             value = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number {between}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be a number {between}, got {shown(text)}") from None
         inside = (low < value < high) if open_range else (low <= value <= high)
         if not inside:  # also refuses nan and inf
             raise argparse.ArgumentTypeError(f"must be a number {between}, got {text}")
@@ -76,7 +76,7 @@ def _integer_list(name: str, low: int, high: int):
         parts = [part.strip() for part in text.split(",")]
         if not all(parts):
             raise argparse.ArgumentTypeError(f"must be comma-separated integers from {low:,} to {high:,}, "
-                                             f"got {text!r}")
+                                             f"got {shown(text)}")
         return [one(part) for part in parts]
     parse.__name__ = name
     return parse

@@ -402,6 +402,28 @@ def measurement_for(model: ModelConfig, requested: str) -> str:
     return same[0] if same else requested
 
 
+@dataclass(frozen=True)
+class ContextReach:
+    """Which swept prompt lengths the model's context holds, with ``output_len`` tokens generated after each."""
+
+    model_name: str
+    limit: int | None  # max_position_embeddings (None: the config gives none)
+    output_len: int
+    swept: tuple[int, ...]
+    beyond: tuple[int, ...]  # the swept lengths past the context
+    marked: bool  # whether the chart beside the sentence marks them (a shaded span or its legend)
+
+
+def context_reach(model: ModelConfig | str, lengths, output_len: int = 0, marked: bool = True) -> ContextReach:
+    """The swept ``lengths`` against the model's context: a prompt of n tokens with ``output_len`` generated
+    after it needs n + output_len positions (the same rule as :meth:`ModelConfig.sweep_limit`)."""
+    model = load_model(model)
+    swept = tuple(sorted({int(n) for n in np.ravel(lengths)}))
+    limit = model.sweep_limit(output_len)
+    beyond = () if limit is None else tuple(n for n in swept if n > limit)
+    return ContextReach(model.display_name, model.max_position_embeddings, int(output_len), swept, beyond, marked)
+
+
 def largest_batch_text(largest: int) -> str:
     """The one phrasing of 'largest batch that fits', for every section that states it."""
     return f"{largest:,}" if largest else "no batch fits, not even one sequence"
@@ -833,6 +855,28 @@ def _(finding: BatchSweep) -> str:
 
 
 @markdown.register
+def _(finding: ContextReach) -> str:
+    name = markdown_text(finding.model_name)
+    if finding.limit is None:
+        return (f"{name}'s config gives no context limit (`max_position_embeddings`): every length is drawn as if "
+                "the model could hold it.")
+    room = (f", so a prompt followed by {plural('generated token', finding.output_len)} has at most "
+            f"{max(finding.limit - finding.output_len, 0):,}" if finding.output_len else "")
+    if not finding.beyond:
+        return (f"{name}'s context holds {finding.limit:,} tokens (`max_position_embeddings`){room}: every swept "
+                "length fits.")
+    lengths = finding.beyond
+    which = (f"the swept length {lengths[0]:,} lies" if len(lengths) == 1 else
+             f"the swept lengths {join_and(f'{n:,}' for n in lengths)} lie" if len(lengths) <= 3 else
+             f"the {len(lengths)} swept lengths from {lengths[0]:,} to {lengths[-1]:,} lie")
+    one = len(lengths) == 1
+    them, they = ("it", "it shows") if one else ("them", "they show")
+    shown = f"The chart marks {them} (its legend says how)" if finding.marked else f"The chart draws {them} too"
+    return (f"{name}'s context holds {finding.limit:,} tokens (`max_position_embeddings`){room}: {which} beyond "
+            f"it. {shown}: {they} what the counting gives, not a run the model supports.")
+
+
+@markdown.register
 def _(finding: Claim) -> str:
     return f"{'✓ holds' if finding.holds else '✗ fails'}: {finding.text}"
 
@@ -870,9 +914,25 @@ def _(finding: MemoryFootprint) -> str:
         f"| weights | {nbytes(finding.weights_bytes)} |",
         f"| KV cache, {finding.kv_positions:,} positions per sequence (prompt + output) | "
         f"{nbytes(finding.kv_cache_bytes)} |",
-        f"| activations (peak estimate, fused attention) | {nbytes(finding.activations_bytes)} |",
+        f"| activations, a decode step's peak (fused attention) | {nbytes(finding.activations_bytes)} |",
         f"| **total** | **{nbytes(finding.total_bytes)}** |",
-        f"| what a server may use: {finding.capacity_note} | {nbytes(finding.capacity_bytes)} |"])
+        f"| what a server may use: {finding.capacity_note} | {nbytes(finding.capacity_bytes)} |",
+        f"| *not in the total:* activations of prefilling every prompt in one pass, peak | "
+        f"{nbytes(finding.prefill_activations_bytes)} |"])
+
+
+def one_pass_prefill_note(finding: MemoryFootprint) -> str:
+    """Why the footprint's total counts decode's activations, and whether a one-pass prefill would fit too."""
+    why = ("The total is what a server needs to keep the batch decoding, counted as the largest decode "
+           "batch is; servers prefill prompts in chunks, which changes the bytes held at once, not the FLOPs, "
+           "so the time to first token stays a bound.")
+    if not finding.fits:
+        return why
+    if finding.one_pass_prefill_fits:
+        return why + " Here even prefilling every prompt in one pass fits."
+    extra = finding.weights_bytes + finding.kv_cache_bytes + finding.prefill_activations_bytes
+    return why + (f" Prefilling every prompt in one pass would need {nbytes(extra)}, more than a server may use: "
+                  "it has to prefill in chunks.")
 
 
 @markdown.register

@@ -6,7 +6,6 @@ link to its peers. The catalog (``data/hardware.json``) keeps each figure's sour
 from __future__ import annotations
 
 import json
-import reprlib
 import unicodedata
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -16,7 +15,7 @@ from typing import Mapping
 
 import numpy as np
 
-from .errors import RooflineInputError
+from .errors import RooflineInputError, shown
 
 PRECISIONS = ("fp32", "tf32", "fp16", "bf16", "fp8", "int8", "fp4", "int4")
 PRECISION_BITS = {"fp32": 32, "tf32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "fp4": 4, "int4": 4}
@@ -85,7 +84,7 @@ class Hardware:
         """Dense peak FLOP/s for ``precision``; a clear error if the device has no such path."""
         if precision not in self.peak_flops_per_s:
             raise RooflineInputError(
-                "precision", f"{self.name} has no {precision!r} compute ceiling",
+                "precision", f"{self.name} has no {shown(precision)} compute ceiling",
                 ", ".join(sorted(self.peak_flops_per_s)))
         return self.peak_flops_per_s[precision]
 
@@ -145,7 +144,7 @@ def get_hardware(name: str | Hardware) -> Hardware:
     if isinstance(name, Hardware):
         return name
     if not isinstance(name, str) or not name.strip():
-        raise RooflineInputError("hardware", f"expected a device name, got {name!r}",
+        raise RooflineInputError("hardware", f"expected a device name, got {shown(name)}",
                                  ", ".join(hardware_names()))
     if name.lower().endswith((".json", ".yaml", ".yml")):
         return hardware_from_file(name)
@@ -153,7 +152,7 @@ def get_hardware(name: str | Hardware) -> Hardware:
     key = name.strip().lower()
     key = catalog["aliases"].get(key, key)
     if key not in catalog["devices"]:
-        raise RooflineInputError("hardware", f"unknown device {name!r}",
+        raise RooflineInputError("hardware", f"unknown device {shown(name)}",
                                  ", ".join(hardware_names()) + ", or a .json/.yaml device file")
     return _from_record(key, catalog["devices"][key])
 
@@ -166,7 +165,7 @@ def custom_hardware(name: str, bandwidth_gb_s: float, peak_tflops: float | Mappi
     precision -> TFLOP/s. ``memory_gb`` is read as GiB, like the catalog.
     """
     if not isinstance(name, str) or not name.strip():
-        raise RooflineInputError("name", f"must be a non-empty text, got {_shown(name)}")
+        raise RooflineInputError("name", f"must be a non-empty text, got {shown(name)}")
     peaks = dict(peak_tflops) if isinstance(peak_tflops, Mapping) else {"fp16": peak_tflops, "bf16": peak_tflops}
     record = {"name": name, "bandwidth_gb_s": bandwidth_gb_s, "memory_gb": memory_gb,
               "peak_tflops": peaks, "link_gb_s": link_gb_s, "sources": "user-defined"}
@@ -182,7 +181,7 @@ def hardware_from_file(path: str | Path) -> Hardware:
     """
     path = Path(path)
     if not path.is_file():
-        raise RooflineInputError("hardware", f"device file {str(path)!r} does not exist")
+        raise RooflineInputError("hardware", f"device file {shown(str(path))} does not exist")
     try:
         with path.open("rb") as handle:  # read one byte past the cap: a huge or sparse file costs nothing
             raw = handle.read(MAX_FILE_BYTES + 1)
@@ -230,12 +229,6 @@ def _yaml_without_aliases(text: str, path: Path):
     return yaml.load(text, Loader=NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
-def _shown(value) -> str:
-    """A value as the error message shows it: its repr, cut to 60 characters (a value can be huge)."""
-    text = reprlib.repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 # Plausible range of every numeric field of a device record, in the record's unit. Each covers the
 # whole catalog with a wide margin (catalog: 300 to 7,700 GB/s, 16 to 192 GiB, 8.1 to 4,500 TFLOP/s,
 # 16 to 900 GB/s links, 4 to 96 MiB L2, 70 to 1,000 W); a value outside is almost surely a unit slip
@@ -262,22 +255,22 @@ def _validated(record: dict, where: str) -> dict:
     if unknown:
         # a key that is no identifier ('', 'a b', 'x:y') cannot name the field: the file's own field does
         field_name = unknown[0] if unknown[0].isidentifier() else "hardware"
-        raise RooflineInputError(field_name, f"{where}: unknown field(s) {_shown(unknown)}",
+        raise RooflineInputError(field_name, f"{where}: unknown field(s) {shown(unknown)}",
                                  ", ".join(KNOWN_FIELDS))
     for field_name in REQUIRED:
         if record.get(field_name) is None:
             raise RooflineInputError(field_name, f"{where}: missing", ", ".join(REQUIRED) + " are required")
     for field_name in TEXT_FIELDS:
         if record.get(field_name) is not None and not isinstance(record[field_name], str):
-            raise RooflineInputError(field_name, f"{where}: must be text, got {_shown(record[field_name])}")
+            raise RooflineInputError(field_name, f"{where}: must be text, got {shown(record[field_name])}")
     _check_name(record["name"], where)
     peaks = record["peak_tflops"]
     if not isinstance(peaks, Mapping) or not any(v is not None for v in peaks.values()):
-        raise RooflineInputError("peak_tflops", f"{where}: needs a mapping precision -> TFLOP/s, got {_shown(peaks)}",
+        raise RooflineInputError("peak_tflops", f"{where}: needs a mapping precision -> TFLOP/s, got {shown(peaks)}",
                                  ", ".join(PRECISIONS))
     for precision, value in peaks.items():
         if precision not in PRECISIONS:
-            raise RooflineInputError("peak_tflops", f"{where}: unknown precision {_shown(precision)}",
+            raise RooflineInputError("peak_tflops", f"{where}: unknown precision {shown(precision)}",
                                      ", ".join(PRECISIONS))
         if value is not None:
             _plausible(value, "peak_tflops", where, f"peak_tflops.{precision}")
@@ -292,10 +285,10 @@ def _check_name(name: str, where: str) -> None:
     if not name.strip():
         raise RooflineInputError("name", f"{where}: must be a non-empty text")
     if len(name) > MAX_NAME_CHARS:
-        raise RooflineInputError("name", f"{where}: {len(name):,} characters long ({_shown(name)})",
+        raise RooflineInputError("name", f"{where}: {len(name):,} characters long ({shown(name)})",
                                  f"at most {MAX_NAME_CHARS} characters")
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
-        raise RooflineInputError("name", f"{where}: contains a control character ({_shown(name)})",
+        raise RooflineInputError("name", f"{where}: contains a control character ({shown(name)})",
                                  "printable text")
 
 
@@ -304,7 +297,7 @@ def _plausible(value, field_name: str, where: str, label: str | None = None) -> 
     label = label or field_name
     allowed = f"{unit}, from {low:,g} to {high:,g}"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise RooflineInputError(label, f"{where}: must be a number, got {_shown(value)}", allowed)
+        raise RooflineInputError(label, f"{where}: must be a number, got {shown(value)}", allowed)
     if not low <= value <= high:  # NaN fails both comparisons
         raise RooflineInputError(label, f"{where}: {value:g} is not plausible", allowed)
 

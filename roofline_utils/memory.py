@@ -4,6 +4,11 @@ The KV cache holds a request at its end (prompt + output tokens); activations ar
 fused attention kernels a serving engine runs, whatever IO model the chart uses (unfused
 attention would keep the whole b·H·s² score matrix); the capacity is the memory the device
 reports to software, times the share the server may use (vLLM's ``gpu_memory_utilization``).
+
+One accounting decides every fit (the verdict, the largest batch, the fewest devices, the sweeps):
+what a server needs to keep the batch decoding, with decode's activations. Prefilling every prompt
+of the batch in one pass needs more (its widest operator holds batch × prompt tokens); servers
+prefill in chunks, so that figure is reported beside the fit, not in it.
 """
 from __future__ import annotations
 
@@ -96,10 +101,16 @@ class MemoryFootprint:
 
     weights_bytes: float
     kv_cache_bytes: float
-    activations_bytes: float
+    activations_bytes: float  # peak of a decode step: what keeping the batch decoding needs
     capacity_bytes: float
     kv_positions: int = 0  # positions the KV cache holds per sequence: prompt + output
     capacity_note: str = ""  # where the capacity comes from, in words
+    prefill_activations_bytes: float = 0.0  # peak of prefilling every prompt in one pass: not in the total
+
+    @property
+    def one_pass_prefill_fits(self) -> bool:
+        """Whether the weights, the cache and a one-pass prefill of the whole batch fit together."""
+        return self.weights_bytes + self.kv_cache_bytes + self.prefill_activations_bytes <= self.capacity_bytes
 
     @property
     def total_bytes(self) -> float:
@@ -124,7 +135,9 @@ class MemoryFootprint:
 
 
 def memory_footprint(model: ModelConfig | str, hardware: Hardware | str, workload: Workload) -> MemoryFootprint:
-    """Weights + KV cache (at seq_len + output_len) + peak activations, per device, vs what a server may use.
+    """Weights + KV cache (at seq_len + output_len) + a decode step's peak activations, per device, vs
+    what a server may use: the same count :func:`largest_batch_that_fits` searches, so the verdict at
+    a batch and the largest batch never disagree. A one-pass prefill's peak is reported beside it.
 
     Over a grid (arrays of batch, seq_len or bit widths) the largest of each term is taken.
     """
@@ -136,9 +149,10 @@ def memory_footprint(model: ModelConfig | str, hardware: Hardware | str, workloa
         kv_cache_bytes=float(np.max(kv_cache_bytes(model, workload.batch,
                                                    np.asarray(workload.seq_len) + workload.output_len,
                                                    workload.kv_bits, workload.tp, workload.mla))),
-        activations_bytes=float(np.max(activation_bytes(model, workload))),
+        activations_bytes=float(np.max(activation_bytes(model, workload, phases=("decode",)))),
         capacity_bytes=capacity_bytes(hardware, workload),
-        kv_positions=int(np.max(workload.seq_len)) + workload.output_len, capacity_note=capacity_note(hardware, workload))
+        kv_positions=int(np.max(workload.seq_len)) + workload.output_len, capacity_note=capacity_note(hardware, workload),
+        prefill_activations_bytes=float(np.max(activation_bytes(model, workload, phases=("prefill",)))))
 
 
 def largest_batch_that_fits(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,

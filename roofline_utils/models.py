@@ -6,14 +6,13 @@ Read offline from a local ``config.json`` or a preset shipped in ``data/models/`
 from __future__ import annotations
 
 import json
-import reprlib
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Mapping
 
-from .errors import RooflineInputError
+from .errors import RooflineInputError, shown
 
 # Architectures whose operator graph operators.py describes: pre-norm decoders with RoPE, grouped-query
 # or multi-head latent attention (MLA), a gated MLP (SwiGLU or GeGLU) or a mixture of such experts.
@@ -47,10 +46,6 @@ QWEN_MAX_WINDOW_LAYERS_DEFAULT = {"qwen2": 28, "qwen3": 28}
 DISPLAY_WORDS = {"deepseek": "DeepSeek"}  # names whose capitals capitalize() would lose
 MAX_SIZE = 2**31 - 1  # any size beyond int32 is not a real model, and keeps every count finite
 MAX_CONFIG_BYTES = 1_000_000  # real config.json files are a few kB; a bigger one is not a model config
-SHOWN_CHARS = 60  # a bad value is shown cut to this length: an error message stays one short line
-_SHORT_REPR = reprlib.Repr()  # attributes set one by one: Python before 3.12 takes no keywords
-_SHORT_REPR.maxlist = _SHORT_REPR.maxdict = 4
-_SHORT_REPR.maxstring = _SHORT_REPR.maxlong = _SHORT_REPR.maxother = SHOWN_CHARS
 REQUIRED_FIELDS = ("hidden_size", "intermediate_size", "num_attention_heads",
                    "num_hidden_layers", "vocab_size")
 
@@ -183,27 +178,20 @@ def context_notes(model: ModelConfig, seq_len: int, output_len: int = 0) -> tupl
             f"{limit:,}: the model was not trained that long, so these numbers describe a run it does not support",)
 
 
-def _shown(value) -> str:
-    """A value as an error message shows it: its repr, bounded however big the value (reprlib never
-    builds the whole string of a 70-million-element list), cut to SHOWN_CHARS."""
-    text = _SHORT_REPR.repr(value)
-    return text if len(text) <= SHOWN_CHARS else text[:SHOWN_CHARS - 1] + "…"
-
-
 def _positive_int(config: Mapping, field_name: str, where: str) -> int:
     value = config.get(field_name)
     if value is None:
         raise RooflineInputError(field_name, f"missing from {where}")
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_SIZE:
         raise RooflineInputError(field_name, f"must be a positive integer up to {MAX_SIZE:,} in {where}, "
-                                 f"got {_shown(value)}")
+                                 f"got {shown(value)}")
     return value
 
 
 def _bool(config: Mapping, field_name: str, default: bool, where: str) -> bool:
     value = config.get(field_name, default)
     if not isinstance(value, bool):
-        raise RooflineInputError(field_name, f"must be true or false in {where}, got {_shown(value)}")
+        raise RooflineInputError(field_name, f"must be true or false in {where}, got {shown(value)}")
     return value
 
 
@@ -216,7 +204,7 @@ def _architecture(config: Mapping, where: str) -> str:
         for arch in archs:
             if arch in SUPPORTED_ARCHITECTURES:
                 return arch
-        raise RooflineInputError("architectures", f"{_shown(archs)} in {where} is not supported", allowed)
+        raise RooflineInputError("architectures", f"{shown(archs)} in {where} is not supported", allowed)
     model_type = config.get("model_type")
     by_type = {v: k for k, v in SUPPORTED_ARCHITECTURES.items()}
     if model_type in by_type:
@@ -224,7 +212,7 @@ def _architecture(config: Mapping, where: str) -> str:
     if model_type is None:
         raise RooflineInputError("architectures", f"neither 'architectures' nor 'model_type' in {where}",
                                  allowed)
-    raise RooflineInputError("model_type", f"{_shown(model_type)} in {where} is not supported",
+    raise RooflineInputError("model_type", f"{shown(model_type)} in {where} is not supported",
                              ", ".join(by_type))
 
 
@@ -264,7 +252,7 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
     act_field = "hidden_activation" if config.get("hidden_activation") else "hidden_act"
     act = config.get(act_field) or "silu"
     if act not in ("silu", "gelu_pytorch_tanh"):
-        raise RooflineInputError(act_field, f"{_shown(act)} in {where} is not supported", "silu, gelu_pytorch_tanh")
+        raise RooflineInputError(act_field, f"{shown(act)} in {where} is not supported", "silu, gelu_pytorch_tanh")
     return ModelConfig(
         name=name, architecture=arch, head_dim=head_dim, num_key_value_heads=kv_heads,
         tie_word_embeddings=_bool(config, "tie_word_embeddings", family in GEMMA_FAMILIES, where),
@@ -285,7 +273,7 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
 def _fraction(config: Mapping, field_name: str, where: str) -> float:
     value = config.get(field_name, 1.0)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
-        raise RooflineInputError(field_name, f"must be a number in (0, 1] in {where}, got {_shown(value)}")
+        raise RooflineInputError(field_name, f"must be a number in (0, 1] in {where}, got {shown(value)}")
     return float(value)
 
 
@@ -324,7 +312,7 @@ def _dense_layers(config: Mapping, family: str, layers: int, where: str) -> int:
         first = config.get("first_k_dense_replace") or 0
         if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first <= layers:
             raise RooflineInputError("first_k_dense_replace", f"must be an integer from 0 to num_hidden_layers="
-                                     f"{layers} in {where}, got {_shown(first)}")
+                                     f"{layers} in {where}, got {shown(first)}")
         step = _positive_int(config, "moe_layer_freq", where) if config.get("moe_layer_freq") is not None else 1
         # layers first, first + step, ... are MoE: ceil((layers - first) / step) of them (no loop over layers)
         return layers - -(-(layers - first) // step)
@@ -334,7 +322,7 @@ def _dense_layers(config: Mapping, family: str, layers: int, where: str) -> int:
         dense = config.get("mlp_only_layers")
         dense = [] if dense is None else dense
         if not isinstance(dense, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in dense):
-            raise RooflineInputError("mlp_only_layers", f"must be a list of layer indices in {where}, got {_shown(dense)}")
+            raise RooflineInputError("mlp_only_layers", f"must be a list of layer indices in {where}, got {shown(dense)}")
         # layer i is MoE when (i + 1) is a multiple of the step and i is not listed dense
         moe = layers // step - sum(1 for i in set(dense) if 0 <= i < layers and (i + 1) % step == 0)
         return layers - moe
@@ -361,7 +349,7 @@ def _sliding_layers(config: Mapping, family: str, layers: int, where: str) -> tu
         allowed = ("sliding_attention", "full_attention")
         if not isinstance(types, list) or len(types) != layers or not all(t in allowed for t in types):
             raise RooflineInputError("layer_types", f"must list {layers} of {', '.join(allowed)} in {where}, got "
-                                     f"{_shown(types)}")
+                                     f"{shown(types)}")
         return window, types.count("sliding_attention")
     if family == "gemma2":
         return window, (layers + 1) // 2
@@ -373,7 +361,7 @@ def _sliding_layers(config: Mapping, family: str, layers: int, where: str) -> tu
         first = config.get("max_window_layers", QWEN_MAX_WINDOW_LAYERS_DEFAULT.get(family, 0))
         if isinstance(first, bool) or not isinstance(first, int) or first < 0:
             raise RooflineInputError("max_window_layers", f"must be a non-negative integer in {where}, "
-                                     f"got {_shown(first)}")
+                                     f"got {shown(first)}")
         return window, max(layers - first, 0)  # layers max_window_layers .. num_hidden_layers-1
     return window, layers
 
@@ -402,19 +390,19 @@ def _with_family_defaults(config: Mapping, family: str) -> tuple[dict, tuple[str
 def from_hf_config(path: str | Path, name: str | None = None) -> ModelConfig:
     """Read a local Hugging Face ``config.json`` (or a folder that holds one)."""
     if not isinstance(path, (str, Path)) or not str(path).strip():
-        raise RooflineInputError("model", f"expected a path to a config.json, got {_shown(path)}")
+        raise RooflineInputError("model", f"expected a path to a config.json, got {shown(path)}")
     path = Path(path)
     try:
         if path.is_dir():
             path = path / "config.json"
         if not path.is_file():
-            raise RooflineInputError("model", f"config file {_shown(str(path))} does not exist")
+            raise RooflineInputError("model", f"config file {shown(str(path))} does not exist")
         with path.open("rb") as file:  # read at most one byte past the cap: a sparse 30 GB file costs nothing
             raw = file.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:  # a name too long for the file system, a folder without permission, ...
-        raise RooflineInputError("model", f"{_shown(str(path))} could not be read: {exc.strerror or exc}") from None
+        raise RooflineInputError("model", f"{shown(str(path))} could not be read: {exc.strerror or exc}") from None
     if len(raw) > MAX_CONFIG_BYTES:
-        raise RooflineInputError("model", f"{_shown(str(path))} is larger than {MAX_CONFIG_BYTES:,} bytes, "
+        raise RooflineInputError("model", f"{shown(str(path))} is larger than {MAX_CONFIG_BYTES:,} bytes, "
                                  "too large for a model's config.json")
     try:
         config = json.loads(raw.decode("utf-8"))
@@ -445,10 +433,10 @@ def preset(name: str) -> ModelConfig:
     """A shipped preset by name, e.g. ``"llama-33b"``."""
     files = _preset_files()
     if not isinstance(name, str):
-        raise RooflineInputError("model", f"expected a preset name, got {_shown(name)}", ", ".join(preset_names()))
+        raise RooflineInputError("model", f"expected a preset name, got {shown(name)}", ", ".join(preset_names()))
     key = name.strip().lower()
     if key not in files:
-        raise RooflineInputError("model", f"unknown preset {_shown(name)}",
+        raise RooflineInputError("model", f"unknown preset {shown(name)}",
                                  ", ".join(preset_names()) + ", or a path to a config.json")
     return model_from_dict(json.loads(files[key].read_text()), key, where=f"preset {key}")
 
@@ -459,12 +447,12 @@ def load_model(name_or_path: str | Path | ModelConfig) -> ModelConfig:
         return name_or_path
     if not isinstance(name_or_path, (str, Path)) or not str(name_or_path).strip():
         raise RooflineInputError("model", f"expected a preset name or a config.json path, got "
-                                 f"{_shown(name_or_path)}", ", ".join(preset_names()))
+                                 f"{shown(name_or_path)}", ", ".join(preset_names()))
     text = str(name_or_path)
     try:
         is_folder = Path(text).is_dir()
     except OSError as exc:  # a name longer than the file system allows
-        raise RooflineInputError("model", f"{_shown(text)} is neither a preset nor a readable path: "
+        raise RooflineInputError("model", f"{shown(text)} is neither a preset nor a readable path: "
                                  f"{exc.strerror or exc}", ", ".join(preset_names())) from None
     if text.endswith(".json") or "/" in text or is_folder:
         return from_hf_config(text)

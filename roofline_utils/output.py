@@ -6,7 +6,9 @@ a temporary file renamed over its target. Errors name the ``out`` field and say 
 accepted. A staging folder is owned by an advisory lock on a file inside it, held for the
 render's lifetime: a process id says nothing about a render on another host or in another
 container sharing the folder, a lock does. A run killed before it could clean up leaves a
-staging folder whose lock anyone can take; the next render removes it.
+staging folder whose lock anyone can take; the next render removes it. A run killed while it
+moved a report into place (SIGKILL cannot be deferred) leaves a journal in its staging folder:
+the next render first puts the previous report back whole, then removes the folder.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from .errors import RooflineInputError
 STAGING_PREFIX = ".roofline-render-"
 LOCK_NAME = ".lock"
 BACKUP_PREFIX = ".previous-"  # a replaced file, kept in staging until the whole report is in place
+JOURNAL_NAME = ".publishing"  # the names being moved into place; present only while a publish is under way
 STALE_AFTER_S = 3600  # a staging folder with no lock file (being created, or an older version's) waits an hour
 
 
@@ -114,9 +117,29 @@ def remove_stale_staging(folder: Path) -> list[Path]:
                 continue
         except OSError:  # unreadable, vanished meanwhile, a lock file that is itself odd
             continue
+        _undo_unfinished_publish(entry, folder)
         shutil.rmtree(entry, ignore_errors=True)
         removed.append(entry)
     return removed
+
+
+def _undo_unfinished_publish(staging: Path, folder: Path) -> None:
+    """Put back the report a killed publish was replacing: each listed file that left staging is
+    either restored from its kept copy or (a file that had no previous version) removed."""
+    try:
+        names = (staging / JOURNAL_NAME).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return  # no publish was under way (or it finished): the destination is whole
+    for name in names:
+        if not name or "/" in name or name.startswith("."):
+            continue  # only names publish() writes: a report's own files in this folder
+        try:
+            if (staging / f"{BACKUP_PREFIX}{name}").exists():
+                os.replace(staging / f"{BACKUP_PREFIX}{name}", folder / name)
+            elif not (staging / name).exists():  # moved in, and nothing was there before
+                os.unlink(folder / name)
+        except OSError:
+            continue  # the others are still put back
 
 
 def check_out_folder(out: str | os.PathLike) -> Path:
@@ -215,16 +238,29 @@ def publish(staging: Path, folder: Path, names: list[str]) -> None:
     existing report stays whole. The caller defers SIGINT/SIGTERM around this (report.py)."""
     check_destinations(folder, names)
     moved = []  # (name, whether an old file was kept, whether the new one is in place)
+    journal = staging / JOURNAL_NAME
     try:
+        _write_journal(journal, names)  # what a kill during the moves leaves for the next render to undo
         for name in names:
             os.chmod(staging / name, 0o666 & ~_umask())
             kept = _keep_previous(staging, folder, name)
             moved.append([name, kept, False])  # listed before the move: a kept file goes back even if it fails
             os.replace(staging / name, folder / name)
             moved[-1][2] = True
+        os.unlink(journal)  # the report is whole: nothing to undo any more
     except OSError as exc:
         _roll_back(staging, folder, moved)
-        raise _failure(folder / name, exc) from None
+        raise _failure(folder / name if moved else staging, exc) from None
+
+
+def _write_journal(journal: Path, names: list[str]) -> None:
+    """The names, written and flushed to disk before the first move."""
+    descriptor = os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(descriptor, "".join(f"{name}\n" for name in names).encode("utf-8"))
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _keep_previous(staging: Path, folder: Path, name: str) -> bool:

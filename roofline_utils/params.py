@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from .errors import RooflineInputError
+from .errors import RooflineInputError, shown
 from .hardware import PRECISIONS
 from .workload import MAX_GROUP_SIZE, MAX_MEDUSA_HEADS, MAX_TREE_SIZE, MLA_FORMS, SCALE_BITS
 
@@ -101,18 +101,18 @@ class ReportParameters:
             value, meta = getattr(self, f.name), f.metadata
             if isinstance(f.default, bool):
                 if not isinstance(value, bool):
-                    raise RooflineInputError(f.name, f"must be True or False, got {value!r}")
+                    raise RooflineInputError(f.name, f"must be True or False, got {shown(value)}")
             elif f.name.startswith("sweep_"):
                 _check_int_list(f.name, value, meta["low"], meta["high"])
             elif meta["choices"] is not None:
                 if value not in meta["choices"] or isinstance(value, bool):
-                    raise RooflineInputError(f.name, f"got {value!r}", ", ".join(map(str, meta["choices"])))
+                    raise RooflineInputError(f.name, f"got {shown(value)}", ", ".join(map(str, meta["choices"])))
             elif isinstance(f.default, float):
                 _check_number(f.name, value, meta["low"], meta["high"], meta["open"])
             elif meta["low"] is not None:
                 _check_int(f.name, value, meta["low"], meta["high"])
             elif f.name != "figure_dir" and not isinstance(value, str):  # model, hardware: validate() loads them
-                raise RooflineInputError(f.name, f"must be a string, got {_shown(value)}")
+                raise RooflineInputError(f.name, f"must be a string, got {shown(value)}")
             elif f.name in TEXT_FIELDS:
                 _check_text(f.name, value)
 
@@ -182,7 +182,7 @@ class ReportParameters:
             from .measure import shipped_runs
 
             if self.measurement_run not in shipped_runs():
-                raise RooflineInputError("measurement_run", f"no shipped run {self.measurement_run!r}",
+                raise RooflineInputError("measurement_run", f"no shipped run {shown(self.measurement_run)}",
                                          ", ".join(shipped_runs()) or "none")
 
     def workload(self):
@@ -269,51 +269,44 @@ def _file_label(value: str) -> str:
     return label[:MAX_STEM_NAME_CHARS]
 
 
-def _shown(value, limit: int = 80) -> str:
-    """A value for an error message: its repr, cut (a 100,000-character name is not a one-line error)."""
-    text = repr(value) if not isinstance(value, (list, tuple, dict)) or len(value) < 100 else \
-        f"a {type(value).__name__} of {len(value):,} items"
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text):,} characters)"
-
-
 def _check_text(name: str, value: str) -> None:
     """A name or path a render will use in files, titles and the kernel: bounded, printable, UTF-8."""
     path = looks_like_path(value)
     limit = MAX_PATH_CHARS if path else MAX_NAME_CHARS
     if len(value) > limit:
-        raise RooflineInputError(name, f"is {len(value):,} characters long: {_shown(value)}",
+        raise RooflineInputError(name, f"is {len(value):,} characters long: {shown(value)}",
                                  f"at most {limit:,} characters")
     control = next((c for c in value if ord(c) < 32 or ord(c) == 127), None)
     if control is not None:
-        raise RooflineInputError(name, f"contains the control character U+{ord(control):04X}: {_shown(value)}",
+        raise RooflineInputError(name, f"contains the control character U+{ord(control):04X}: {shown(value)}",
                                  "printable characters")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # a file name with bytes that are not UTF-8 arrives as lone surrogates
-        raise RooflineInputError(name, f"is not valid UTF-8: {_shown(value)}",
+        raise RooflineInputError(name, f"is not valid UTF-8: {shown(value)}",
                                  "a name or path whose characters are UTF-8") from None
     longest = max(Path(value).parts or ("",), key=lambda part: len(part.encode()))
     if len(longest.encode()) > MAX_PART_BYTES:
         raise RooflineInputError(name, f"has a file or folder name of {len(longest.encode()):,} bytes: "
-                                 f"{_shown(value)}", f"names of at most {MAX_PART_BYTES} bytes")
+                                 f"{shown(value)}", f"names of at most {MAX_PART_BYTES} bytes")
 
 
 def _check_int(name: str, value, low: int, high: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise RooflineInputError(name, f"must be an integer from {low:,} to {high:,}, got {value!r}")
+        raise RooflineInputError(name, f"must be an integer from {low:,} to {high:,}, got {shown(value)}")
 
 
 def _check_number(name: str, value, low: float, high: float, open_range: bool) -> None:
     number = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
     if not number or not ((low < value < high) if open_range else (low <= value <= high)):
         between = f"strictly between {low:g} and {high:g}" if open_range else f"from {low:g} to {high:,g}"
-        raise RooflineInputError(name, f"must be a number {between}, got {value!r}")
+        raise RooflineInputError(name, f"must be a number {between}, got {shown(value)}")
 
 
 def _check_int_list(name: str, values, low: int, high: int) -> None:
     if not isinstance(values, (list, tuple)) or not values or len(values) > MAX_SWEEP_VALUES:
         raise RooflineInputError(name, f"must be a list of 1 to {MAX_SWEEP_VALUES} integers from {low:,} to "
-                                 f"{high:,}, got {values!r}")
+                                 f"{high:,}, got {shown(values)}")
     for value in values:
         _check_int(name, value, low, high)
 

@@ -371,14 +371,18 @@ def sweep_chart(sweep: pd.DataFrame, x: str, series: str, title: str):
     """Time per token and tokens/s against ``x`` (batch or seq_len), one line per ``series`` value.
 
     Settings that do not fit in memory are drawn hollow and dashed: the memory limit on the same plot.
+    Lengths past the model's context (``within_context`` false) are shaded grey when ``x`` is the length,
+    and named in the legend when the lines are lengths.
     """
     figure, (left, right) = plt.subplots(1, 2, figsize=(PAGE_WIDTH_IN, 3.8))
     values = sorted(sweep[series].unique())
+    past = set(sweep.loc[~sweep["within_context"], "seq_len"]) if "within_context" in sweep else set()
     for value, colour in zip(values, series_colours(len(values))):
         rows = sweep[sweep[series] == value].sort_values(x)
+        label = f"{series}={value:,}" + (" (past the context)" if series == "seq_len" and value in past else "")
         for ax, column, scale in ((left, "tpot_s", 1e3), (right, "tokens_per_s", 1)):
             fits, over = rows[rows["fits"]], rows[~rows["fits"]]
-            ax.plot(fits[x], fits[column] * scale, "o-", color=colour, ms=4, lw=1.8, label=f"{series}={value}")
+            ax.plot(fits[x], fits[column] * scale, "o-", color=colour, ms=4, lw=1.8, label=label)
             if len(over):
                 joined = pd.concat([fits.tail(1), over])
                 ax.plot(joined[x], joined[column] * scale, "--", color=colour, lw=1.3)
@@ -386,6 +390,12 @@ def sweep_chart(sweep: pd.DataFrame, x: str, series: str, title: str):
     for ax, label in ((left, "time per output token (ms)"), (right, "decode tokens/s (whole batch)")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
+        if x == "seq_len" and past:  # grey from midway (on the log axis) between the last length inside and the first past
+            inside = sorted(set(sweep["seq_len"]) - past)
+            low, high = ax.get_xlim()
+            start = (inside[-1] * min(past)) ** 0.5 if inside else low
+            ax.axvspan(start, high, color="0.85", zorder=0, lw=0, label="past the model's context")
+            ax.set_xlim(low, high)
         _si_ticks(ax, counts=True)  # batches, lengths, ms and tokens/s: 1,024 reads better than 1 k
         ax.set_xlabel(x)
         ax.set_ylabel(label)

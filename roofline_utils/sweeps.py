@@ -35,7 +35,8 @@ def decode_sweep(model: ModelConfig | str, hardware: Hardware | str, workload: W
     tpot_s is one decode step at that KV length; tokens_per_s = batch / tpot_s (the whole
     batch, per tensor-parallel group); fits compares weights + KV cache at the request's end
     (seq_len + output_len) + activations with what a server may use of one device's memory
-    (decode activations; prefills are assumed chunked). One vectorised call.
+    (decode activations; prefills are assumed chunked); within_context whether prompt + output fit
+    the model's context (``max_position_embeddings``; True where the config gives none). One vectorised call.
     """
     model, hardware, workload = load_model(model), get_hardware(hardware), check_workload(workload)
     check_positive_integers("batches", batches)
@@ -45,8 +46,10 @@ def decode_sweep(model: ModelConfig | str, hardware: Hardware | str, workload: W
     grid = replace(workload, batch=batch, seq_len=seq)
     tpot = phase_arrays(model, hardware, grid, "decode")["time_s"]
     need = needed_bytes(model, grid, phases=("decode",))
+    limit = model.sweep_limit(workload.output_len)  # the longest prompt the context holds with the output after it
     return pd.DataFrame({"batch": batch, "seq_len": seq, "tpot_s": tpot, "tokens_per_s": batch / tpot,
-                         "memory_bytes": need, "fits": need <= capacity_bytes(hardware, workload)})
+                         "memory_bytes": need, "fits": need <= capacity_bytes(hardware, workload),
+                         "within_context": np.ones(seq.shape, bool) if limit is None else seq <= limit})
 
 
 GRID_AXES = ("batch", "seq_len", "weight_bits", "act_bits", "kv_bits")

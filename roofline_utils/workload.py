@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .errors import RooflineInputError
+from .errors import RooflineInputError, shown
 from .hardware import PRECISION_BITS, PRECISIONS, Hardware, sixteen_bit_precision
 
 BIT_WIDTHS = (4, 8, 16, 32)
@@ -79,7 +79,7 @@ class Workload:
                 continue  # the common single setting, checked without numpy
             values = _as_array(name, getattr(self, name))
             if values.dtype.kind not in "iuf" or values.size == 0 or not np.isin(values, BIT_WIDTHS).all():
-                raise RooflineInputError(name, f"got {getattr(self, name)!r}", ", ".join(map(str, BIT_WIDTHS)))
+                raise RooflineInputError(name, f"got {shown(getattr(self, name))}", ", ".join(map(str, BIT_WIDTHS)))
         _check_choice("attention_io", self.attention_io, ATTENTION_IO)
         _check_choice("prefill_logits", self.prefill_logits, PREFILL_LOGITS)
         _check_choice("mla", self.mla, MLA_FORMS)
@@ -90,21 +90,21 @@ class Workload:
             if type(value) is int and low <= value <= high:
                 continue  # the common case, without the slower isinstance checks
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-                raise RooflineInputError(name, f"must be an integer from {low:,} to {high:,}, got {value!r}")
+                raise RooflineInputError(name, f"must be an integer from {low:,} to {high:,}, got {shown(value)}")
         if isinstance(self.weight_scale_bits, bool) or not isinstance(self.weight_scale_bits, (int, np.integer)) \
                 or self.weight_scale_bits not in SCALE_BITS:
-            raise RooflineInputError("weight_scale_bits", f"got {self.weight_scale_bits!r}", ", ".join(map(str, SCALE_BITS)))
+            raise RooflineInputError("weight_scale_bits", f"got {shown(self.weight_scale_bits)}", ", ".join(map(str, SCALE_BITS)))
         for name in ("causal", "weight_zero_point", "quantize_head", "quantize_stream"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
-                raise RooflineInputError(name, f"must be True or False, got {getattr(self, name)!r}")
+                raise RooflineInputError(name, f"must be True or False, got {shown(getattr(self, name))}")
         utilization = self.gpu_memory_utilization
         if isinstance(utilization, bool) or not isinstance(utilization, (int, float)) or not 0 < utilization <= 1:
             raise RooflineInputError("gpu_memory_utilization", f"must be a fraction above 0 and at most 1, "
-                                     f"got {utilization!r}")
+                                     f"got {shown(utilization)}")
         for name in _FLOP_COUNT_FIELDS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1000:
-                raise RooflineInputError(name, f"must be a number of FLOPs from 0 to 1,000, got {value!r}")
+                raise RooflineInputError(name, f"must be a number of FLOPs from 0 to 1,000, got {shown(value)}")
 
     def assumptions(self) -> dict[str, object]:
         """Every field and its value, for the report's assumptions table."""
@@ -120,7 +120,7 @@ _FLOP_COUNT_FIELDS = tuple(f.name for f in fields(Workload) if f.name.endswith("
 
 def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
     if not isinstance(value, str) or value not in allowed:
-        raise RooflineInputError(name, f"got {value!r}", ", ".join(allowed))
+        raise RooflineInputError(name, f"got {shown(value)}", ", ".join(allowed))
 
 
 
@@ -131,7 +131,7 @@ def _as_array(name: str, value: object) -> np.ndarray:
     try:
         return np.asarray(value)
     except (ValueError, TypeError):  # ragged nested lists
-        raise RooflineInputError(name, f"must be a number or a rectangular array of numbers, got {value!r}") from None
+        raise RooflineInputError(name, f"must be a number or a rectangular array of numbers, got {shown(value)}") from None
 
 
 def check_positive_integers(name: str, value: object) -> None:
@@ -139,7 +139,7 @@ def check_positive_integers(name: str, value: object) -> None:
     if type(value) is int and 1 <= value <= MAX_COUNT:
         return  # the common single setting, checked without numpy
     values = _as_array(name, value)
-    problem = f"must be a positive integer up to {MAX_COUNT:,} (or a non-empty array of them), got {value!r}"
+    problem = f"must be a positive integer up to {MAX_COUNT:,} (or a non-empty array of them), got {shown(value)}"
     if values.size == 0 or values.dtype.kind not in "iuf":
         raise RooflineInputError(name, problem)
     if not (np.isfinite(values).all() and (values >= 1).all() and (values <= MAX_COUNT).all()
@@ -232,7 +232,7 @@ def compute_precision(hardware: Hardware, weight_bits: int, act_bits: int) -> st
     """
     for name, bits in (("weight_bits", weight_bits), ("act_bits", act_bits)):
         if isinstance(bits, bool) or not isinstance(bits, (int, np.integer)) or bits not in BIT_WIDTHS:
-            raise RooflineInputError(name, f"got {bits!r}", ", ".join(map(str, BIT_WIDTHS)))
+            raise RooflineInputError(name, f"got {shown(bits)}", ", ".join(map(str, BIT_WIDTHS)))
     if not isinstance(hardware, Hardware):
         raise RooflineInputError("hardware", f"expected a Hardware, got {type(hardware).__name__}",
                                  "get_hardware(...) or custom_hardware(...)")

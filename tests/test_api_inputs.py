@@ -58,3 +58,16 @@ def test_verify_curve_names_bad_tree_sizes(tree_sizes):
 def test_compute_precision_names_a_missing_device():
     with pytest.raises((RooflineInputError, TypeError)):
         compute_precision(None, 16, 16)
+
+
+@pytest.mark.parametrize("call, field", [(lambda v: rl.get_hardware(v), "hardware"), (lambda v: rl.load_model(v), "model"),
+                                         (lambda v: rl.Workload(batch=v), "batch"),
+                                         (lambda v: rl.Workload(weight_bits=v), "weight_bits")])
+def test_an_enormous_value_is_shown_cut_in_one_short_message(call, field):
+    # a 100,000-character name or a 100,000-element list: the message names the field and shows the value
+    # cut to 60 characters, whatever its size (the allowed list adds a few hundred characters at most)
+    for value in ("a" * 100_000, ["x"] * 100_000):
+        with pytest.raises((RooflineInputError, TypeError)) as err:
+            call(value)
+        message = str(err.value)
+        assert message.startswith(f"{field}:") and len(message) < 700 and "\n" not in message, message[:200]

@@ -208,6 +208,26 @@ def check_sweep(model, hardware, workload, texts):
         assert "the weights are read once for the whole batch" not in text
 
 
+def check_context(model, hardware, workload, texts):
+    """4.3's length sweep against the config's max_position_embeddings: prompt + output positions."""
+    lengths = [2**i for i in range(7, 18)]
+    swept = sweeps.decode_sweep(model, hardware, workload, [1], lengths).sort_values("seq_len")
+    text = markdown(findings.context_reach(model, lengths, workload.output_len))
+    texts.append(text)
+    limit = model.max_position_embeddings
+    past = [n for n in lengths if limit is not None and n + workload.output_len > limit]
+    assert swept["within_context"].tolist() == [n not in past for n in lengths]
+    if limit is None:
+        assert "no context limit" in text, text
+    elif not past:
+        assert "every swept length fits" in text, text
+    else:
+        named = re.search(r"the (?:\d+ )?swept lengths? (.+?) lies? beyond it", text).group(1)
+        ends = [int(number(x)) for x in re.findall(r"[\d,]*\d", named)]
+        shown = {n for n in lengths if ends[0] <= n <= ends[-1]} if " to " in named else set(ends)
+        assert shown == set(past) and f"holds {limit:,} tokens" in text, text
+
+
 def check_verify(model, hardware, workload, tree, texts):
     heads = 0 if tree == 1 else speculative.DEFAULT_MEDUSA_HEADS
     work = replace(workload, tree_size=tree, medusa_heads=heads)
@@ -255,6 +275,15 @@ def check_the_rest(model, hardware, workload, texts):
         assert "No decode batch fits" in texts[-1]
     else:
         assert f"**{largest:,}**" in texts[-1]
+    # the verdict at the workload's batch and the largest batch count the same bytes: they never disagree
+    footprint = rl.memory_footprint(model, hardware, workload)
+    assert footprint.fits == (workload.batch <= largest), (footprint, largest)
+    note = findings.one_pass_prefill_note(footprint)
+    texts.append(note)
+    one_pass = bool(np.all(needed_bytes(model, workload, phases=("prefill",)) <= capacity_bytes(hardware, workload)))
+    if footprint.fits:
+        assert ("even prefilling every prompt in one pass fits" in note) == one_pass, note
+        assert ("it has to prefill in chunks" in note) == (not one_pass), note
     texts.append(markdown(rl.e2e.end_to_end(model, hardware, workload, prompt_len=int(np.max(workload.seq_len)),
                                             output_len=16)))
     texts.append(markdown(findings.headline(model, hardware, workload)))
@@ -343,6 +372,7 @@ def test_every_claim_holds_on_its_data(model_name, device, fields, tree, user_de
     check_ridge(model, hardware, workload, texts)
     check_intensity(model, hardware, workload, ridge, texts)
     check_sweep(model, hardware, workload, texts)
+    check_context(model, hardware, workload, texts)
     check_verify(model, hardware, workload, tree, texts)
     check_the_rest(model, hardware, workload, texts)
     check_chart(model, hardware, workload, texts)

@@ -1,4 +1,6 @@
 """Memory footprint, the roofline formula, and the model totals, against hand arithmetic."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -30,11 +32,26 @@ def test_fp16_llama_33b_does_not_fit_one_a40():
 
 
 def test_peak_activation_is_the_swiglu_since_servers_run_fused_attention():
-    # prefill's silu(gate)·up reads gate and up and writes their product: 3 · 1024 · 17920 elements of 2 bytes;
+    # silu(gate)·up reads gate and up and writes their product: 3 · tokens · 17920 elements of 2 bytes, for
+    # the one token a decode step holds per sequence (the fit) and the 1024 of a one-pass prefill (beside it);
     # the unfused score matrix a softmax would read and write (2 · 52 · 1024² · 2 B) never exists fused,
     # whichever IO model the chart uses
     for io in ("unfused", "fused"):
-        assert memory_footprint("llama-33b", "a40", Workload(attention_io=io)).activations_bytes == 3 * 1024 * 17920 * 2
+        fit = memory_footprint("llama-33b", "a40", Workload(attention_io=io))
+        assert fit.activations_bytes == 3 * 1 * 17920 * 2
+        assert fit.prefill_activations_bytes == 3 * 1024 * 17920 * 2
+
+
+def test_the_verdict_and_the_largest_batch_count_the_same_bytes():
+    # 4-bit Llama-33B on an A40 at 2,048 tokens: whatever the largest batch is, the verdict at that batch
+    # says it fits and at one more says it does not (one accounting, decode activations)
+    from roofline_utils.memory import largest_batch_that_fits
+
+    workload = Workload(weight_bits=4, seq_len=2048, output_len=0)
+    largest = largest_batch_that_fits("llama-33b", "a40", workload)
+    assert largest > 1
+    assert memory_footprint("llama-33b", "a40", replace(workload, batch=largest)).fits
+    assert not memory_footprint("llama-33b", "a40", replace(workload, batch=largest + 1)).fits
 
 
 def test_roofline_formula():

@@ -4,7 +4,8 @@ import json
 import pytest
 
 from roofline_utils.errors import RooflineInputError
-from roofline_utils.models import MAX_CONFIG_BYTES, SHOWN_CHARS, from_hf_config, load_model
+from roofline_utils.errors import SHOWN_CHARS
+from roofline_utils.models import MAX_CONFIG_BYTES, from_hf_config, load_model
 
 LLAMA = {"architectures": ["LlamaForCausalLM"], "hidden_size": 64, "intermediate_size": 128,
          "num_attention_heads": 4, "num_hidden_layers": 2, "vocab_size": 100}

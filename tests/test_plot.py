@@ -145,3 +145,25 @@ def test_sweep_lines_use_the_visible_scale():
     drawn = {to_rgba(line.get_color()) for line in figure.axes[0].get_lines()}
     assert drawn == {tuple(c) for c in plot.series_colours(4)}
     plt.close(figure)
+
+
+def test_lengths_past_the_context_are_marked_where_they_are_drawn():
+    # lengths 2,048 and 8,192 past a 1,000-token context: a grey span on the length axis covering them
+    # (and nothing inside the context), and a legend naming them where the lines are lengths
+    sweep = _sweep().assign(within_context=lambda d: d["seq_len"] <= 1000)
+    by_length = plot.sweep_chart(sweep, "seq_len", "batch", "t")
+    spans = [p for p in by_length.axes[0].patches if p.get_label() == "past the model's context"]
+    assert len(spans) == 1
+    left, right = spans[0].get_x(), spans[0].get_x() + spans[0].get_width()
+    assert 512 < left < 2048 and right > 8192
+    legend = [t.get_text() for t in by_length.legends[0].get_texts()]
+    assert "past the model's context" in legend
+    by_batch = plot.sweep_chart(sweep, "batch", "seq_len", "t")
+    legend = [t.get_text() for t in by_batch.legends[0].get_texts()]
+    assert legend == ["seq_len=128", "seq_len=512", "seq_len=2,048 (past the context)",
+                      "seq_len=8,192 (past the context)"]
+    # inside the context everywhere: nothing marked
+    clean = plot.sweep_chart(sweep.assign(within_context=True), "seq_len", "batch", "t")
+    assert not [p for p in clean.axes[0].patches if p.get_label() == "past the model's context"]
+    for figure in (by_length, by_batch, clean):
+        plt.close(figure)

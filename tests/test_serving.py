@@ -168,18 +168,25 @@ def test_llama_3_1_70b_4_bit_batch_16_fits_an_h100_with_fused_activations():
     weights = linear / 2 + 2 * V70 * H70 * 2 + (2 * L70 + 1) * H70 * 2
     # KV cache: 16 sequences · (4,096 + 256) positions · 80 layers · 2 · 8 heads · 128 · 2 B
     kv = 16 * (4096 + 256) * L70 * 2 * KV70 * 128 * 2
-    # Peak activations, fused attention: the SwiGLU reads gate and up and writes their product,
-    # 3 · T · I at 2 B for the T = 16 · 4,096 prefill tokens (the unfused score matrix would be
+    # Peak activations, fused attention. A decode step (the fit) holds 16 tokens: its widest operator is
+    # lm_head, reading 16 · h and writing 16 · V logits at 2 B (the SwiGLU's 3 · 16 · I is smaller). A
+    # one-pass prefill (beside the fit) holds T = 16 · 4,096 tokens, and there the SwiGLU's 3 · T · I
+    # wins, since prefill computes logits for the last token only (the unfused score matrix would be
     # 16 · 64 · 4,096² · 2 B = 34.4 GB written, read and written again: 68.7 GB).
-    activations = 3 * 16 * 4096 * I70 * 2
+    activations = (16 * H70 + 16 * V70) * 2
+    assert activations > 3 * 16 * I70 * 2
+    prefill_activations = 3 * 16 * 4096 * I70 * 2
     fit = memory_footprint("llama-3.1-70b", "h100-sxm", rl.Workload(batch=16, seq_len=4096, weight_bits=4))
     assert fit.weights_bytes == weights
     assert fit.kv_cache_bytes == kv
     assert fit.activations_bytes == activations
     assert fit.capacity_bytes == pytest.approx(81_559 * 2**20 * 0.9)
-    assert weights + kv + activations == pytest.approx(72.52e9, rel=1e-3)
+    assert fit.prefill_activations_bytes == prefill_activations
+    assert weights + kv + activations == pytest.approx(61.25e9, rel=1e-3)  # 38.43 + 22.82 + 0.0044 GB
     assert weights + kv + activations < 81_559 * 2**20 * 0.9
-    assert fit.fits and fit.verdict("H100").startswith("Fits: 72.5 GB needed of the 77.0 GB")
+    assert fit.fits and fit.verdict("H100").startswith("Fits: 61.3 GB needed of the 77.0 GB")
+    # a one-pass prefill of all 16 prompts (72.5 GB) would fit as well
+    assert weights + kv + prefill_activations == pytest.approx(72.52e9, rel=1e-3) and fit.one_pass_prefill_fits
     # the chart's unfused IO model does not change what a server needs
     unfused = memory_footprint("llama-3.1-70b", "h100-sxm",
                                rl.Workload(batch=16, seq_len=4096, weight_bits=4, attention_io="unfused"))

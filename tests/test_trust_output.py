@@ -291,3 +291,46 @@ def test_the_console_script_goes_through_the_quiet_entry():
 
     project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
     assert project["project"]["scripts"]["roofline"] == "roofline_utils._entry:main"
+
+
+KILLED_PUBLISH = """
+import os, signal, sys
+from pathlib import Path
+from roofline_utils import output
+
+folder, kill_after = Path(sys.argv[1]), int(sys.argv[2])
+staging = folder / (output.STAGING_PREFIX + "killed")
+staging.mkdir()
+lock = output._lock(staging)  # held until the kill, as a render holds it
+names = ["r_operators.csv", "r_roofline.png", "r_roofline.svg", "r.html"]
+for name in names:
+    (staging / name).write_text("new " + name)
+real_replace, moves = os.replace, [0]
+
+def replace_then_die(source, target):
+    real_replace(source, target)
+    moves[0] += 1
+    if moves[0] == kill_after:
+        os.kill(os.getpid(), signal.SIGKILL)  # what no handler can defer
+
+os.replace = replace_then_die
+output.publish(staging, folder, names)
+"""
+
+
+@pytest.mark.parametrize("previous", [True, False])
+@pytest.mark.parametrize("kill_after", [1, 2, 3, 4])
+def test_a_render_killed_while_publishing_is_undone_by_the_next_one(tmp_path, previous, kill_after):
+    names = ["r_operators.csv", "r_roofline.png", "r_roofline.svg", "r.html"]
+    if previous:
+        for name in names:
+            (tmp_path / name).write_text("old " + name)
+    done = subprocess.run([sys.executable, "-c", KILLED_PUBLISH, str(tmp_path), str(kill_after)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    left = {p.name for p in tmp_path.iterdir() if not p.name.startswith(STAGING_PREFIX)}
+    assert 0 < len({n for n in left if (tmp_path / n).read_text().startswith("new")}) == min(kill_after, 4)
+    output.remove_stale_staging(tmp_path)  # what the next render does first
+    after = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    # the previous report whole again, or (there was none) nothing: never a mix of two reports
+    assert after == ({name: "old " + name for name in names} if previous else {})
