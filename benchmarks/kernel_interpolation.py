@@ -26,7 +26,7 @@ from roofline_utils.hardware import get_hardware
 from roofline_utils.measure import database
 from roofline_utils.measure.interpolation import LogGrid, error_summary, leave_one_out
 from roofline_utils.measure.lookup import stated_p90
-from roofline_utils.measure.measured import bound_check
+from roofline_utils.measure.measured import SUSPECT_TABLES, bound_check
 
 
 def interpolation_errors(rows: pd.DataFrame) -> pd.DataFrame:
@@ -111,6 +111,14 @@ def main(argv=None) -> int:
               f"{big['ratio'].min():.3f}, {int(big['below'].sum())} below tolerance; "
               f"{len(under):,} of {len(checked):,} faster than the bound, "
               f"{int(under['fits_l2'].sum()):,} of them with a working set that fits the L2")
+    print("the bound over every framework's tables (working set >= 4x L2):")
+    for device in database.database_devices():
+        for framework, version in database.frameworks(device).items():
+            checked = bound_check(database.read_kernels(device, framework, version), get_hardware(device))
+            big = checked[checked["checked"]]
+            suspect = any((device, framework, kind) in SUSPECT_TABLES for kind in database.KINDS)
+            print(f"{device:14s} {framework:7s} {version:11s} {len(big):6,} checked, worst {big['ratio'].min():.3f}, "
+                  f"{int(big['below'].sum()):4d} below tolerance" + ("  (see SUSPECT_TABLES)" if suspect else ""))
     total = pd.concat(every, ignore_index=True)
     for kind, part in total.groupby("kind"):
         print(line("all GPUs", f"{kind} (interpolation)", part["error"], stated_p90("", kind)))

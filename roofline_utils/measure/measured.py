@@ -158,6 +158,21 @@ TIMER_RESOLUTION_S = 1e-6  # CUDA events resolve about 0.5 us; a collector's med
 CLOCK_MARGIN = 0.02  # datasheet roofs are at the boost clock; a timing's run-to-run spread is a percent or two
 
 
+# Tables in which kernels with working sets far above the L2 run faster than the datasheet bandwidth allows
+# (benchmarks/kernel_interpolation.py --framework finds them): a finding about the collection, not the bound.
+SUSPECT_TABLES = {
+    ("a100-80gb-sxm", "trtllm", "decode_attention"):
+        "TensorRT-LLM 1.0.0's decode attention on the A100 (kernel source torch_flow) would need up to 3.5 TB/s "
+        "from a 2.0 TB/s memory (323 kernels, down to 0.59 of the bound); its time stops growing with batch × "
+        "length near 1.25 ms, so the kernel cannot have read a KV cache of that size: the collector's KV pool is "
+        "smaller than batch × length and its blocks repeat (served from the L2), a property of the collection",
+    ("h100-sxm", "sglang", "decode_attention"):
+        "SGLang 0.5.14's decode attention on the H100 with one K/V head at 2-4 million cached positions runs at up "
+        "to 1.07× the datasheet bandwidth (21 kernels, down to 0.94 of the bound): the same flattening at the "
+        "largest batch × length, so repeated KV blocks again, not a counting error",
+}
+
+
 def kernel_costs(rows: pd.DataFrame) -> pd.DataFrame:
     """FLOPs and bytes of each table kernel, counted as the operator list counts them (16-bit elements):
     GEMM 2·m·n·k FLOPs, (m·k + k·n + m·n)·2 bytes; fused attention 4·d·scores + 5·scores FLOPs (QK^T, PV and
