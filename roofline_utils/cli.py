@@ -134,12 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     table.add_argument("--phase", choices=("prefill", "decode", "verify", "all"), default=None,
                        help="the phase's rows only; verify: one speculative step checking --tree-size candidates "
                        "per sequence with --medusa-heads heads (default: prefill and decode)")
+    table.add_argument("--measured", action="store_true", help="add measured_s (per occurrence, like time_s) and "
+                       "measured_from (grid, interpolated, extrapolated) from NVIDIA's measured kernels of "
+                       "--measured-device (default: the --hardware itself when measured)")
     table.add_argument("--format", choices=("csv", "text"), default="csv", help="output format (default: csv)")
     table.add_argument("--out", default="-", help="output file; - for standard output (default: -)")
 
     listing = sub.add_parser("list", help="the shipped model presets, hardware catalog or measurement runs",
                              description="List what ships with the package.")
-    listing.add_argument("what", choices=("models", "hardware", "runs"), help="what to list")
+    listing.add_argument("what", choices=("models", "hardware", "runs", "measured"), help="what to list "
+                         "(measured: the GPUs and frameworks with measured kernels)")
     return parser
 
 
@@ -184,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         for note in _model_notes(parameters):
             print(f"roofline: note: {note}", file=sys.stderr)
         if args.command == "table":
-            return _table(parameters, args.format, args.out, args.phase)
+            return _table(parameters, args.format, args.out, args.phase, args.measured)
         return _render(parameters, args.out, args.show_code)
     except RooflineInputError as exc:
         print(f"roofline: error: {' '.join(str(exc).split())}", file=sys.stderr)  # always one line
@@ -255,6 +259,11 @@ def _list(what: str) -> int:
             reported = "n/a" if hw.reported_memory_bytes is None else f"{hw.reported_memory_bytes / 2**20:,.0f} MiB"
             lines.append(f"{name:16s} {hw.name:32s} {hw.memory_bytes / 2**30:5.0f} GB {reported:>12s} "
                          f"{hw.bandwidth_bytes_per_s / 1e9:5.0f} GB/s {peak:>13s}")
+    elif what == "measured":
+        from .measure.extract import frameworks_for, measured_devices
+
+        lines = [f"{key:16s} " + ", ".join(f"{fw} {version}" for fw, version in sorted(frameworks_for(key).items()))
+                 for key in measured_devices()]
     else:
         from .measure import shipped_runs
 
@@ -263,7 +272,32 @@ def _list(what: str) -> int:
     return 0
 
 
-def _table(parameters: ReportParameters, fmt: str, out: str, phase: str | None) -> int:
+def _measured_columns(parameters: ReportParameters, model, phases: tuple[str, ...], rows: int) -> dict:
+    """measured_s and measured_from, from --measured-device (else --hardware when it is measured); a note
+    on stderr says which GPU and framework, or why the columns are empty."""
+    import numpy as np
+
+    from .hardware import get_hardware
+    from .measure.extract import choose_device, kernel_source
+    from .measure.measured import measured_columns, uncovered_reason
+    from .params import check_measured_device
+
+    check_measured_device(parameters.measured_device)
+    hardware = get_hardware(parameters.hardware)
+    choice = choose_device(hardware, parameters.measured_device)
+    if parameters.measured_device == "auto" and choice.shown != hardware.key:  # another GPU only when asked
+        hint = f"; --measured-device {choice.shown} shows the nearest" if choice.shown else ""
+        print(f"roofline: note: measured columns empty: {hardware.name} is not in the measured tables{hint}",
+              file=sys.stderr)
+        return {"measured_s": np.full(rows, "", dtype=object), "measured_from": np.full(rows, "", dtype=object)}
+    source = kernel_source(choice.shown, parameters.measured_framework)
+    reason = uncovered_reason(model, parameters.workload())
+    print(f"roofline: note: measured from {source.describe()}" + (f"; nothing applies: {reason}" if reason else ""),
+          file=sys.stderr)
+    return measured_columns(model, parameters.workload(), phases, source.times)
+
+
+def _table(parameters: ReportParameters, fmt: str, out: str, phase: str | None, measured: bool = False) -> int:
     from .operators import ALL_PHASES, PHASES
     from .output import csv_text, write_text
     from .roofline import operator_columns
@@ -272,8 +306,10 @@ def _table(parameters: ReportParameters, fmt: str, out: str, phase: str | None) 
     phases = PHASES if phase is None else ALL_PHASES if phase == "all" else (phase,)
     from .params import load_resolved_model
 
-    columns = operator_columns(load_resolved_model(parameters.model), parameters.hardware, parameters.workload(),
-                               phases)
+    model = load_resolved_model(parameters.model)
+    columns = operator_columns(model, parameters.hardware, parameters.workload(), phases)
+    if measured:
+        columns.update(_measured_columns(parameters, model, phases, len(columns["phase"])))
     if fmt == "csv":
         text = csv_text(columns)
     else:

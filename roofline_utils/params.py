@@ -28,7 +28,8 @@ MAX_PATH_CHARS = 1024  # a path given for a model, device or draft
 MAX_PART_BYTES = 255  # one folder or file name: what Linux, macOS and Windows file systems allow
 MAX_STEM_NAME_CHARS = 48  # of a name in an output file name; a longer one is cut and the stem hashed
 PATH_SUFFIXES = (".json", ".yaml", ".yml")
-TEXT_FIELDS = ("model", "hardware", "draft_model", "measurement_run")
+TEXT_FIELDS = ("model", "hardware", "draft_model", "measurement_run", "measured_device")
+MEASURED_FRAMEWORKS = ("vllm", "sglang", "trtllm")  # the frameworks NVIDIA's collectors timed kernels with
 
 
 def _param(default, help: str, *, low: float | None = None, high: float | None = None, choices=None,
@@ -84,6 +85,11 @@ class ReportParameters:
     measurement_run: str = _param(DEFAULT_MEASUREMENT, "a shipped measurement run for the measured-vs-"
                                   "predicted section ('roofline list runs')")
     remeasure: bool = _param(False, "measure this machine now (a GPU with PyTorch+CUDA if present, else the CPU)")
+    measured_device: str = _param("auto", "the GPU whose measured kernels (NVIDIA's tables) are shown: 'auto' takes "
+                                  "the report's device when measured, else the measured GPU of its generation; "
+                                  "'none': skip; or a catalog key ('roofline list measured')")
+    measured_framework: str = _param("vllm", "the framework whose measured kernels are shown, at the newest version "
+                                     "the tables hold for that GPU", choices=MEASURED_FRAMEWORKS)
     tree_size: int = _param(64, "speculative decoding: candidate tokens verified per sequence in one step (Medusa's "
                             "default tree has 64)", low=1, high=MAX_TREE_SIZE)
     medusa_heads: int = _param(4, "Medusa heads run on every candidate (0: none)", low=0, high=MAX_MEDUSA_HEADS)
@@ -178,6 +184,7 @@ class ReportParameters:
             except RooflineInputError as exc:  # name the flag the user gave, not 'model'
                 raise RooflineInputError("draft_model", str(exc).split(": ", 1)[-1]) from None
             check_draft(model, draft_model, self.tp)
+        check_measured_device(self.measured_device)
         if not self.remeasure:
             from .measure import shipped_runs
 
@@ -245,6 +252,17 @@ class ReportParameters:
 
         digest = hashlib.sha256(repr(sorted(rest.items())).encode()).hexdigest()[:8]
         return f"{readable}_{digest}"
+
+
+def check_measured_device(value: str) -> None:
+    """'auto', 'none' or a catalog key with measured kernels (the shipped extract's, the database's)."""
+    if value in ("auto", "none"):
+        return
+    from .measure.extract import measured_devices
+
+    if value not in measured_devices():
+        raise RooflineInputError("measured_device", f"no measured kernels for {value!r}",
+                                 "auto, none, " + ", ".join(measured_devices()))
 
 
 def looks_like_path(value: str) -> bool:

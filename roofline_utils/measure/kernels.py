@@ -24,6 +24,7 @@ class PlannedKernel:
     kind: str
     dims: dict[str, int]
     tensors: tuple[tuple[int, ...], ...]  # shapes, inputs first, the output last
+    source: str = ""  # the operator list's name of the operator that carries the kernel (qk_matmul for "attention")
 
     @property
     def elements(self) -> int:
@@ -67,7 +68,7 @@ def plan(model: ModelConfig, workload: Workload, phase: str) -> list[PlannedKern
             continue
         dims = {name: int(round(float(expr(env)))) for name, expr in op.kernel.dims.items()}
         name = "attention" if op.kernel.kind == "sdpa" else op.name
-        planned.append(PlannedKernel(name, op.kernel.kind, dims, tensor_shapes(op.kernel.kind, dims)))
+        planned.append(PlannedKernel(name, op.kernel.kind, dims, tensor_shapes(op.kernel.kind, dims), op.name))
     return planned
 
 
