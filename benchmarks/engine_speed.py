@@ -40,6 +40,9 @@ BATCHES = np.array([1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256,
 LENGTHS = np.unique(np.round(np.geomspace(64, 32768, 50)).astype(int))
 PRECISIONS = ((16, 16, 16), (8, 8, 8), (4, 16, 16), (8, 16, 8), (4, 16, 8))  # weight, act, kv bits
 BITS = ("weight_bits", "act_bits", "kv_bits")
+# The floor derives the paper's separate qk and pv matmuls (the chart's counting), so every path timed here
+# counts attention that way; the served default (fused) is checked by hand in tests/test_served_bounds.py.
+ATTENTION_IO = "unfused"
 # The cold-table target was set where the numpy + pandas import took 0.29 s: 0.4 s is that floor + 0.11 s.
 TARGETS = {"configurations_per_s": 1.5e6, "floor_ratio": 2.0, "scalar_us": 60.0, "cold_table_s": 0.4,
            "cold_table_over_floor_s": 0.11, "redraw_ms": 150.0}
@@ -115,7 +118,7 @@ def best_of(repeats: int, run) -> float:
 
 def vectorised(models, devices, repeats: int) -> dict:
     columns = grid()
-    workload = Workload(**columns)
+    workload = Workload(**columns, attention_io=ATTENTION_IO)
     peaks = {device.key: (peak_flops(device, workload), device.peak(sixteen_bit_precision(device)))
              for device in devices}  # the linear layers' roof, and the 16-bit one of everything else
     results = {}
@@ -150,7 +153,7 @@ def scalar(models, devices, columns, sample_size: int, repeats: int) -> tuple[fl
     def loop():
         answers.clear()
         for model, device, setting in settings:
-            phases = totals(model, device, Workload(**setting))
+            phases = totals(model, device, Workload(**setting, attention_io=ATTENTION_IO))
             answers.append((phases["prefill"]["time_s"], phases["decode"]["time_s"]))
 
     return best_of(repeats, loop) / len(settings), list(zip(sample, answers))
@@ -194,7 +197,7 @@ def explorer_redraw_ms() -> tuple[float, float, float]:
 def check_against_tables(sample) -> int:
     """The fast paths agree with operator_table + phase_totals (the report's path) on a sample."""
     for (model, device, _), (prefill, decode), setting in sample:
-        table = phase_totals(operator_table(model, device, Workload(**setting))).set_index("phase")["time_s"]
+        table = phase_totals(operator_table(model, device, Workload(**setting, attention_io=ATTENTION_IO))).set_index("phase")["time_s"]
         assert np.isclose(prefill, table["prefill"], rtol=1e-12) and np.isclose(decode, table["decode"], rtol=1e-12)
     return len(sample)
 
@@ -261,7 +264,7 @@ def main() -> None:
     print(f"cold `roofline table --model llama-33b --hardware a40 --format csv`: {table_s:.2f} s "
           f"(target <= {TARGETS['cold_table_s']:g} s: {verdict(table_s <= TARGETS['cold_table_s'])}); "
           f"`python -c 'import numpy, pandas'` alone: {import_s:.2f} s; the table's own cost above that floor "
-          f"{over:.2f} s (target <= {TARGETS['cold_table_over_floor_s']:g} s: "
+          f"{max(over, 0):.2f} s{' (the CSV path imports no pandas)' if over < 0 else ''} (target <= {TARGETS['cold_table_over_floor_s']:g} s: "
           f"{verdict(over <= TARGETS['cold_table_over_floor_s'])})")
 
     first_ms, median_ms, worst_ms = explorer_redraw_ms()
