@@ -57,6 +57,9 @@ class Workload:
     weight_zero_point: bool = False  # each group also stores a zero point, packed at weight_bits (asymmetric AWQ/GPTQ)
     quantize_head: bool = False  # quantise embed_tokens and lm_head too (GPTQ and AWQ keep them at 16 bits)
     quantize_stream: bool = False  # narrow activations everywhere, not only at the GEMMs' inputs and outputs
+    # linear operators a checkpoint's ignore list keeps unquantised (quantization.py): weights and
+    # activations at 16 bits, as the router and the norms are
+    keep_16bit_ops: tuple[str, ...] = ()
     # Memory as a server sees it:
     output_len: int = 256  # tokens generated per request: the KV cache must hold prompt + output
     gpu_memory_utilization: float = 0.9  # share of the device's memory the server may use (vLLM's default)
@@ -97,6 +100,9 @@ class Workload:
         for name in ("causal", "weight_zero_point", "quantize_head", "quantize_stream"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise RooflineInputError(name, f"must be True or False, got {shown(getattr(self, name))}")
+        if not isinstance(self.keep_16bit_ops, tuple) or not all(isinstance(n, str) for n in self.keep_16bit_ops):
+            raise RooflineInputError("keep_16bit_ops", f"must be a tuple of operator names, got "
+                                     f"{shown(self.keep_16bit_ops)}", "e.g. ('q_proj', 'k_proj')")
         utilization = self.gpu_memory_utilization
         if isinstance(utilization, bool) or not isinstance(utilization, (int, float)) or not 0 < utilization <= 1:
             raise RooflineInputError("gpu_memory_utilization", f"must be a fraction above 0 and at most 1, "
