@@ -91,7 +91,8 @@ def read_quantization_config(config: Mapping, where: str = "config") -> WeightFo
     if quant is None:
         return None
     if not isinstance(quant, Mapping):
-        raise RooflineInputError("quantization_config", f"must be a JSON object in {where}, got {shown(quant)}")
+        raise RooflineInputError("quantization_config", f"must be a JSON object in {where}, got {shown(quant)}",
+                                 "an object with quant_method " + ", ".join(METHODS) + "; or absent")
     method = quant.get("quant_method")
     if not isinstance(method, str) or METHOD_ALIASES.get(method.lower(), method.lower()) not in METHODS:
         raise RooflineInputError("quantization_config.quant_method", f"{shown(method)} in {where} is not supported",
@@ -288,11 +289,13 @@ def _pattern(entry: str) -> str:
 _GATED = {"gate_proj": ("gate_proj", "w1"), "up_proj": ("up_proj", "w3"), "down_proj": ("down_proj", "w2"),
           "gate_up_proj": ("gate_up_proj", "gate_up_proj")}  # (Hugging Face's name, Mixtral's expert name)
 _ATTENTION = {"kv_a_proj": "kv_a_proj_with_mqa", "q_absorb": "kv_b_proj", "out_absorb": "kv_b_proj"}
+_ATTENTION_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "q_a_proj", "q_b_proj", "kv_a_proj",
+                     "kv_b_proj", "q_absorb", "out_absorb")
 
 
 def _module_leaf(model, op_name: str) -> tuple[str, str] | None:
-    """(layers, module path inside a decoder layer, or a top-level path) of an operator with weights;
-    None for one the checkpoint does not hold (Medusa heads)."""
+    """(layers, module path inside a decoder layer, or a top-level path) of a linear operator or the
+    embedding; None for one the checkpoint does not hold under a name of its own (Medusa heads, norms)."""
     mixtral = model.architecture == "MixtralForCausalLM"
     moe = "block_sparse_moe" if mixtral else "mlp"
     if op_name == "embedding":
@@ -312,7 +315,9 @@ def _module_leaf(model, op_name: str) -> tuple[str, str] | None:
         expert = _GATED[op_name][1] if mixtral else op_name
         # one expert stands for all of them: ignore lists name experts as a whole, not one by one
         return "moe" if model.num_dense_layers else "all", f"{moe}.experts.0.{expert}"
-    return "all", f"self_attn.{_ATTENTION.get(op_name, op_name)}"
+    if op_name in _ATTENTION_LINEAR:
+        return "all", f"self_attn.{_ATTENTION.get(op_name, op_name)}"
+    return None  # norms and anything else without a checkpoint module of its own name
 
 
 def _layer_indices(model, layers: str) -> range:
@@ -344,7 +349,7 @@ class IgnoredOperators:
 @lru_cache(maxsize=64)
 def ignored_operators(model) -> IgnoredOperators:
     """The operators ``model.quantization``'s ignore list keeps unquantised (see the module docstring)."""
-    from .operators import operator_list
+    from .operators import QUANTISED, operator_list
     from .workload import Workload
 
     fmt = model.quantization
@@ -352,7 +357,8 @@ def ignored_operators(model) -> IgnoredOperators:
         return IgnoredOperators((), ())
     matcher = re.compile("|".join(_pattern(entry) for entry in fmt.ignore))
     names = dict.fromkeys(op.name for phase in ("prefill", "decode")
-                          for op in operator_list(model, Workload(), phase) if "weight" in op.traffic)
+                          for op in operator_list(model, Workload(quantize_head=True), phase)
+                          if "weight" in op.traffic and op.precision == QUANTISED)  # the router, norms: 16-bit anyway
     kept, partly = [], []
     for name in names:
         modules = module_names(model, name)
