@@ -277,3 +277,27 @@ def test_a_bad_quantization_config_is_one_line_naming_the_field(tmp_path, quanti
     code, out, err = run("table", "--model", str(path))
     assert code == 2 and out == "" and err.count("\n") == 1
     assert err.startswith("roofline: error: " + message.split(" in ")[0]) and "Traceback" not in err
+
+
+def test_checkpoint_flag_together_with_a_weight_flag_is_one_line():
+    code, out, err = run("table", "--model", "deepseek-v3", "--weights-from", "checkpoint", "--bits", "8")
+    assert (code, out) == (2, "") and err == ("roofline: error: weights_from: 'checkpoint' together with --bits "
+                                              "(allowed: flags (or leave out the weight flags))\n")
+
+
+def test_the_python_api_applies_a_checkpoint_on_request():
+    import roofline_utils as rl
+
+    model = rl.preset("deepseek-v3")
+    assert rl.memory_footprint(model, "h200", rl.Workload()).weights_bytes == 671_026_404_352 * 2  # as given
+    work = rl.checkpoint_workload(model, rl.Workload())
+    assert rl.memory_footprint(model, "h200", work).weights_bytes == 673_150_545_584
+    assert rl.checkpoint_workload(rl.preset("llama-33b"), rl.Workload()) == rl.Workload()  # no quantization_config
+
+
+def test_the_notebooks_set_up_names_the_source_only_for_a_quantised_checkpoint():
+    from roofline_utils.notebook import setup
+
+    assert setup(model="llama-33b").weights is None  # the committed notebooks' outputs stay as they are
+    r = setup(model="deepseek-v3", hardware="h200", tp=8)
+    assert r.workload.weight_bits == 8 and r.weights.startswith("weights: FP8 (e4m3), 128×128 blocks")
