@@ -106,11 +106,11 @@ def _field(name: str) -> str:
     return f"quantization_config.{name}"
 
 
-def _choice(quant: Mapping, name: str, allowed: tuple, default, where: str):
+def _choice(quant: Mapping, name: str, allowed: tuple, default, where: str, within: str = ""):
     value = quant.get(name, default)
     value = default if value is None else value
     if isinstance(value, bool) or value not in allowed:
-        raise RooflineInputError(_field(name), f"{shown(value)} in {where} is not supported",
+        raise RooflineInputError(_field(within + name), f"{shown(value)} in {where} is not supported",
                                  ", ".join(map(str, allowed)))
     return value
 
@@ -122,12 +122,12 @@ def _flag(quant: Mapping, name: str, default: bool, where: str) -> bool:
     return value
 
 
-def _group_size(quant: Mapping, name: str, default: int, where: str) -> int:
+def _group_size(quant: Mapping, name: str, default: int, where: str, within: str = "") -> int:
     """A group size: a positive number of weights, or -1 (one scale per output channel: 0 here)."""
     value = quant.get(name, default)
     value = default if value is None else value
     if isinstance(value, bool) or not isinstance(value, int) or not (value == -1 or 1 <= value <= MAX_GROUP_WEIGHTS):
-        raise RooflineInputError(_field(name), f"{shown(value)} in {where} is not a group size",
+        raise RooflineInputError(_field(within + name), f"{shown(value)} in {where} is not a group size",
                                  f"-1 (per channel) or 1 to {MAX_GROUP_WEIGHTS:,} weights")
     return 0 if value == -1 else value
 
@@ -173,7 +173,7 @@ def _awq(quant: Mapping, where: str) -> WeightFormat:
 
 
 def _gptq(quant: Mapping, where: str) -> WeightFormat:
-    bits = _bits(quant, where, 4)  # GPTQConfig requires it; 4 is what nearly every checkpoint holds
+    bits = _bits(quant, where)  # GPTQConfig requires it
     group = _group_size(quant, "group_size", AWQ_GPTQ_DEFAULT_GROUP_WEIGHTS, where)
     zero = not _flag(quant, "sym", True, where) and bool(group)
     desc_act = _flag(quant, "desc_act", False, where)
@@ -220,7 +220,11 @@ def _compressed_tensors(quant: Mapping, where: str) -> WeightFormat:
         raise RooflineInputError(_field("config_groups"), f"{len(schemes)} groups with different weight schemes in "
                                  f"{where}", "groups sharing one weight scheme (one width per operator here)")
     weights = schemes[0]
-    kind = _choice(weights, "type", ("int", "float"), "int", where)
+    inputs = next(iter(groups.values())).get("input_activations")
+    activations = (f"{inputs.get('type', 'int')}{inputs.get('num_bits', '')} activations"
+                   if isinstance(inputs, Mapping) else "")
+    within = "config_groups.weights."
+    kind = _choice(weights, "type", ("int", "float"), "int", where, within)
     bits = weights.get("num_bits")
     if isinstance(bits, bool) or bits not in MODELLED_BITS:
         raise RooflineInputError(_field("config_groups.weights.num_bits"), f"{shown(bits)} in {where} is not "
@@ -231,16 +235,16 @@ def _compressed_tensors(quant: Mapping, where: str) -> WeightFormat:
         raise RooflineInputError(_field("config_groups.weights.symmetric"), f"must be true or false in {where}, "
                                  f"got {shown(symmetric)}")
     if kind == "int" and strategy in ("group", "channel"):
-        group = _group_size(weights, "group_size", 0, where) if strategy == "group" else 0
+        group = _group_size(weights, "group_size", 0, where, within) if strategy == "group" else 0
         zero = not symmetric and bool(group)
         return WeightFormat("compressed-tensors", f"int{bits} (compressed-tensors), " + _groups(group, "fp16", zero),
-                            bits, group, FP16_SCALE_BITS, zero)
+                            bits, group, FP16_SCALE_BITS, zero, activations=activations)
     if kind == "float" and bits == 8 and strategy in ("tensor", "channel"):
         return WeightFormat("compressed-tensors", f"FP8 (compressed-tensors), one scale per {strategy}", 8, 0,
-                            FP16_SCALE_BITS, False)
+                            FP16_SCALE_BITS, False, activations=activations)
     if kind == "float" and bits == 4 and strategy == "tensor_group" and weights.get("group_size") == NVFP4_GROUP_WEIGHTS:
         return WeightFormat("compressed-tensors", f"NVFP4 (compressed-tensors), groups of {NVFP4_GROUP_WEIGHTS}, "
-                            "fp8 e4m3 scales", 4, NVFP4_GROUP_WEIGHTS, FP8_SCALE_BITS, False)
+                            "fp8 e4m3 scales", 4, NVFP4_GROUP_WEIGHTS, FP8_SCALE_BITS, False, activations=activations)
     raise RooflineInputError(_field("config_groups.weights"), f"type {shown(kind)}, {bits} bits, strategy "
                              f"{shown(strategy)} in {where} is not supported",
                              "int 4/8 by group or channel, float 8 by tensor or channel, float 4 by tensor_group of 16")

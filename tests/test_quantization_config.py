@@ -246,6 +246,7 @@ def test_experts_and_routers_by_their_checkpoint_names(tmp_path):
     ({"quant_method": "awq", "group_size": "128"}, "quantization_config.group_size: '128' in "),
     ({"quant_method": "awq", "zero_point": "yes"}, "quantization_config.zero_point: must be true or false"),
     ({"quant_method": "gptq", "bits": 2}, "quantization_config.bits: 2 in "),
+    ({"quant_method": "gptq", "group_size": 128}, "quantization_config.bits: missing from "),
     ({"quant_method": "gptq", "bits": 4, "sym": "no"}, "quantization_config.sym: must be true or false"),
     ({"quant_method": "gptq", "bits": 4, "desc_act": 1}, "quantization_config.desc_act: must be true or false"),
     ({"quant_method": "gptq", "bits": 4, "dynamic": {"-:.*lm_head": {}}}, "quantization_config.dynamic: per-module"),
@@ -259,6 +260,14 @@ def test_experts_and_routers_by_their_checkpoint_names(tmp_path):
         "a": {"weights": {"num_bits": 4, "type": "int", "strategy": "group", "group_size": 128}},
         "b": {"weights": {"num_bits": 8, "type": "int", "strategy": "channel"}}}},
      "quantization_config.config_groups: 2 groups with different weight schemes"),
+    ({"quant_method": "compressed-tensors", "config_groups": {"a": {"weights": {"num_bits": 4, "type": "fp"}}}},
+     "quantization_config.config_groups.weights.type: 'fp' in "),
+    ({"quant_method": "compressed-tensors", "config_groups": {"a": {"weights": {
+        "num_bits": 4, "type": "int", "strategy": "group", "group_size": 0}}}},
+     "quantization_config.config_groups.weights.group_size: 0 in "),
+    ({"quant_method": "compressed-tensors", "config_groups": {"a": {"weights": {
+        "num_bits": 4, "type": "int", "strategy": "group", "symmetric": "yes"}}}},
+     "quantization_config.config_groups.weights.symmetric: must be true or false"),
     ({"quant_method": "compressed-tensors", "config_groups": {"a": {"weights": {"num_bits": 2, "type": "int"}}}},
      "quantization_config.config_groups.weights.num_bits: 2 in "),
     ({"quant_method": "compressed-tensors", "config_groups": {"a": {"weights": {
