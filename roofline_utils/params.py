@@ -67,7 +67,7 @@ class ReportParameters:
     weight_group_size: int = _param(0, "weights per quantisation group, each with its own scale (GPTQ/AWQ: 128; "
                                     "0: per-channel scales, negligible)", low=0, high=MAX_GROUP_SIZE)
     weight_scale_bits: int = _param(16, "bits of each group's scale (16: fp16, GPTQ/AWQ; 8: NVFP4's E4M3, MXFP4's "
-                                    "E8M0)", choices=SCALE_BITS)
+                                    "E8M0; 32: FP8 blocks' float32)", choices=SCALE_BITS)
     weight_zero_point: bool = _param(False, "each weight group also stores a zero point at weight_bits "
                                      "(asymmetric GPTQ/AWQ)")
     weights_from: str = _param("checkpoint", "where the weight format comes from: 'checkpoint': a config.json's "

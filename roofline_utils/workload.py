@@ -173,7 +173,9 @@ def element_bytes(workload: Workload) -> dict[str, float | np.ndarray]:
                       ``weight_group_size``, one scale of ``weight_scale_bits`` per group and (with
                       ``weight_zero_point``) one zero point packed at ``weight_bits``. AWQ's int4, groups
                       of 128 with zero points: 4 + (16 + 4)/128 = 4.156 bits; symmetric GPTQ: 4 + 16/128 =
-                      4.125; NVFP4 (groups of 16, 8-bit scales): 4.5; MXFP4 (32, 8-bit): 4.25.
+                      4.125; NVFP4 (groups of 16, 8-bit scales): 4.5; MXFP4 (32, 8-bit): 4.25; FP8 in
+                      128×128 blocks (DeepSeek-V3: groups of 16,384, float32 scales): 8 + 32/16,384 = 8.002.
+                      A checkpoint's quantization_config sets these fields (quantization.py).
     full_weight_bits  the weights serving stacks keep wide: norm gains, the MoE router, and embed_tokens
                       and lm_head unless ``quantize_head``: at least 16 bits.
     act_bits          what the linear layers read and write.
