@@ -29,8 +29,8 @@ MAX_PART_BYTES = 255  # one folder or file name: what Linux, macOS and Windows f
 MAX_STEM_NAME_CHARS = 48  # of a name in an output file name; a longer one is cut and the stem hashed
 PATH_SUFFIXES = (".json", ".yaml", ".yml")
 TEXT_FIELDS = ("model", "hardware", "draft_model", "measurement_run", "measured_device")
-MEASURED_FRAMEWORKS = ("vllm", "sglang", "trtllm")
-WEIGHT_SOURCES = ("checkpoint", "flags")  # the frameworks NVIDIA's collectors timed kernels with
+MEASURED_FRAMEWORKS = ("vllm", "sglang", "trtllm")  # the frameworks NVIDIA's collectors timed kernels with
+WEIGHT_SOURCES = ("checkpoint", "flags")  # a config.json's quantization_config, or the weight fields as given
 
 
 def _param(default, help: str, *, low: float | None = None, high: float | None = None, choices=None,
