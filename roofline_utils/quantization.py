@@ -96,7 +96,7 @@ def read_quantization_config(config: Mapping, where: str = "config") -> WeightFo
     method = quant.get("quant_method")
     if not isinstance(method, str) or METHOD_ALIASES.get(method.lower(), method.lower()) not in METHODS:
         raise RooflineInputError("quantization_config.quant_method", f"{shown(method)} in {where} is not supported",
-                                 ", ".join(METHODS))
+                                 ", ".join(METHODS) + "; or drop quantization_config and give the --weight-* flags")
     method = METHOD_ALIASES.get(method.lower(), method.lower())
     fmt = _READERS[method](quant, where)
     return replace(fmt, ignore=_ignore_list(quant, where))
