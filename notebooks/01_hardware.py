@@ -87,7 +87,7 @@ tables.show_markdown(summary.ridge_equation(r.hardware, r.peak_flops_per_s, r.pr
 # moves fewer weight bytes but does not raise the compute roof.
 
 # %%
-tables.show(summary.precision_table(r.hardware, r.workload), caption="The roof this report uses")
+tables.show(summary.precision_table(r.hardware, r.workload, r.weights), caption="The roof this report uses")
 
 # %% [markdown]
 # ## How to read a roofline

@@ -20,10 +20,11 @@ _EXPORTS = {
     "grid_totals": "sweeps",
     "Workload": "workload", "compute_precision": "workload",
     "ReportParameters": "params",
+    "checkpoint_workload": "quantization",
 }
 _SUBMODULES = {"e2e", "engine", "speculative", "explorer", "export", "findings", "hardware", "measure", "memory", "models",
                "operators", "output", "params", "plot", "report", "roofline", "summary", "sweeps", "tables",
-               "units", "workload", "notebook", "expr", "errors", "cli"}
+               "units", "workload", "notebook", "expr", "errors", "cli", "quantization"}
 
 __all__ = sorted(_EXPORTS)
 

@@ -147,13 +147,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _parameters(args: argparse.Namespace) -> ReportParameters:
+def _given_flags(argv: list[str] | None) -> set[str]:
+    """The destinations the command line sets itself (not by default): the same parser with every
+    default suppressed, so abbreviations and --flag=value read as argparse reads them."""
+    parser = build_parser()
+    for sub in parser._subparsers._group_actions[0].choices.values():
+        for action in sub._actions:
+            action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(argv)))
+
+
+def _weight_flags(given: set[str]) -> list[str]:
+    """The weight flags given, as typed: any of them means the weights are as given, not the checkpoint's."""
+    from .quantization import WEIGHT_FIELDS
+
+    return ["--" + name.replace("_", "-") for name in (*WEIGHT_FIELDS, "bits") if name in given]
+
+
+def _parameters(args: argparse.Namespace, given: set[str] = frozenset()) -> ReportParameters:
     """The flags as parameters, each model, device and draft resolved once (ReportParameters.resolved):
-    relative paths against the folder the user ran the command in, presets by name."""
+    relative paths against the folder the user ran the command in, presets by name. A weight flag
+    makes the weights as given (weights_from 'flags'), whatever the checkpoint's quantization_config."""
     names = {f.name for f in fields(ReportParameters)}
     values = {k: v for k, v in vars(args).items() if k in names and v is not None}
     for name in BIT_FIELDS:
         values[name] = getattr(args, name) or args.bits or 16
+    flags = _weight_flags(given)
+    if flags:
+        if "weights_from" in given and args.weights_from == "checkpoint":
+            raise RooflineInputError("weights_from", f"'checkpoint' together with {', '.join(flags)}",
+                                     "flags (or leave out the weight flags)")
+        values["weights_from"] = "flags"
     return ReportParameters(**values).resolved()
 
 
@@ -184,8 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "list":
             return _list(args.what)
-        parameters = _parameters(args)
-        for note in _model_notes(parameters):
+        given = _given_flags(argv)
+        parameters = _parameters(args, given)
+        for note in (*_model_notes(parameters), *_weight_notes(parameters, given)):
             print(f"roofline: note: {note}", file=sys.stderr)
         if args.command == "table":
             return _table(parameters, args.format, args.out, args.phase, args.measured)
@@ -222,6 +247,19 @@ def _model_notes(parameters: ReportParameters) -> tuple[str, ...]:
     model = load_resolved_model(parameters.model)
     # the context a request reaches: its prompt and the tokens generated after it
     return (*getattr(model, "notes", ()), *context_notes(model, parameters.seq_len, parameters.output_len))
+
+
+def _weight_notes(parameters: ReportParameters, given: set[str]) -> tuple[str, ...]:
+    """For a checkpoint with a quantization_config: which weight format the numbers use and where it
+    comes from, and any layers its ignore list names only in part."""
+    from .quantization import ignored_operators
+
+    model = parameters.model_config()
+    if model.quantization is None:
+        return ()
+    flags = _weight_flags(given)
+    source = parameters.weight_source(", ".join(flags) if flags else "--weights-from flags")
+    return (source, *(ignored_operators(model).partly if parameters.checkpoint_weights() else ()))
 
 
 def _render(parameters: ReportParameters, out: str, show_code: bool) -> int:

@@ -1014,6 +1014,18 @@ def _(finding: MeasuredSource) -> str:
             + ". The comparison holds each operator against that machine's own measured ceilings.")
 
 
+def _weights_phrase(parameters, workload) -> str:
+    """'16-bit weights', or for a checkpoint with a quantization_config the format the numbers use and
+    where it comes from: "weights as the checkpoint's quantization_config stores them (FP8 (e4m3), ...)"."""
+    model = parameters.model_config()
+    if model.quantization is None:
+        return f"{workload.weight_bits}-bit weights"
+    if parameters.checkpoint_weights():
+        return f"weights as the checkpoint's quantization_config stores them ({markdown_text(model.quantization.label)})"
+    return (f"{workload.weight_bits}-bit weights as given, not the checkpoint's "
+            f"{markdown_text(model.quantization.label)}")
+
+
 def abstract(parameters) -> str:
     """The report in a few sentences: the headline numbers and verdicts, for the top of the page."""
     model, hardware, workload = load_model(parameters.model), get_hardware(parameters.hardware), parameters.workload()
@@ -1026,7 +1038,7 @@ def abstract(parameters) -> str:
     verdict = (f"fits: {fit.total_bytes / 1e9:.1f} GB of {fit.capacity_bytes / 1e9:.1f} GB" if fit.fits else
                f"**does not fit**: it needs {fit.total_bytes / 1e9:.1f} GB, a server may use {fit.capacity_bytes / 1e9:.1f} GB")
     return (f"**{markdown_text(model.display_name)} on {devices}**, batch {parameters.batch}, {parameters.seq_len:,} tokens, "
-            f"{parameters.weight_bits}-bit weights. At the roofline a decode step takes **{seconds(top.tpot_s)}** "
+            f"{_weights_phrase(parameters, workload)}. At the roofline a decode step takes **{seconds(top.tpot_s)}** "
             f"({top.tokens_per_s_per_sequence:.1f} tokens/s per sequence) and the first token **{seconds(top.ttft_s)}**. "
             f"Decode is **{'memory' if memory_share >= 0.5 else 'compute'}-bound**: {memory_share:.0%} of its time "
             f"goes to operators waiting on memory. In memory the model {verdict} per device. These are upper "

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Mapping
 
 from .errors import RooflineInputError, shown
+from .quantization import WeightFormat, read_quantization_config
 
 # Architectures whose operator graph operators.py describes: pre-norm decoders with RoPE, grouped-query
 # or multi-head latent attention (MLA), a gated MLP (SwiGLU or GeGLU) or a mixture of such experts.
@@ -92,6 +93,7 @@ class ModelConfig:
     notes: tuple[str, ...] = ()  # one sentence per default assumed or part left out
     max_position_embeddings: int | None = None  # the context the model was trained for (None: not given)
     source_name: str | None = None  # the checkpoint's own name (_name_or_path), preferred for titles
+    quantization: WeightFormat | None = None  # the checkpoint's quantization_config (quantization.py)
 
     @property
     def q_dim(self) -> int:
@@ -267,7 +269,7 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
         fused_projections=family == "phi3", notes=notes, **mla, **sizes,
         max_position_embeddings=_positive_int(config, "max_position_embeddings", where)
         if config.get("max_position_embeddings") is not None else None,
-        source_name=_source_name(config))
+        source_name=_source_name(config), quantization=read_quantization_config(config, where))
 
 
 def _fraction(config: Mapping, field_name: str, where: str) -> float:

@@ -37,6 +37,12 @@ class Setup:
         return self.roof.ridge
 
     @property
+    def weights(self) -> str | None:
+        """Which weight format the numbers use and where it comes from, for a checkpoint that ships a
+        quantization_config (None for one without: its weights are the weight_* parameters)."""
+        return self.params.weight_source() if self.model.quantization is not None else None
+
+    @property
     def title(self) -> str:
         """'Roofline Model (Llama 33B, A40)': the original figure's title, for this model and device."""
         return f"Roofline Model ({self.model.display_name}, {self.hardware.name.removeprefix('NVIDIA ')})"
@@ -59,5 +65,5 @@ def setup(**values) -> Setup:
     from .roofline import peak_flops
     from .workload import compute_precision
 
-    precision = workload.compute_precision or compute_precision(hardware, params.weight_bits, params.act_bits)
+    precision = workload.compute_precision or compute_precision(hardware, workload.weight_bits, workload.act_bits)
     return Setup(params, model, hardware, workload, float(peak_flops(hardware, workload)), precision)

@@ -331,7 +331,11 @@ def operator_list(model: ModelConfig, workload: Workload, phase: str | None = No
         linear("lm_head", OTHER, h, V, tokens=T_logits, layers="once", precision=head),
     ]
     heads = medusa_heads() if phase == VERIFY and w.medusa_heads else []
-    return [model_level[0], *layer, *model_level[1:], *heads]
+    ops = [model_level[0], *layer, *model_level[1:], *heads]
+    if w.keep_16bit_ops:  # a checkpoint's ignore list: these linear layers run unquantised
+        kept = set(w.keep_16bit_ops)
+        ops = [replace(op, precision=FULL) if op.name in kept else op for op in ops]
+    return ops
 
 
 def gqa_attention(model: ModelConfig, w: Workload) -> list[Operator]:

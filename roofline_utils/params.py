@@ -30,6 +30,7 @@ MAX_STEM_NAME_CHARS = 48  # of a name in an output file name; a longer one is cu
 PATH_SUFFIXES = (".json", ".yaml", ".yml")
 TEXT_FIELDS = ("model", "hardware", "draft_model", "measurement_run", "measured_device")
 MEASURED_FRAMEWORKS = ("vllm", "sglang", "trtllm")  # the frameworks NVIDIA's collectors timed kernels with
+WEIGHT_SOURCES = ("checkpoint", "flags")  # a config.json's quantization_config, or the weight fields as given
 
 
 def _param(default, help: str, *, low: float | None = None, high: float | None = None, choices=None,
@@ -66,9 +67,14 @@ class ReportParameters:
     weight_group_size: int = _param(0, "weights per quantisation group, each with its own scale (GPTQ/AWQ: 128; "
                                     "0: per-channel scales, negligible)", low=0, high=MAX_GROUP_SIZE)
     weight_scale_bits: int = _param(16, "bits of each group's scale (16: fp16, GPTQ/AWQ; 8: NVFP4's E4M3, MXFP4's "
-                                    "E8M0)", choices=SCALE_BITS)
+                                    "E8M0; 32: FP8 blocks' float32)", choices=SCALE_BITS)
     weight_zero_point: bool = _param(False, "each weight group also stores a zero point at weight_bits "
                                      "(asymmetric GPTQ/AWQ)")
+    weights_from: str = _param("checkpoint", "where the weight format comes from: 'checkpoint': a config.json's "
+                               "quantization_config sets weight_bits, weight_group_size, weight_scale_bits, "
+                               "weight_zero_point and the layers kept at 16 bits, unless one of them is given (a "
+                               "model without one takes them as given); 'flags': as given, always (any --weight-* "
+                               "or --bits flag sets it)", choices=WEIGHT_SOURCES)
     quantize_head: bool = _param(False, "quantise embed_tokens and lm_head too (by default they stay at 16 bits, "
                                  "as GPTQ and AWQ keep them)")
     quantize_stream: bool = _param(False, "narrow activations everywhere (by default only the linear layers read "
@@ -192,7 +198,37 @@ class ReportParameters:
                 raise RooflineInputError("measurement_run", f"no shipped run {shown(self.measurement_run)}",
                                          ", ".join(shipped_runs()) or "none")
 
+    def checkpoint_weights(self) -> bool:
+        """Whether the weight fields come from the model's quantization_config: weights_from is
+        'checkpoint', the model has one, and no weight field is set away from its default."""
+        from .quantization import WEIGHT_FIELDS
+
+        defaults = {f.name: f.default for f in fields(self)}
+        if self.weights_from != "checkpoint" or any(getattr(self, name) != defaults[name] for name in WEIGHT_FIELDS):
+            return False
+        return self.model_config().quantization is not None
+
+    def model_config(self):
+        """The model, loaded as the notebooks load it."""
+        return load_resolved_model(self.resolved().model)
+
+    def weight_source(self, given: str = "the weight_* parameters") -> str:
+        """Which weight format the numbers use and where it comes from, in one sentence."""
+        from .quantization import weight_source
+
+        return weight_source(self.model_config(), self.workload(), self.checkpoint_weights(), given)
+
     def workload(self):
+        """The Workload these parameters describe; the model's quantization_config sets its weight
+        fields when :meth:`checkpoint_weights`."""
+        work = self._given_workload()
+        if self.checkpoint_weights():
+            from .quantization import checkpoint_workload
+
+            work = checkpoint_workload(self.model_config(), work)
+        return work
+
+    def _given_workload(self):
         from .workload import Workload
 
         return Workload(batch=self.batch, seq_len=self.seq_len, weight_bits=self.weight_bits,

@@ -89,15 +89,18 @@ def ceilings_table(hardware: Hardware) -> pd.DataFrame:
                          for p, v in hardware.peak_flops_per_s.items()])
 
 
-def precision_table(hardware: Hardware, workload: Workload) -> pd.DataFrame:
-    """The bit widths, the compute precision they imply on this device, and its roof against the 16-bit one."""
+def precision_table(hardware: Hardware, workload: Workload, weights: str | None = None) -> pd.DataFrame:
+    """The bit widths, the compute precision they imply on this device, and its roof against the 16-bit one;
+    ``weights``: where the weight format comes from (ReportParameters.weight_source), as a row of its own."""
     chosen = workload.compute_precision or compute_precision(hardware, workload.weight_bits, workload.act_bits)
     sixteen = sixteen_bit_precision(hardware)
     ratio = f"{hardware.peak(chosen) / hardware.peak(sixteen):.3g}×" if sixteen else "n/a (no 16-bit path)"
     return pd.DataFrame([("bits: weights / activations / KV cache",
                           f"{workload.weight_bits} / {workload.act_bits} / {workload.kv_bits}"),
                          ("compute roof", f"{chosen}, {si(hardware.peak(chosen), 'FLOP/s')}"),
-                         ("against the 16-bit roof", ratio)], columns=["", "value"])
+                         ("against the 16-bit roof", ratio),
+                         *([("weights", weights.removeprefix("weights: "))] if weights else [])],
+                        columns=["", "value"])
 
 
 def reading_guide(hardware: Hardware, peak_flops_per_s: float) -> pd.DataFrame:
@@ -133,7 +136,10 @@ def model_card(model: ModelConfig) -> pd.DataFrame:
     defaults = {f.name: f.default for f in fields(ModelConfig)}
     rows = [(key, ", ".join(value) if isinstance(value, tuple) else value)
             for key, value in asdict(model).items()
-            if key != "notes" and (key in REQUIRED_CARD_FIELDS or value != defaults[key])]
+            if key not in ("notes", "quantization") and (key in REQUIRED_CARD_FIELDS or value != defaults[key])]
+    if model.quantization is not None:  # as the checkpoint ships it; the report's weights may differ (weights_from)
+        rows.append(("quantization_config", f"{model.quantization.method}: {model.quantization.label}"
+                     + (f"; not converted: {', '.join(model.quantization.ignore)}" if model.quantization.ignore else "")))
     rows += [("assumed", note) for note in getattr(model, "notes", ())]
     rows.append(("parameters", f"{model.parameter_count():,} ({model.parameter_count() / 1e9:.2f} B)"))
     if model.num_experts > 1:

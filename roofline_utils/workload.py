@@ -57,6 +57,9 @@ class Workload:
     weight_zero_point: bool = False  # each group also stores a zero point, packed at weight_bits (asymmetric AWQ/GPTQ)
     quantize_head: bool = False  # quantise embed_tokens and lm_head too (GPTQ and AWQ keep them at 16 bits)
     quantize_stream: bool = False  # narrow activations everywhere, not only at the GEMMs' inputs and outputs
+    # linear operators a checkpoint's ignore list keeps unquantised (quantization.py): weights and
+    # activations at 16 bits, as the router and the norms are
+    keep_16bit_ops: tuple[str, ...] = ()
     # Memory as a server sees it:
     output_len: int = 256  # tokens generated per request: the KV cache must hold prompt + output
     gpu_memory_utilization: float = 0.9  # share of the device's memory the server may use (vLLM's default)
@@ -97,6 +100,9 @@ class Workload:
         for name in ("causal", "weight_zero_point", "quantize_head", "quantize_stream"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise RooflineInputError(name, f"must be True or False, got {shown(getattr(self, name))}")
+        if not isinstance(self.keep_16bit_ops, tuple) or not all(isinstance(n, str) for n in self.keep_16bit_ops):
+            raise RooflineInputError("keep_16bit_ops", f"must be a tuple of operator names, got "
+                                     f"{shown(self.keep_16bit_ops)}", "e.g. ('q_proj', 'k_proj')")
         utilization = self.gpu_memory_utilization
         if isinstance(utilization, bool) or not isinstance(utilization, (int, float)) or not 0 < utilization <= 1:
             raise RooflineInputError("gpu_memory_utilization", f"must be a fraction above 0 and at most 1, "
@@ -167,7 +173,9 @@ def element_bytes(workload: Workload) -> dict[str, float | np.ndarray]:
                       ``weight_group_size``, one scale of ``weight_scale_bits`` per group and (with
                       ``weight_zero_point``) one zero point packed at ``weight_bits``. AWQ's int4, groups
                       of 128 with zero points: 4 + (16 + 4)/128 = 4.156 bits; symmetric GPTQ: 4 + 16/128 =
-                      4.125; NVFP4 (groups of 16, 8-bit scales): 4.5; MXFP4 (32, 8-bit): 4.25.
+                      4.125; NVFP4 (groups of 16, 8-bit scales): 4.5; MXFP4 (32, 8-bit): 4.25; FP8 in
+                      128×128 blocks (DeepSeek-V3: groups of 16,384, float32 scales): 8 + 32/16,384 = 8.002.
+                      A checkpoint's quantization_config sets these fields (quantization.py).
     full_weight_bits  the weights serving stacks keep wide: norm gains, the MoE router, and embed_tokens
                       and lm_head unless ``quantize_head``: at least 16 bits.
     act_bits          what the linear layers read and write.
