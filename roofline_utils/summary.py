@@ -296,7 +296,9 @@ def time_shares(model: ModelConfig, hardware: Hardware, workload: Workload, phas
 def assumptions_table(workload: Workload) -> pd.DataFrame:
     """Every accounting switch of the workload and its value."""
     shown = {**workload.assumptions(), "compute_precision": workload.compute_precision or "auto (from the bit widths)"}
-    return pd.DataFrame([(key, str(value)) for key, value in shown.items()], columns=["switch", "value"])
+    def text(value) -> str:  # a tuple of operator names as a list a person reads
+        return (", ".join(value) or "none") if isinstance(value, tuple) else str(value)
+    return pd.DataFrame([(key, text(value)) for key, value in shown.items()], columns=["switch", "value"])
 
 
 def ridge_equation(hardware: Hardware, peak_flops_per_s: float, precision: str) -> str:
