@@ -53,7 +53,8 @@ GOOD = {"architectures": ["LlamaForCausalLM"], "hidden_size": 6656, "intermediat
     ({"num_key_value_heads": 5}, "num_key_value_heads"),  # 5 does not divide 52
     ({"hidden_size": 6650}, "head_dim"),  # not a multiple of 52 heads and no head_dim
     ({"tie_word_embeddings": "no"}, "tie_word_embeddings"),
-    ({"architectures": ["GPT2LMHeadModel"]}, "architectures"),
+    ({"architectures": ["BloomForCausalLM"]}, "architectures"),
+    ({"architectures": ["GPT2LMHeadModel"]}, "n_embd"),  # GPT-2 is read by its own field names
 ])
 def test_bad_config_names_the_field(tmp_path, change, field):
     cfg = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
