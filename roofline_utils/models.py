@@ -65,7 +65,7 @@ SLIDING_WINDOW_DEFAULTS = {"gemma2": 4096, "gemma3_text": 4096}
 # default is false); Qwen2Config and Qwen3Config default max_window_layers to 28.
 QWEN_FAMILIES = ("qwen2", "qwen3", "qwen3_moe")
 QWEN_MAX_WINDOW_LAYERS_DEFAULT = {"qwen2": 28, "qwen3": 28}
-DISPLAY_WORDS = {"deepseek": "DeepSeek"}  # names whose capitals capitalize() would lose
+DISPLAY_WORDS = {"deepseek": "DeepSeek", "gpt2": "GPT-2", "xl": "XL", "olmo": "OLMo"}  # capitals capitalize() would lose
 MAX_SIZE = 2**31 - 1  # any size beyond int32 is not a real model, and keeps every count finite
 MAX_CONFIG_BYTES = 1_000_000  # real config.json files are a few kB; a bigger one is not a model config
 REQUIRED_FIELDS = ("hidden_size", "intermediate_size", "num_attention_heads",
