@@ -134,7 +134,7 @@ def model_card(model: ModelConfig) -> pd.DataFrame:
     rows = [(key, ", ".join(value) if isinstance(value, tuple) else value)
             for key, value in asdict(model).items()
             if key != "notes" and (key in REQUIRED_CARD_FIELDS or value != defaults[key])]
-    rows += [("assumed", note) for note in getattr(model, "notes", ())]
+    rows += [("left out" if "left out" in note else "assumed", note) for note in getattr(model, "notes", ())]
     rows.append(("parameters", f"{model.parameter_count():,} ({model.parameter_count() / 1e9:.2f} B)"))
     if model.num_experts > 1:
         active = model.parameter_count(active=True)
