@@ -190,6 +190,7 @@ def as_expr(value: "Expr | float") -> Expr:
 LATEX_NAMES = {
     "H·d": r"H\,d", "Hkv·d": r"H_{kv}\,d", "s_kv": r"s_{kv}", "n_scores": r"n_{\text{scores}}",
     "n_scores_stored": r"n_{\text{stored}}", "T_logits": r"T_{\text{logits}}", "min(T,V)": r"\min(T,V)",
+    "s_pos": r"s_{\text{pos}}",
     "T·k": r"T\,k", "E_read": r"E_{\text{read}}", "2(p-1)/p": r"\frac{2(p-1)}{p}",
     "f_e": r"f_e", "f_s": r"f_s", "s_kv_w": r"s_{kv}^{w}", "n_scores_w": r"n_{\text{scores}}^{w}",
     "n_scores_stored_w": r"n_{\text{stored}}^{w}", "r_q": r"r_q", "r_kv": r"r_{kv}", "d_nope": r"d_{\text{nope}}",

@@ -1,4 +1,4 @@
-"""Model configs: a Llama-family decoder described by its Hugging Face ``config.json`` fields.
+"""Model configs: a decoder-only transformer described by its Hugging Face ``config.json`` fields.
 
 Read offline from a local ``config.json`` or a preset shipped in ``data/models/``; no
 ``transformers`` needed. Validation happens here, at the edge, and names the field.
@@ -15,8 +15,9 @@ from typing import Mapping
 from .errors import RooflineInputError, shown
 from .quantization import WeightFormat, read_quantization_config
 
-# Architectures whose operator graph operators.py describes: pre-norm decoders with RoPE, grouped-query
-# or multi-head latent attention (MLA), a gated MLP (SwiGLU or GeGLU) or a mixture of such experts.
+# Architectures whose operator graph operators.py describes: decoders with RoPE, grouped-query or multi-head
+# latent attention (MLA), a gated MLP (SwiGLU or GeGLU) or a mixture of such experts; and GPT-2 (LayerNorm,
+# learned absolute positions, a plain GELU MLP).
 SUPPORTED_ARCHITECTURES = {
     "LlamaForCausalLM": "llama",
     "MistralForCausalLM": "mistral",
@@ -28,7 +29,28 @@ SUPPORTED_ARCHITECTURES = {
     "Gemma3ForCausalLM": "gemma3_text",
     "Phi3ForCausalLM": "phi3",
     "DeepseekV3ForCausalLM": "deepseek_v3",
+    "GPT2LMHeadModel": "gpt2",
+    "Olmo2ForCausalLM": "olmo2",
 }
+# Vision-language wrappers whose text model sits in text_config: the wrapper's model_type, and the text
+# model's family when text_config names neither its architectures nor its model_type.
+WRAPPERS = {
+    "Gemma3ForConditionalGeneration": ("gemma3", "gemma3_text"),
+    "KimiK25ForConditionalGeneration": ("kimi_k25", "deepseek_v3"),
+}  # Llama4ForConditionalGeneration is recognised only to be refused (see LLAMA4_UNSUPPORTED)
+# text_config model_types read as a family above: Kimi K2's text model is a DeepSeek-V3 (MLA + MoE)
+MODEL_TYPE_ALIASES = {"kimi_k2": "deepseek_v3"}
+# Gemma3TextConfig's defaults (transformers' configuration_gemma3.py) for the fields the wrapper's sparse
+# text_config leaves out (google/gemma-3-4b-it names 6 keys, gemma-3-27b-it 10).
+GEMMA3_TEXT_DEFAULTS = {"vocab_size": 262_208, "hidden_size": 2304, "intermediate_size": 9216,
+                        "num_hidden_layers": 26, "num_attention_heads": 8, "num_key_value_heads": 4,
+                        "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh", "max_position_embeddings": 131_072}
+# GPT2Config's field names (its attribute_map) and the names the rest of this module reads
+GPT2_FIELDS = {"n_embd": "hidden_size", "n_head": "num_attention_heads", "n_layer": "num_hidden_layers",
+               "n_positions": "max_position_embeddings"}
+GPT2_POSITIONS_DEFAULT = 1024  # GPT2Config's n_positions
+# the tanh form of GELU (GPT-2's gelu_new, GPT2Config's default activation); GPT-2's MLP is not gated
+PLAIN_MLP_ACTIVATIONS = ("gelu_new", "gelu_pytorch_tanh")
 # Hugging Face's MixtralConfig defaults, used when a Mixtral config leaves the fields out.
 MIXTRAL_DEFAULTS = {"num_local_experts": 8, "num_experts_per_tok": 2}
 # The config field that holds the number of routed experts, per family.
@@ -44,7 +66,7 @@ SLIDING_WINDOW_DEFAULTS = {"gemma2": 4096, "gemma3_text": 4096}
 # default is false); Qwen2Config and Qwen3Config default max_window_layers to 28.
 QWEN_FAMILIES = ("qwen2", "qwen3", "qwen3_moe")
 QWEN_MAX_WINDOW_LAYERS_DEFAULT = {"qwen2": 28, "qwen3": 28}
-DISPLAY_WORDS = {"deepseek": "DeepSeek"}  # names whose capitals capitalize() would lose
+DISPLAY_WORDS = {"deepseek": "DeepSeek", "gpt2": "GPT-2", "xl": "XL", "olmo": "OLMo"}  # capitals capitalize() would lose
 MAX_SIZE = 2**31 - 1  # any size beyond int32 is not a real model, and keeps every count finite
 MAX_CONFIG_BYTES = 1_000_000  # real config.json files are a few kB; a bigger one is not a model config
 REQUIRED_FIELDS = ("hidden_size", "intermediate_size", "num_attention_heads",
@@ -81,9 +103,16 @@ class ModelConfig:
     num_dense_layers: int = 0  # layers of an MoE model with a dense MLP instead (first_k_dense_replace)
     sliding_window: int | None = None  # attention span limit in tokens of the sliding layers
     num_sliding_layers: int = 0  # layers that use the window (the others attend to the whole context)
-    hidden_act: str = "silu"  # the gated MLP's activation: silu (SwiGLU) or gelu_pytorch_tanh (GeGLU)
-    qk_norm: bool = False  # RMSNorm on each query and key head before RoPE (Qwen3, Gemma 3)
-    sandwich_norms: bool = False  # a norm after attention and after the MLP too, 4 per layer (Gemma 2/3)
+    hidden_act: str = "silu"  # the MLP's activation: silu (SwiGLU), gelu_pytorch_tanh (GeGLU), gelu_new (GPT-2)
+    gated_mlp: bool = True  # act(gate)·up then down (False: GPT-2's up, act, down)
+    qk_norm: bool = False  # RMSNorm on the queries and keys before RoPE (Qwen3, Gemma 3, OLMo 2)
+    qk_norm_per_head: bool = True  # over each d-wide head, one d-wide gain for q and one for k (OLMo 2: over
+    # the whole H·d query and Hkv·d key, gains as wide)
+    pre_norms: bool = True  # a norm before attention and before the MLP (OLMo 2 has none: its norms follow them)
+    sandwich_norms: bool = False  # a norm after attention and after the MLP (Gemma 2/3 too: 4 per layer; OLMo 2)
+    norm_type: str = "rms"  # "rms" (RMSNorm, a gain) or "layer" (LayerNorm, a gain and a bias: GPT-2)
+    embedding_scale: bool = False  # the embeddings are multiplied by sqrt(hidden_size) (Gemma)
+    position_embedding: str = "rope"  # "rope" (rotary, in attention) or "learned" (GPT-2's absolute wpe table)
     fused_projections: bool = False  # checkpoint holds qkv_proj and gate_up_proj as one matrix each (Phi-3)
     q_lora_rank: int | None = None  # MLA (DeepSeek-V3): query down-projection rank (None: a plain q_proj)
     kv_lora_rank: int | None = None  # MLA: the latent K/V width cached per token (None: not MLA)
@@ -199,7 +228,7 @@ def _bool(config: Mapping, field_name: str, default: bool, where: str) -> bool:
 
 def _architecture(config: Mapping, where: str) -> str:
     archs = config.get("architectures")
-    allowed = ", ".join(SUPPORTED_ARCHITECTURES)
+    allowed = ", ".join([*SUPPORTED_ARCHITECTURES, *WRAPPERS])
     if archs is not None and archs != []:  # an empty list defers to model_type
         if not isinstance(archs, list) or not all(isinstance(a, str) for a in archs):
             raise RooflineInputError("architectures", f"must be a list of names in {where}", allowed)
@@ -209,22 +238,81 @@ def _architecture(config: Mapping, where: str) -> str:
         raise RooflineInputError("architectures", f"{shown(archs)} in {where} is not supported", allowed)
     model_type = config.get("model_type")
     by_type = {v: k for k, v in SUPPORTED_ARCHITECTURES.items()}
+    model_type = MODEL_TYPE_ALIASES.get(model_type, model_type) if isinstance(model_type, str) else model_type
     if model_type in by_type:
         return by_type[model_type]
     if model_type is None:
         raise RooflineInputError("architectures", f"neither 'architectures' nor 'model_type' in {where}",
                                  allowed)
-    raise RooflineInputError("model_type", f"{shown(model_type)} in {where} is not supported",
-                             ", ".join(by_type))
+    raise RooflineInputError("model_type", f"{shown(config.get('model_type'))} in {where} is not supported",
+                             ", ".join([*by_type, *MODEL_TYPE_ALIASES]))
+
+
+def _text_model(config: Mapping, where: str) -> tuple[Mapping, tuple[str, ...], str]:
+    """The config to read and where it sits: a vision-language wrapper's ``text_config`` (with a
+    sentence saying the vision tower is left out), or the config itself."""
+    archs = config.get("architectures")
+    named = [a for a in archs if isinstance(a, str)] if isinstance(archs, list) else []
+    if LLAMA4_WRAPPER in named or (not archs and config.get("model_type") == "llama4"):
+        _refuse_llama4(config.get("text_config"), where)
+    wrapper = next((a for a in named if a in WRAPPERS), None)
+    if wrapper is None and not archs:  # no architectures: the wrapper's model_type names it
+        wrapper = next((a for a, (kind, _) in WRAPPERS.items() if config.get("model_type") == kind), None)
+    if wrapper is None:
+        return config, (), where
+    text = config.get("text_config")
+    if not isinstance(text, Mapping):
+        raise RooflineInputError("text_config", f"must hold the text model's fields as an object in {where} "
+                                 f"({wrapper} keeps them there), got {shown(text)}")
+    text, family = dict(text), WRAPPERS[wrapper][1]
+    if not text.get("architectures") and not text.get("model_type"):
+        text["model_type"] = family
+    for field_name in ("_name_or_path", "tie_word_embeddings"):  # the wrapper's, where the text model has none
+        if text.get(field_name) is None and config.get(field_name) is not None:
+            text[field_name] = config[field_name]
+    notes = [f"{wrapper}: the text model in text_config is counted; the vision tower (vision_config) and its "
+             "projector are left out, so images and their tokens cost nothing here"]
+    if text.get("model_type") == "gemma3_text" or "Gemma3ForCausalLM" in (text.get("architectures") or ()):
+        absent = [f for f in GEMMA3_TEXT_DEFAULTS if text.get(f) is None]
+        text.update({f: GEMMA3_TEXT_DEFAULTS[f] for f in absent})
+        if absent:
+            values = ", ".join(f"{f} {GEMMA3_TEXT_DEFAULTS[f]:,}" if isinstance(GEMMA3_TEXT_DEFAULTS[f], int)
+                               else f"{f} {GEMMA3_TEXT_DEFAULTS[f]}" for f in absent)
+            notes.append(f"absent from text_config, Gemma3TextConfig's defaults used: {values}")
+    return text, tuple(notes), f"{where}'s text_config"
+
+
+LLAMA4_WRAPPER = "Llama4ForConditionalGeneration"
+# What Llama 4's text model has that no operator here describes, in the order the refusal names them
+LLAMA4_UNSUPPORTED = (
+    ("attention_chunk_size", "Llama 4's chunked attention (its local layers attend within fixed chunks of "
+                             "this many tokens, restarting at each chunk's edge, not a sliding window)"),
+    ("interleave_moe_layer_step", "Llama 4's interleaved mixture of experts (every n-th layer MoE, with a "
+                                  "shared expert beside a top-1 routed one)"),
+    ("num_local_experts", "Llama 4's mixture of experts (a shared expert beside a top-1 routed one, dense "
+                          "layers intermediate_size_mlp wide)"),
+)
+
+
+def _refuse_llama4(text: object, where: str) -> None:
+    """Llama 4's text model does not map onto the operators here: one line naming the first field that says so."""
+    text = text if isinstance(text, Mapping) else {}
+    allowed = ", ".join([*SUPPORTED_ARCHITECTURES, *WRAPPERS])
+    for field_name, what in LLAMA4_UNSUPPORTED:
+        if text.get(field_name) is not None:
+            raise RooflineInputError(f"text_config.{field_name}", f"{what} in {where} is not supported", allowed)
+    raise RooflineInputError("architectures", f"{LLAMA4_WRAPPER} in {where} is not supported", allowed)
 
 
 def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelConfig:
     """Validate Hugging Face config fields and build a :class:`ModelConfig`."""
     if not isinstance(config, Mapping):
         raise RooflineInputError("config", f"{where} must hold a JSON object of fields")
+    config, wrapper_notes, where = _text_model(config, where)
     arch = _architecture(config, where)
     family = SUPPORTED_ARCHITECTURES[arch]
-    config, notes = _with_family_defaults(config, family)
+    config, notes = _with_family_defaults(config, family, where)
+    notes = wrapper_notes + notes
     sizes = {f: _positive_int(config, f, where) for f in REQUIRED_FIELDS}
     heads, layers = sizes["num_attention_heads"], sizes["num_hidden_layers"]
     kv_heads = _positive_int(config, "num_key_value_heads", where) \
@@ -253,20 +341,31 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
     window, sliding_layers = _sliding_layers(config, family, layers, where)
     act_field = "hidden_activation" if config.get("hidden_activation") else "hidden_act"
     act = config.get(act_field) or "silu"
-    if act not in ("silu", "gelu_pytorch_tanh"):
-        raise RooflineInputError(act_field, f"{shown(act)} in {where} is not supported", "silu, gelu_pytorch_tanh")
+    gpt2 = family == "gpt2"
+    allowed_acts = PLAIN_MLP_ACTIVATIONS if gpt2 else ("silu", "gelu_pytorch_tanh")
+    if act not in allowed_acts:
+        raise RooflineInputError("activation_function" if gpt2 else act_field, f"{shown(act)} in {where} is not "
+                                 "supported", ", ".join(allowed_acts))
     return ModelConfig(
         name=name, architecture=arch, head_dim=head_dim, num_key_value_heads=kv_heads,
-        tie_word_embeddings=_bool(config, "tie_word_embeddings", family in GEMMA_FAMILIES, where),
+        # PretrainedConfig ties by default; LlamaConfig, Olmo2Config and most others override it to false
+        tie_word_embeddings=_bool(config, "tie_word_embeddings", family in (*GEMMA_FAMILIES, "gpt2"), where),
         attention_bias=_attention_bias(config, family, where),
         # LlamaAttention, Qwen3, Gemma and DeepseekV3 give o_proj bias=config.attention_bias; Qwen2's o_proj has none
-        o_proj_bias=family not in ("qwen2", "phi3", "mixtral", "mistral") and _bool(config, "attention_bias", False, where),
-        mlp_bias=family == "llama" and _bool(config, "mlp_bias", False, where),  # LlamaMLP: bias=config.mlp_bias
+        o_proj_bias=gpt2 or (family not in ("qwen2", "phi3", "mixtral", "mistral")
+                             and _bool(config, "attention_bias", False, where)),  # GPT-2: c_proj's bias
+        # LlamaMLP: bias=config.mlp_bias; GPT-2's Conv1D c_fc and c_proj always carry one
+        mlp_bias=gpt2 or (family == "llama" and _bool(config, "mlp_bias", False, where)),
         partial_rotary_factor=_fraction(config, "partial_rotary_factor", where),
         num_experts=experts, experts_per_token=per_token, num_dense_layers=dense_layers, **moe,
         sliding_window=window, num_sliding_layers=sliding_layers, hidden_act=act,
-        qk_norm=family in ("qwen3", "qwen3_moe", "gemma3_text"), sandwich_norms=family in GEMMA_FAMILIES,
-        fused_projections=family == "phi3", notes=notes, **mla, **sizes,
+        qk_norm=family in ("qwen3", "qwen3_moe", "gemma3_text", "olmo2"),
+        qk_norm_per_head=family != "olmo2",  # Olmo2Attention: q_norm over H·d, k_norm over Hkv·d
+        pre_norms=family != "olmo2", sandwich_norms=family in (*GEMMA_FAMILIES, "olmo2"),
+        embedding_scale=family in GEMMA_FAMILIES, gated_mlp=not gpt2,
+        norm_type="layer" if gpt2 else "rms", position_embedding="learned" if gpt2 else "rope",
+        fused_projections=family in ("phi3", "gpt2"),  # Phi-3's qkv_proj, GPT-2's c_attn
+        notes=notes, **mla, **sizes,
         max_position_embeddings=_positive_int(config, "max_position_embeddings", where)
         if config.get("max_position_embeddings") is not None else None,
         source_name=_source_name(config), quantization=read_quantization_config(config, where))
@@ -281,8 +380,9 @@ def _fraction(config: Mapping, field_name: str, where: str) -> float:
 
 def _attention_bias(config: Mapping, family: str, where: str) -> bool:
     """Whether q/k/v carry a bias as the reference code builds them: Qwen2Attention always (whatever
-    the config says), Phi3Attention and Mixtral never (no such field), others per ``attention_bias``."""
-    if family == "qwen2":
+    the config says), Phi3Attention and Mixtral never (no such field), GPT-2's c_attn always, others per
+    ``attention_bias``."""
+    if family in ("qwen2", "gpt2"):
         return True
     if family in ("phi3", "mixtral", "mistral"):
         return False
@@ -368,11 +468,32 @@ def _sliding_layers(config: Mapping, family: str, layers: int, where: str) -> tu
     return window, layers
 
 
-def _with_family_defaults(config: Mapping, family: str) -> tuple[dict, tuple[str, ...]]:
+def _gpt2_fields(config: dict, where: str) -> list[str]:
+    """GPT-2's own field names read into the ones the rest of this module uses (GPT2Config's attribute_map),
+    each checked under its own name; n_inner and n_positions default as GPT2Config defaults them."""
+    notes = []
+    for gpt2_name, name in GPT2_FIELDS.items():
+        if gpt2_name == "n_positions" and config.get(gpt2_name) is None:
+            config[gpt2_name] = GPT2_POSITIONS_DEFAULT
+            notes.append(f"n_positions absent: GPT2Config's default of {GPT2_POSITIONS_DEFAULT:,} used")
+        config[name] = _positive_int(config, gpt2_name, where)
+    if config.get("n_inner") is None:  # GPT2MLP: n_inner if not None else 4 * n_embd
+        config["intermediate_size"] = 4 * config["hidden_size"]
+        notes.append(f"n_inner absent: GPT2Config's 4 · n_embd = {config['intermediate_size']:,} used")
+    else:
+        config["intermediate_size"] = _positive_int(config, "n_inner", where)
+    config["hidden_act"] = config.get("activation_function", "gelu_new")  # GPT2Config's default
+    config.pop("hidden_activation", None)
+    return notes
+
+
+def _with_family_defaults(config: Mapping, family: str, where: str = "config") -> tuple[dict, tuple[str, ...]]:
     """Fill what a family's Hugging Face config class defaults (a Mixtral without
     num_local_experts is still a mixture of experts), and say so in one sentence each; name
     the parts of a family the counting leaves out."""
     config, notes = dict(config), []
+    if family == "gpt2":
+        notes += _gpt2_fields(config, where)
     if family == "mixtral":
         for field_name, default in MIXTRAL_DEFAULTS.items():
             if config.get(field_name) is None:

@@ -1,4 +1,4 @@
-"""Every operator of a Llama-family decoder, as data: FLOPs and bytes moved, per phase.
+"""Every operator of a decoder-only transformer, as data: FLOPs and bytes moved, per phase.
 
 Each operator is one :class:`Operator` record whose FLOPs and traffic are expressions
 over a handful of symbols (tokens ``T``, hidden ``h``, ...). The same record gives the
@@ -79,6 +79,7 @@ Hd, Hkvd = Sym("H·d"), Sym("Hkv·d")
 s_kv = Sym("s_kv")
 n_scores, n_scores_stored = Sym("n_scores"), Sym("n_scores_stored")
 T_logits, T_rows = Sym("T_logits"), Sym("min(T,V)")
+s_pos = Sym("s_pos")
 T_routed, E, E_read = Sym("T·k"), Sym("E"), Sym("E_read")
 I_e, I_s = Sym("f_e"), Sym("f_s")
 K = Sym("K")
@@ -106,6 +107,8 @@ SYMBOLS = {
                        "b·H·n·s_kv verify",
     "T_logits": "tokens that need logits: b (last token of each prompt) in prefill, b in decode, b·n in verify",
     "min(T,V)": "embedding rows gathered (at most one per vocabulary entry)",
+    "s_pos": "learned position-embedding rows gathered: the step's distinct positions, s in prefill, 1 in decode, "
+             "n in verify (at most max_position_embeddings)",
     "T·k": "token-expert pairs: each token goes through k experts (mixture of experts)",
     "E": "experts per layer (num_local_experts)",
     "E_read": "distinct experts a batch touches: E·(1 - (1 - k/E)^T), uniform routing",
@@ -218,6 +221,26 @@ def rms_norm(name: str, flops_per_element: float, width: Expr = h, rows: Expr = 
                      "act_write": rows * width}, layers, note=f"RMSNorm, {flops_per_element:g} FLOPs per element")
 
 
+def layer_norm(name: str, flops_per_element: float, width: Expr = h, rows: Expr = T, layers: str = "all") -> Operator:
+    """LayerNorm over rows·width elements: y = (x - mean(x)) / sqrt(var(x) + eps) · g + b (GPT-2).
+
+    FLOPs = c·rows·width with c the RMSNorm count plus 3: the mean's sum, its subtraction and the bias
+    add (7 with RMSNorm's default 4). Reads x, the gain g and the bias b (``width`` elements each), writes y.
+    """
+    c = flops_per_element + 3
+    return Operator(name, OTHER, c * rows * width, {"weight": 2 * width, "act_read": rows * width,
+                                                   "act_write": rows * width}, layers,
+                    note=f"LayerNorm, {c:g} FLOPs per element (RMSNorm's {flops_per_element:g}, the mean's sum and "
+                         "subtraction, the bias)")
+
+
+def model_norm(model: ModelConfig, name: str, w: Workload, layers: str = "all") -> Operator:
+    """The model's norm over the T·h stream: RMSNorm, or LayerNorm with a bias (GPT-2)."""
+    if model.norm_type == "layer":
+        return layer_norm(name, w.norm_flops_per_element, layers=layers)
+    return rms_norm(name, w.norm_flops_per_element, layers=layers)
+
+
 def residual_add(name: str) -> Operator:
     """x + f(x): one add per element; reads both operands (2·T·h), writes the sum (T·h)."""
     return Operator(name, OTHER, T * h, {"act_read": 2 * T * h, "act_write": T * h},
@@ -307,31 +330,39 @@ def operator_list(model: ModelConfig, workload: Workload, phase: str | None = No
     the dense / MoE, local / global layers of a model that mixes them (ModelConfig.layer_count).
     """
     w = workload
-    norm = w.norm_flops_per_element
+    pre = model.pre_norms  # OLMo 2 has no norm before attention or the MLP, only after them
+    post = model.sandwich_norms
     layer = [
-        rms_norm("attn_norm", norm),
+        *([model_norm(model, "attn_norm", w)] if pre else []),
         *(mla_attention(model, w, phase) if model.mla else gqa_attention(model, w)),
         *_allreduce("attn_allreduce", w.tp),
-        *([rms_norm("post_attn_norm", norm)] if model.sandwich_norms else []),
+        *([model_norm(model, "post_attn_norm", w)] if post else []),
         residual_add("attn_add"),
-        rms_norm("mlp_norm", norm),
+        *([model_norm(model, "mlp_norm", w)] if pre else []),
         *mlp(model, w),
         *_allreduce("mlp_allreduce", w.tp),
-        *([rms_norm("post_mlp_norm", norm)] if model.sandwich_norms else []),
+        *([model_norm(model, "post_mlp_norm", w)] if post else []),
         residual_add("mlp_add"),
     ]
     # Gemma scales the embeddings by sqrt(h): one multiply per element
-    embed_flops = T * h if model.sandwich_norms else ZERO
+    embed_flops = T * h if model.embedding_scale else ZERO
     head = QUANTISED if w.quantize_head else FULL  # GPTQ and AWQ keep embed_tokens and lm_head at 16 bits
-    model_level = [
+    embedding = [
         Operator("embedding", OTHER, embed_flops, {"weight": T_rows * h, "act_write": T * h}, "once",
-                 note="row gather from the embedding table" + (", scaled by sqrt(h)" if model.sandwich_norms
+                 note="row gather from the embedding table" + (", scaled by sqrt(h)" if model.embedding_scale
                                                                  else ", no arithmetic"), precision=head),
-        rms_norm("final_norm", norm, layers="once"),
+    ]
+    if model.position_embedding == "learned":  # GPT-2's wpe, replicated under tensor parallelism like the norms
+        embedding.append(Operator("position_embedding", OTHER, T * h,
+                                  {"weight": s_pos * h, "act_read": T * h, "act_write": T * h}, "once",
+                                  note="learned absolute positions: each position's row of the wpe table gathered "
+                                       "and added to its token's embedding, one add per element"))
+    model_level = [
+        model_norm(model, "final_norm", w, layers="once"),
         linear("lm_head", OTHER, h, V, tokens=T_logits, layers="once", precision=head),
     ]
     heads = medusa_heads() if phase == VERIFY and w.medusa_heads else []
-    ops = [model_level[0], *layer, *model_level[1:], *heads]
+    ops = [*embedding, *layer, *model_level, *heads]
     if w.keep_16bit_ops:  # a checkpoint's ignore list: these linear layers run unquantised
         kept = set(w.keep_16bit_ops)
         ops = [replace(op, precision=FULL) if op.name in kept else op for op in ops]
@@ -355,18 +386,20 @@ def gqa_attention(model: ModelConfig, w: Workload) -> list[Operator]:
         projections = [linear("q_proj", QKV, h, Hd, bias=bias),
                        linear("k_proj", QKV, h, Hkvd, bias=bias, out="kv_write"),
                        linear("v_proj", QKV, h, Hkvd, bias=bias, out="kv_write")]
-    if model.qk_norm:
-        projections.append(rms_norm("qk_norm", w.norm_flops_per_element, width=Hd + Hkvd, gains=2 * d))
+    if model.qk_norm:  # per head: one d-wide gain for q and one for k; whole-width (OLMo 2): H·d and Hkv·d
+        projections.append(rms_norm("qk_norm", w.norm_flops_per_element, width=Hd + Hkvd,
+                                    gains=2 * d if model.qk_norm_per_head else Hd + Hkvd))
     mixed = 0 < model.num_sliding_layers < model.num_hidden_layers
     kernels = attention(w.attention_io, w.softmax_flops_per_element, layers="global" if mixed else "all")
     if mixed:
         kernels = attention(w.attention_io, w.softmax_flops_per_element, GQA_LOCAL, "local_", "local") + kernels
+    rope = [Operator("rope", OTHER, w.rope_flops_per_element * T * (Hd + Hkvd),
+                     {"act_read": T * (Hd + Hkvd), "act_write": T * (Hd + Hkvd)},
+                     note=f"rotary embedding on q and k, {w.rope_flops_per_element:g} FLOPs per element "
+                          "(x·cos + rotate(x)·sin), one read and one write")]
     return [
         *projections,
-        Operator("rope", OTHER, w.rope_flops_per_element * T * (Hd + Hkvd),
-                 {"act_read": T * (Hd + Hkvd), "act_write": T * (Hd + Hkvd)},
-                 note=f"rotary embedding on q and k, {w.rope_flops_per_element:g} FLOPs per element "
-                      "(x·cos + rotate(x)·sin), one read and one write"),
+        *(rope if model.position_embedding == "rope" else []),  # GPT-2 adds learned positions to the embedding
         *kernels,
         linear("o_proj", OTHER, Hd, h, bias=model.o_proj_bias),
     ]
@@ -451,6 +484,8 @@ def mlp(model: ModelConfig, w: Workload) -> list[Operator]:
     the batch touches; shared experts (DeepSeek) run on every token. DeepSeek-V3 keeps its first
     layers dense (``dense_`` operators, in those layers only).
     """
+    if not model.gated_mlp:
+        return plain_mlp(model, w)
     geglu = model.hidden_act == "gelu_pytorch_tanh"
     per_element = w.geglu_flops_per_element if geglu else w.swiglu_flops_per_element
     act_note = ("GeGLU gelu_tanh(gate)·up, {:g} FLOPs per element (cube, scale, add, scale, tanh, add, halve, "
@@ -476,6 +511,22 @@ def mlp(model: ModelConfig, w: Workload) -> list[Operator]:
             linear("router", OTHER, h, E, layers=moe_layers, precision=FULL),  # serving stacks keep it unquantised
             *gated("", I_e, T_routed, E_read, moe_layers),
             *(gated("shared_", I_s, layers=moe_layers) if model.num_shared_experts else [])]
+
+
+def plain_mlp(model: ModelConfig, w: Workload) -> list[Operator]:
+    """GPT-2's MLP, not gated: up_proj (c_fc, h → f, bias), GELU, down_proj (c_proj, f → h, bias).
+
+    GELU in its tanh form, 0.5·x·(1 + tanh(c·(x + 0.044715·x³))): the GeGLU count less its multiply by
+    up (9 FLOPs per element with GeGLU's default 10); reads the f-wide up output once, writes it once.
+    """
+    per_element = w.geglu_flops_per_element - 1
+    return [
+        linear("up_proj", MLP, h, I, bias=model.mlp_bias),
+        Operator("act", OTHER, per_element * T * I, {"act_read": T * I, "act_write": T * I},
+                 note=f"GELU gelu_tanh(x), {per_element:g} FLOPs per element (cube, scale, add, scale, tanh, add, "
+                      "halve, multiply x)"),
+        linear("down_proj", MLP, I, h, bias=model.mlp_bias),
+    ]
 
 
 def medusa_heads() -> list[Operator]:
@@ -569,6 +620,7 @@ def weight_elements(model: ModelConfig, workload: Workload, active: bool = False
     work = replace(workload, batch=1, seq_len=1)
     tp = work.tp
     env = {**symbol_values(model, work, "prefill"), "min(T,V)": model.vocab_size / tp,
+           "s_pos": float(model.max_position_embeddings or 0),  # the whole learned position table (GPT-2's wpe)
            "E_read": float(model.experts_per_token if active else model.num_experts)}
     elements = dict.fromkeys(WIDTH_FIELDS, 0.0)
     ops = [op for op in operator_list(model, work, "prefill") if "weight" in op.traffic]
@@ -619,10 +671,15 @@ def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[st
     if phase == "prefill":
         tokens = batch * seq
         logit_tokens = batch if workload.prefill_logits == "last" else tokens
+        positions = seq  # every sequence of the batch sits at positions 1..s: s rows of the table
     elif phase == VERIFY:
         tokens = logit_tokens = batch * workload.tree_size
+        positions = float(workload.tree_size)
     else:
         tokens = logit_tokens = batch * 1.0
+        positions = 1.0
+    if model.max_position_embeddings is not None:
+        positions = _minimum(positions, float(model.max_position_embeddings))
     experts, per_token = model.num_experts, model.experts_per_token
     r_kv_, d_rope_ = float(model.kv_lora_rank or 0), float(model.qk_rope_head_dim)
     return {
@@ -633,7 +690,7 @@ def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[st
         "f_s": model.num_shared_experts * model.expert_intermediate_size / p,
         "s_kv": kv_len, "n_scores": computed, "n_scores_full": full, "n_scores_stored": stored,
         "s_kv_w": kv_len_w, "n_scores_w": computed_w, "n_scores_full_w": full_w, "n_scores_stored_w": stored_w,
-        "T_logits": logit_tokens, "min(T,V)": _minimum(tokens, model.vocab_size / p),
+        "T_logits": logit_tokens, "min(T,V)": _minimum(tokens, model.vocab_size / p), "s_pos": positions,
         "T·k": tokens * per_token, "E": float(experts),
         "E_read": experts * (1 - (1 - per_token / experts) ** tokens),
         "2(p-1)/p": 2 * (p - 1) / p, "K": float(workload.medusa_heads),

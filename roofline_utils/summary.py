@@ -140,7 +140,7 @@ def model_card(model: ModelConfig) -> pd.DataFrame:
     if model.quantization is not None:  # as the checkpoint ships it; the report's weights may differ (weights_from)
         rows.append(("quantization_config", f"{model.quantization.method}: {model.quantization.label}"
                      + (f"; not converted: {', '.join(model.quantization.ignore)}" if model.quantization.ignore else "")))
-    rows += [("assumed", note) for note in getattr(model, "notes", ())]
+    rows += [("left out" if "left out" in note else "assumed", note) for note in getattr(model, "notes", ())]
     rows.append(("parameters", f"{model.parameter_count():,} ({model.parameter_count() / 1e9:.2f} B)"))
     if model.num_experts > 1:
         active = model.parameter_count(active=True)

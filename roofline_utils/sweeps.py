@@ -20,10 +20,11 @@ CATEGORIES = {  # operator -> bar of the time breakdown (dense_, shared_ and loc
     "qkv_proj": "projections", "q_a_proj": "projections", "q_b_proj": "projections", "kv_a_proj": "projections",
     "kv_b_proj": "projections", "q_absorb": "projections", "out_absorb": "projections",
     "gate_proj": "MLP", "up_proj": "MLP", "gate_up_proj": "MLP", "down_proj": "MLP", "router": "MLP",
-    "act_mul": "MLP",
+    "act_mul": "MLP", "act": "MLP",
     "qk_matmul": "attention", "softmax": "attention", "pv_matmul": "attention", "rope": "attention",
     "attn_allreduce": "all-reduce (link)", "mlp_allreduce": "all-reduce (link)",
     "lm_head": "embedding + lm_head", "embedding": "embedding + lm_head",
+    "position_embedding": "embedding + lm_head",
 }
 VARIANT_PREFIX = r"^(dense_|shared_|local_)"
 

@@ -167,8 +167,9 @@ def test_mixtral_without_expert_counts_uses_hugging_face_defaults_and_says_so():
 @pytest.mark.parametrize("changes, field", [
     ({"architectures": "LlamaForCausalLM"}, "architectures"),
     ({"architectures": ..., "model_type": None}, "architectures"),
-    ({"architectures": ..., "model_type": "gpt2"}, "model_type"),
-    ({"architectures": ["GPT2LMHeadModel"]}, "architectures"),
+    ({"architectures": ..., "model_type": "bloom"}, "model_type"),
+    ({"architectures": ["BloomForCausalLM"]}, "architectures"),
+    ({"architectures": ["GPT2LMHeadModel"]}, "n_embd"),  # supported: GPT-2 reads its own field names
     ({"architectures": ["MixtralForCausalLM"], "num_local_experts": 2, "num_experts_per_tok": 3},
      "num_experts_per_tok"),
     ({"hidden_size": 2**40}, "hidden_size"),

@@ -709,3 +709,135 @@ def test_partial_rotary_factor_is_read():
     # Phi3Config partial_rotary_factor: RoPE rotates that share of each head (1.0 when absent)
     assert _read("Phi3ForCausalLM", partial_rotary_factor=0.75).partial_rotary_factor == 0.75
     assert _read("Phi3ForCausalLM").partial_rotary_factor == 1.0
+
+
+# ---------------------------------------------------------------------------------------------------
+# GPT-2: LayerNorm with a bias, learned absolute positions, a plain GELU MLP, fused c_attn with biases
+# (a tiny config, so every count below is small enough to check on paper)
+# ---------------------------------------------------------------------------------------------------
+TINY_GPT2 = {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2", "activation_function": "gelu_new",
+             "n_embd": 8, "n_head": 2, "n_layer": 3, "n_positions": 16, "vocab_size": 32}
+TG_H, TG_HEADS, TG_LAYERS, TG_P, TG_V = 8, 2, 3, 16, 32
+TG_F = 4 * TG_H  # n_inner absent: GPT2MLP is 4·n_embd = 32 wide
+LAYER_NORM = NORM + 3  # RMSNorm's 4, the mean's sum and subtraction, the bias add: 7 per element
+GELU = 10 - 1  # GeGLU's 10 less its multiply by up: cube (2), scale, add, scale, tanh, add, halve, multiply x
+
+
+def tiny_gpt2(**fields):
+    from roofline_utils.models import model_from_dict
+    return model_from_dict({**TINY_GPT2, **fields}, "tiny-gpt2")
+
+
+def gpt2_cases(phase: str, b: int, s: int) -> dict[str, Cost]:
+    T = b * s if phase == "prefill" else b
+    rows = min(s, TG_P) if phase == "prefill" else 1  # distinct positions of the step: s, or the one new position
+    h, f = TG_H, TG_F
+    return {
+        # LayerNorm over T·h: 7 FLOPs per element; a gain and a bias, h each
+        "attn_norm": Cost(LAYER_NORM * T * h, weight=2 * h, act_read=T * h, act_write=T * h),
+        "mlp_norm": Cost(LAYER_NORM * T * h, weight=2 * h, act_read=T * h, act_write=T * h),
+        "final_norm": Cost(LAYER_NORM * T * h, weight=2 * h, act_read=T * h, act_write=T * h),
+        # c_attn: h → 3h with a bias (one add per output); Q to activations, K and V to the cache
+        "qkv_proj": Cost(2 * T * h * 3 * h + T * 3 * h, weight=h * 3 * h + 3 * h, act_read=T * h,
+                         act_write=T * h, kv_write=2 * T * h),
+        # attn.c_proj: h → h with a bias
+        "o_proj": Cost(2 * T * h * h + T * h, weight=h * h + h, act_read=T * h, act_write=T * h),
+        # mlp.c_fc: h → 4h, GELU over T·4h, mlp.c_proj: 4h → h, both with biases
+        "up_proj": Cost(2 * T * h * f + T * f, weight=h * f + f, act_read=T * h, act_write=T * f),
+        "act": Cost(GELU * T * f, act_read=T * f, act_write=T * f),
+        "down_proj": Cost(2 * T * f * h + T * h, weight=f * h + h, act_read=T * f, act_write=T * h),
+        # wpe: one row per distinct position gathered, added to the token embeddings (one add per element)
+        "position_embedding": Cost(T * h, weight=rows * h, act_read=T * h, act_write=T * h),
+    }
+
+
+@pytest.mark.parametrize("phase, b, s", [("prefill", 2, 5), ("prefill", 1, 40), ("decode", 3, 7)])
+def test_gpt2_operator_costs_by_hand(phase, b, s):
+    t = table(tiny_gpt2(), phase, b, s)
+    for name, want in gpt2_cases(phase, b, s).items():
+        assert_cost(t.loc[name], want)
+    # no rotary embedding (the positions are added once, to the embedding), no gate: the MLP is up, act, down
+    assert not {"rope", "gate_proj", "act_mul", "q_proj", "k_proj", "v_proj"} & set(t.index)
+    assert t.loc["position_embedding", "count"] == 1 and t.loc["attn_norm", "count"] == TG_LAYERS
+
+
+def test_gpt2_operators_go_to_their_groups():
+    t = table(tiny_gpt2(), "decode", 1, 8)
+    assert t.loc["qkv_proj", "group"] == "qkv mlp"
+    assert t.loc["up_proj", "group"] == t.loc["down_proj", "group"] == "up/gate/down"
+    for name in ("attn_norm", "mlp_norm", "final_norm", "act", "position_embedding", "embedding", "lm_head"):
+        assert t.loc[name, "group"] == "other"
+
+
+def test_gpt2_parameters_of_the_tiny_config():
+    h, f, P, V, L = TG_H, TG_F, TG_P, TG_V, TG_LAYERS
+    per_layer = (2 * 2 * h  # ln_1, ln_2: a gain and a bias each
+                 + h * 3 * h + 3 * h  # c_attn
+                 + h * h + h  # attn.c_proj
+                 + h * f + f + f * h + h)  # mlp.c_fc, mlp.c_proj
+    # wte once (lm_head is tied to it), the whole wpe table, the layers, ln_f
+    assert tiny_gpt2().parameter_count() == V * h + P * h + L * per_layer + 2 * h == 3_016  # per layer 32 + 216 + 72 + 552 = 872
+
+
+def gpt2_parameters(h: int, layers: int, positions: int = 1024, vocab: int = 50257) -> int:
+    """GPT2LMHeadModel tensor by tensor: wte, wpe, per block ln_1, c_attn, c_proj, ln_2, c_fc, c_proj, then ln_f;
+    lm_head is wte (tied)."""
+    block = 2 * h + (h * 3 * h + 3 * h) + (h * h + h) + 2 * h + (h * 4 * h + 4 * h) + (4 * h * h + h)
+    return vocab * h + positions * h + layers * block + 2 * h
+
+
+def olmo2_parameters(h: int, I: int, layers: int, V: int) -> int:
+    """Olmo2ForCausalLM: q, k, v, o (no biases); q_norm over all H·d = h, k_norm over Hkv·d = h (MHA);
+    gate, up, down; post_attention_layernorm and post_feedforward_layernorm (no pre-norms); final norm;
+    an untied lm_head."""
+    return 2 * V * h + h + layers * (4 * h * h + 2 * h + 3 * h * I + 2 * h)
+
+
+CLASSIC_PARAMETER_CASES = [
+    # openai-community/gpt2: "124M"; 124,439,808 counted by GPT2Model (wte, wpe, blocks, ln_f)
+    ("gpt2", gpt2_parameters(768, 12), 124_439_808),
+    # openai-community/gpt2-xl: "1.5B"; 1,557,611,200 with the tied embedding
+    ("gpt2-xl", gpt2_parameters(1600, 48), 1_557_611_200),
+    # allenai/OLMo-2-1124-13B: its safetensors index holds 54,864,793,600 bytes of float32 weights, / 4
+    ("olmo-2-13b", olmo2_parameters(5120, 13824, 40, 100352), 54_864_793_600 // 4),
+]
+
+
+@pytest.mark.parametrize("name, by_hand, published", CLASSIC_PARAMETER_CASES, ids=[c[0] for c in CLASSIC_PARAMETER_CASES])
+def test_classic_parameter_counts(name, by_hand, published):
+    assert by_hand == published  # the hand sum is the published count, exactly
+    assert rl.preset(name).parameter_count() == published
+
+
+@pytest.mark.parametrize("name, layers, kv_heads, head_dim", [
+    ("gpt2", 12, 12, 64), ("gpt2-xl", 48, 25, 64), ("olmo-2-13b", 40, 40, 128)])
+def test_classic_kv_bytes_per_token(name, layers, kv_heads, head_dim):
+    per_token = 2 * layers * kv_heads * head_dim * BYTES  # K and V, every layer, 2 bytes each
+    for seq_len in (1, 1000):
+        assert float(kv_cache_bytes(rl.preset(name), 1, seq_len, 16)) == per_token * seq_len
+    assert {"gpt2": 36_864, "gpt2-xl": 307_200, "olmo-2-13b": 819_200}[name] == per_token
+
+
+# ---------------------------------------------------------------------------------------------------
+# OLMo 2: norms after attention and the MLP only, q/k norms over the whole projection
+# ---------------------------------------------------------------------------------------------------
+TINY_OLMO2 = {"architectures": ["Olmo2ForCausalLM"], "model_type": "olmo2", "hidden_size": 16,
+              "intermediate_size": 24, "num_attention_heads": 4, "num_key_value_heads": 2,
+              "num_hidden_layers": 2, "vocab_size": 50, "tie_word_embeddings": False}
+
+
+def test_olmo2_norms_by_hand():
+    from roofline_utils.models import model_from_dict
+    model = model_from_dict(TINY_OLMO2, "tiny-olmo2")
+    b, s = 2, 6
+    T, h, q, kv = b * s, 16, 4 * 4, 2 * 4  # head_dim 16/4 = 4: q 16 wide, k 8 wide
+    t = table(model, "prefill", b, s)
+    # Olmo2Attention: q_norm = RMSNorm(H·d), k_norm = RMSNorm(Hkv·d): gains as wide as q and k, not 2·d
+    assert_cost(t.loc["qk_norm"], Cost(NORM * T * (q + kv), weight=q + kv, act_read=T * (q + kv),
+                                       act_write=T * (q + kv)))
+    for name in ("post_attn_norm", "post_mlp_norm"):
+        assert_cost(t.loc[name], Cost(NORM * T * h, weight=h, act_read=T * h, act_write=T * h))
+    assert not {"attn_norm", "mlp_norm"} & set(t.index)  # no norm before attention or the MLP
+    assert "rope" in t.index and "gate_proj" in t.index and t.loc["embedding", "flops"] == 0  # no sqrt(h) scale
+    # q 256 + k 128 + v 128 + o 256, q/k norms 16 + 8, gate/up/down 3·16·24, two norms 32: per layer 1,976
+    assert model.parameter_count() == 2 * 50 * 16 + 16 + 2 * (4 * 16 * 16 - 2 * 16 * 8 + 24 + 3 * 16 * 24 + 32)

@@ -97,7 +97,8 @@ def mutated(draw, base: dict, keys=None):
 
 MODEL_FIELDS = ["hidden_size", "intermediate_size", "num_attention_heads", "num_key_value_heads",
                 "num_hidden_layers", "vocab_size", "head_dim", "tie_word_embeddings", "sliding_window",
-                "num_local_experts", "num_experts_per_tok", "architectures", "model_type", "max_position_embeddings"]
+                "num_local_experts", "num_experts_per_tok", "architectures", "model_type", "max_position_embeddings",
+                "n_embd", "n_head", "n_layer", "n_positions", "n_inner", "activation_function", "text_config"]
 configs = st.sampled_from(MODEL_BASES).flatmap(
     lambda name: mutated(BASES[name], sorted(set(BASES[name]) | set(MODEL_FIELDS))))
 devices = mutated(BASES["device"])

@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,8 @@ GOOD = {"architectures": ["LlamaForCausalLM"], "hidden_size": 6656, "intermediat
     ({"num_key_value_heads": 5}, "num_key_value_heads"),  # 5 does not divide 52
     ({"hidden_size": 6650}, "head_dim"),  # not a multiple of 52 heads and no head_dim
     ({"tie_word_embeddings": "no"}, "tie_word_embeddings"),
-    ({"architectures": ["GPT2LMHeadModel"]}, "architectures"),
+    ({"architectures": ["BloomForCausalLM"]}, "architectures"),
+    ({"architectures": ["GPT2LMHeadModel"]}, "n_embd"),  # GPT-2 is read by its own field names
 ])
 def test_bad_config_names_the_field(tmp_path, change, field):
     cfg = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
@@ -115,3 +117,118 @@ def test_dense_and_moe_layers_follow_the_config_layout():
         "roofline_utils/data/models/qwen3-30b-a3b.json").read_text())
     model = model_from_dict({**qwen, "num_hidden_layers": 8, "decoder_sparse_step": 2, "mlp_only_layers": [1]}, "x")
     assert (model.num_dense_layers, model.num_moe_layers) == (5, 3)
+
+
+# Vision-language wrappers: the text model sits in text_config; the vision tower is left out, in one sentence.
+GEMMA3_4B_IT = {  # google/gemma-3-4b-it's config.json as published: a sparse text_config, Gemma3TextConfig fills the rest
+    "architectures": ["Gemma3ForConditionalGeneration"], "boi_token_index": 255999, "eoi_token_index": 256000,
+    "eos_token_id": [1, 106], "image_token_index": 262144, "initializer_range": 0.02, "mm_tokens_per_image": 256,
+    "model_type": "gemma3",
+    "text_config": {"hidden_size": 2560, "intermediate_size": 10240, "model_type": "gemma3_text",
+                    "num_hidden_layers": 34, "rope_scaling": {"factor": 8.0, "rope_type": "linear"},
+                    "sliding_window": 1024},
+    "torch_dtype": "bfloat16", "transformers_version": "4.50.0.dev0",
+    "vision_config": {"hidden_size": 1152, "image_size": 896, "intermediate_size": 4304,
+                      "model_type": "siglip_vision_model", "num_attention_heads": 16, "num_hidden_layers": 27,
+                      "patch_size": 14, "vision_use_head": False}}
+
+
+def gemma3_text_parameters(h, I, layers, heads, kv_heads, d, V=262_208) -> int:
+    attention = h * heads * d + 2 * h * kv_heads * d + heads * d * h + 2 * d  # q, k, v, o; q/k norms d wide
+    return V * h + h + layers * (attention + 3 * h * I + 4 * h)  # tied embedding; 4 norms a layer; final norm
+
+
+def test_gemma3_wrapper_reads_the_text_model_and_says_the_vision_tower_is_left_out():
+    m = model_from_dict(GEMMA3_4B_IT, "gemma-3-4b")
+    # Gemma3TextConfig's defaults: 8 heads, 4 K/V heads, head_dim 256, vocab 262,208, GeGLU
+    assert (m.architecture, m.hidden_size, m.num_attention_heads, m.num_key_value_heads, m.head_dim, m.vocab_size,
+            m.hidden_act, m.max_position_embeddings) == \
+        ("Gemma3ForCausalLM", 2560, 8, 4, 256, 262_208, "gelu_pytorch_tanh", 131_072)
+    assert (m.sliding_window, m.num_sliding_layers) == (1024, 34 - 34 // 6)  # 29 local, 5 global
+    assert m.parameter_count() == gemma3_text_parameters(2560, 10240, 34, 8, 4, 256) == 3_880_263_168
+    vision = [n for n in m.notes if "vision tower" in n]
+    assert len(vision) == 1 and "text_config" in vision[0] and vision[0].count(". ") == 0  # one sentence
+    assert any("Gemma3TextConfig's defaults" in n and "vocab_size 262,208" in n for n in m.notes)
+
+
+def test_gemma3_27b_preset_is_the_real_wrapper_file():
+    raw = json.loads(Path(__file__).resolve().parent.parent.joinpath(
+        "roofline_utils/data/models/gemma-3-27b.json").read_text())
+    assert raw["architectures"] == ["Gemma3ForConditionalGeneration"] and "vision_config" in raw
+    m = preset("gemma-3-27b")
+    assert (m.hidden_size, m.num_attention_heads, m.num_key_value_heads, m.head_dim, m.num_hidden_layers,
+            m.sliding_window, m.vocab_size) == (5376, 32, 16, 128, 62, 1024, 262_208)
+    assert m.parameter_count() == gemma3_text_parameters(5376, 21504, 62, 32, 16, 128) == 27_009_346_304
+    assert any("vision tower" in n for n in m.notes)
+
+
+KIMI_TEXT = {"model_type": "kimi_k2", "hidden_size": 64, "intermediate_size": 96, "moe_intermediate_size": 16,
+             "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 4, "n_routed_experts": 8,
+             "n_shared_experts": 1, "num_experts_per_tok": 2, "first_k_dense_replace": 1, "q_lora_rank": 32,
+             "kv_lora_rank": 16, "qk_nope_head_dim": 8, "qk_rope_head_dim": 4, "v_head_dim": 8, "vocab_size": 100,
+             "max_position_embeddings": 4096}
+
+
+def test_kimi_k25_wrapper_reads_its_deepseek_v3_text_model():
+    # Kimi-K2.5's layout: KimiK25ForConditionalGeneration around a kimi_k2 (DeepSeek-V3: MLA + MoE) text_config
+    wrapped = model_from_dict({"architectures": ["KimiK25ForConditionalGeneration"], "model_type": "kimi_k25",
+                               "tie_word_embeddings": False, "text_config": KIMI_TEXT,
+                               "vision_config": {"hidden_size": 1152}}, "kimi")
+    plain = model_from_dict({**KIMI_TEXT, "architectures": ["DeepseekV3ForCausalLM"]}, "kimi")
+    assert wrapped.architecture == "DeepseekV3ForCausalLM" and wrapped.mla and wrapped.num_experts == 8
+    assert wrapped.parameter_count() == plain.parameter_count()
+    assert (wrapped.num_dense_layers, wrapped.kv_lora_rank) == (1, 16)
+    assert any("KimiK25ForConditionalGeneration" in n and "vision tower" in n for n in wrapped.notes)
+    assert not any("vision tower" in n for n in plain.notes)
+
+
+@pytest.mark.parametrize("config, field", [
+    # Llama 4: chunked attention first, then the interleaved experts, then its MoE layout
+    ({"architectures": ["Llama4ForConditionalGeneration"],
+      "text_config": {"attention_chunk_size": 8192, "interleave_moe_layer_step": 1}}, "text_config.attention_chunk_size"),
+    ({"architectures": ["Llama4ForConditionalGeneration"], "text_config": {"interleave_moe_layer_step": 2}},
+     "text_config.interleave_moe_layer_step"),
+    ({"model_type": "llama4", "text_config": {}}, "architectures"),
+    ({"architectures": ["Gemma3ForConditionalGeneration"]}, "text_config"),  # a wrapper with no text model
+    ({"architectures": ["Gemma3ForConditionalGeneration"], "text_config": {"model_type": "siglip"}}, "model_type"),
+    ({**GEMMA3_4B_IT, "text_config": {**GEMMA3_4B_IT["text_config"], "hidden_size": 0}}, "hidden_size"),
+    ({"architectures": ["GPT2LMHeadModel"], "n_embd": 8, "n_head": 2, "n_layer": 1, "vocab_size": 10,
+      "activation_function": "relu"}, "activation_function"),
+    ({"architectures": ["GPT2LMHeadModel"], "n_embd": 8, "n_head": 0, "n_layer": 1, "vocab_size": 10}, "n_head"),
+])
+def test_unsupported_fields_are_named_in_one_line(config, field):
+    with pytest.raises(RooflineInputError, match=f"^{re.escape(field)}:") as error:
+        model_from_dict(config, "x")
+    assert "\n" not in str(error.value)
+    if field.startswith("text_config.") or field == "architectures":
+        assert "GPT2LMHeadModel" in str(error.value) and "Gemma3ForConditionalGeneration" in str(error.value)
+
+
+def test_an_unsupported_wrapper_exits_2_in_one_line(tmp_path, capsys):
+    from roofline_utils.cli import main
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"architectures": ["Llama4ForConditionalGeneration"], "model_type": "llama4",
+                                "text_config": {"attention_chunk_size": 8192, "num_local_experts": 16}}))
+    assert main(["table", "--model", str(path), "--out", str(tmp_path / "t.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("roofline: error: text_config.attention_chunk_size: Llama 4's chunked attention")
+    assert not (tmp_path / "t.csv").exists()
+
+
+@pytest.mark.parametrize("name", ["gpt2", "gpt2-xl", "olmo-2-13b", "gemma-3-27b"])
+def test_new_presets_give_a_finite_table(name, tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+    from roofline_utils.cli import main
+    out = tmp_path / "t.csv"
+    assert main(["table", "--model", name, "--hardware", "h200-sxm", "--seq-len", "4096", "--phase", "all",
+                 "--out", str(out)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    numbers = pd.read_csv(out).select_dtypes("number").to_numpy()
+    assert np.isfinite(numbers).all() and (numbers >= 0).all()
+
+
+@pytest.mark.parametrize("name, shown", [("gpt2", "GPT-2"), ("gpt2-xl", "GPT-2 XL"), ("olmo-2-13b", "OLMo 2 13B")])
+def test_classic_display_names(name, shown):
+    assert preset(name).display_name == shown
