@@ -153,7 +153,7 @@ def measured_rows(model: ModelConfig, hardware: Hardware, settings: list[tuple[s
 # --- the bound against every kernel of a table -------------------------------------------------------
 
 WELL_ABOVE_L2 = 4  # a working set at least this many times the L2 cannot be served from it
-UNKNOWN_L2_BYTES = 256 * 2**20  # where the catalog gives no L2: above any listed GPU's (the largest is 96 MiB)
+UNKNOWN_L2_BYTES = 256 * 2**20  # where the catalog gives no L2: above any listed GPU's (the largest is 126 MiB)
 TIMER_RESOLUTION_S = 1e-6  # CUDA events resolve about 0.5 us; a collector's median of a few calls is good to ~1 us
 CLOCK_MARGIN = 0.02  # datasheet roofs are at the boost clock; a timing's run-to-run spread is a percent or two
 
