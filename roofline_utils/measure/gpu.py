@@ -340,3 +340,58 @@ def reading(section: GpuSection) -> list[str]:
     if section.cloud is not None and len(section.cloud):
         sentences += cloud_sentences(cloud_reading(section.cloud, section.hardware))
     return sentences
+
+
+# --- what the chapter displays --------------------------------------------------------------------------
+
+def peak(section: GpuSection) -> float:
+    """The compute roof the chart's predictions use: the 16-bit one of the measured GPU."""
+    from ..roofline import peak_flops
+
+    return float(peak_flops(section.hardware, Workload()))
+
+
+def source_note(section: GpuSection) -> str:
+    """Where the measured kernels were read (the installed database or the shipped extract) and what of them."""
+    from ..text import markdown_text
+
+    if section.source is None:
+        return ""
+    cloud = (f" The GEMM cloud is the extract's seeded sample of the {markdown_text(section.hardware.name)}'s bf16 "
+             "GEMM grid (vLLM), the same with or without the database.")
+    return f"Measured kernels: {markdown_text(section.source.describe())}." + cloud
+
+
+def chart_title(section: GpuSection, model: ModelConfig) -> str:
+    return f"Measured kernels against the roofline ({model.display_name}, {section.hardware.name.removeprefix('NVIDIA ')})"
+
+
+def describe_chart(section: GpuSection) -> str:
+    """Alt text for the measured chart: per group, measured/bound median and range."""
+    parts = [f"{row['group']} measured at {row['median']:.2f}× the bound (median; {row['min']:.2f} to {row['max']:.2f})"
+             for _, row in section.ratios.iterrows() if row["settings"]]
+    return (f"Roofline of the {section.hardware.name} (memory roof {section.hardware.bandwidth_bytes_per_s / 1e12:.3g} "
+            f"TB/s, compute roof {peak(section) / 1e12:.4g} TFLOP/s) with each group's predicted points hollow and "
+            "measured points filled in the same colour: " + ("; ".join(parts) or "no group measured") + ".")
+
+
+def describe_cloud(section: GpuSection) -> str:
+    reading = cloud_reading(section.cloud, section.hardware)
+    return (f"{reading.kernels:,} measured bf16 GEMMs of the {section.hardware.name} under its datasheet roofs, "
+            f"coloured by working set against the {_mib(reading.l2_bytes)} L2; {reading.above_hbm:,} above the HBM "
+            f"roof, {reading.below:,} of the {reading.checked:,} with a working set over {WELL_ABOVE_L2}× the L2 "
+            "faster than their bound.")
+
+
+def end_to_end_reading(section: GpuSection, model: ModelConfig, workload: Workload, prompt_len: int,
+                       output_len: int) -> list[str]:
+    """The report's request (batch, prompt, output tokens) on the measured GPU: at least X by the roofline,
+    Y from the measured kernels, for the first token and each next one (:func:`.measured.end_to_end`)."""
+    from .measured import end_to_end, end_to_end_sentences
+
+    if section.source is None:
+        return []
+    reason = uncovered_reason(model, workload)
+    e2e = None if reason else end_to_end(model, section.hardware, workload, prompt_len, output_len,
+                                         section.source.times)
+    return end_to_end_sentences(e2e, section.hardware.name, int(workload.batch), prompt_len, output_len, reason)

@@ -219,8 +219,15 @@ def bound_check(rows: pd.DataFrame, hardware: Hardware) -> pd.DataFrame:
 
 # --- the end to end, in words ------------------------------------------------------------------------
 
-def _covered_share(phase: PhaseTime) -> float:
-    return phase.covered_bound_s / phase.bound_s if phase.bound_s else 0.0
+def _covered_share(phase: PhaseTime) -> str:
+    """The share of a phase's bound the measured kernels time, as a percentage that never rounds to 0 or 100
+    when it is neither."""
+    share = phase.covered_bound_s / phase.bound_s if phase.bound_s else 0.0
+    if 0.995 <= share < 1:
+        return "over 99%"
+    if 0 < share < 0.005:
+        return "under 1%"
+    return f"{share:.0%}"
 
 
 def end_to_end_sentences(e2e: MeasuredEndToEnd, gpu: str, batch: int, prompt_len: int, output_len: int,
@@ -245,9 +252,9 @@ def end_to_end_sentences(e2e: MeasuredEndToEnd, gpu: str, batch: int, prompt_len
     phases = [e2e.ttft, e2e.decode] if output_len > 1 else [e2e.ttft]
     outside = list(dict.fromkeys(name for phase in phases for name in phase.outside_grid))
     untabled = list(dict.fromkeys(name for phase in phases for name in phase.uncovered if name not in outside))
-    shares = [f"{_covered_share(e2e.ttft):.0%} of the prefill's bound"]
+    shares = [f"{_covered_share(e2e.ttft)} of the prefill's bound"]
     if output_len > 1:
-        shares.append(f"{_covered_share(e2e.decode):.0%} of a decode step's")
+        shares.append(f"{_covered_share(e2e.decode)} of a decode step's")
     coverage = "Measured kernels time " + " and ".join(shares)
     rest = []
     if outside:
