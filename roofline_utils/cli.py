@@ -274,12 +274,13 @@ def _list(what: str) -> int:
 
 def _measured_columns(parameters: ReportParameters, model, phases: tuple[str, ...], rows: int) -> dict:
     """measured_s and measured_from, from --measured-device (else --hardware when it is measured); a note
-    on stderr says which GPU and framework, or why the columns are empty."""
+    on stderr says which GPU and framework, or why the columns are empty, and the request (--batch,
+    --seq-len as the prompt, --output-len) end to end: the roofline bound beside the measured kernels."""
     import numpy as np
 
     from .hardware import get_hardware
     from .measure.extract import choose_device, kernel_source
-    from .measure.measured import measured_columns, uncovered_reason
+    from .measure.measured import end_to_end, end_to_end_sentences, measured_columns, uncovered_reason
     from .params import check_measured_device
 
     check_measured_device(parameters.measured_device)
@@ -294,6 +295,12 @@ def _measured_columns(parameters: ReportParameters, model, phases: tuple[str, ..
     reason = uncovered_reason(model, parameters.workload())
     print(f"roofline: note: measured from {source.describe()}" + (f"; nothing applies: {reason}" if reason else ""),
           file=sys.stderr)
+    if reason is None:  # the request end to end: at least X by the roofline, Y from the measured kernels
+        e2e = end_to_end(model, source.hardware, parameters.workload(), parameters.seq_len, parameters.output_len,
+                         source.times)
+        for sentence in end_to_end_sentences(e2e, source.hardware.name, parameters.batch, parameters.seq_len,
+                                             parameters.output_len):
+            print(f"roofline: note: {sentence}", file=sys.stderr)
     return measured_columns(model, parameters.workload(), phases, source.times)
 
 
