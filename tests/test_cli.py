@@ -106,7 +106,7 @@ def _err_line(err: str) -> str:
     (["render", "--tp", "8"], r"tp: 8 devices do not split"),
     (["render", "--hardware", "m2-ultra", "--tp", "2"], r"tp: .*no interconnect"),
     (["render", "--frobnicate"], r"unrecognized arguments: --frobnicate"),
-    (["list"], r"what: missing after 'roofline list' \(allowed: models, hardware, runs\)"),
+    (["list"], r"what: missing after 'roofline list' \(allowed: models, hardware, runs, measured\)"),
     (["list", "gpus"], r"what: invalid choice: 'gpus'"),
     ([], r"command: missing after 'roofline' \(allowed: render, table, list\)"),
     (["render", "--sweep-batches", "1,,2"], r"--sweep-batches: must be comma-separated integers"),
