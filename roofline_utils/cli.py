@@ -18,7 +18,7 @@ from .errors import RooflineInputError, shown
 from .params import BIT_CHOICES, ReportParameters, schema
 
 # Parameters that only the report uses; `table` takes the rest.
-REPORT_ONLY = {"output_len", "sweep_batches", "sweep_seq_lens", "show_other_ops", "measurement_run", "remeasure",
+REPORT_ONLY = {"sweep_batches", "sweep_seq_lens", "show_other_ops", "measurement_run", "remeasure",
                "acceptance", "draft_model", "draft_acceptance", "draft_tokens"}
 EXIT_INPUT = 2
 BIT_FIELDS = ("weight_bits", "act_bits", "kv_bits")  # each defaults to --bits
@@ -136,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "per sequence with --medusa-heads heads (default: prefill and decode)")
     table.add_argument("--measured", action="store_true", help="add measured_s (per occurrence, like time_s) and "
                        "measured_from (grid, interpolated, extrapolated) from NVIDIA's measured kernels of "
-                       "--measured-device (default: the --hardware itself when measured)")
+                       "--measured-device (default: the --hardware itself when measured), and a note with the "
+                       "request end to end (--batch, a --seq-len prompt, --output-len tokens): the roofline bound "
+                       "beside the measured kernels")
     table.add_argument("--format", choices=("csv", "text"), default="csv", help="output format (default: csv)")
     table.add_argument("--out", default="-", help="output file; - for standard output (default: -)")
 
