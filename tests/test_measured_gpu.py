@@ -104,7 +104,7 @@ def test_the_end_to_end_sentence_says_below_the_bound_and_outside_the_grid_when_
     assert "75% of the prefill's bound" in text
     quantised = end_to_end_sentences(None, "GPU X", 1, 10, 5, reason="the measured tables are 16-bit")
     assert quantised == ["On the GPU X, batch 1, a 10-token prompt and 5 output tokens: no measured kernel "
-                         "applies (the measured tables are 16-bit); the roofline bound stands alone."]
+                         "applies, as the measured tables are 16-bit; the roofline bound stands alone."]
 
 
 def test_a_medusa_point_is_its_groups_measured_sum_over_its_bound():

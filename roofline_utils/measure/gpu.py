@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..findings import join_and
+from ..findings import join_and, plural
 from ..hardware import Hardware, get_hardware
 from ..models import ModelConfig
 from ..operators import ATTN, GROUPS, PHASE_LABELS, PHASES
@@ -248,7 +248,7 @@ def chart_sentences(ratios: pd.DataFrame, points: pd.DataFrame, hardware: Hardwa
         return [f"No group of this model has all its operators in the measured tables of the {gpu}."]
     sentences = []
     for _, row in measured.iterrows():
-        text = (f"{row['group']}: measured {row['median']:.2f}× the bound at the median of {row['settings']} settings "
+        text = (f"{row['group']}: measured {row['median']:.2f}× the bound at the median of {plural('setting', row['settings'])} "
                 f"({row['min']:.2f} to {row['max']:.2f}, {_band(row['median'])})")
         if np.isfinite(row[first]) and np.isfinite(row[last]):
             move = row[last] / row[first]
@@ -257,7 +257,8 @@ def chart_sentences(ratios: pd.DataFrame, points: pd.DataFrame, hardware: Hardwa
             text += f"; {row[first]:.2f}× at {first}, {row[last]:.2f}× at {last}: {how} at {last}"
         sentences.append(text + ".")
     if missing:
-        sentences.append(f"Not measured for this model: {', '.join(missing)} (an operator without a kernel table).")
+        sentences.append(f"Not measured for this model: {', '.join(missing)} (an operator without a kernel table, "
+                         "or a shape beyond the tables' grid).")
     faster = points[points["ratio"] < 1]
     if len(faster):
         l2 = hardware.l2_bytes or UNKNOWN_L2_BYTES

@@ -245,7 +245,7 @@ def end_to_end_sentences(e2e: MeasuredEndToEnd, gpu: str, batch: int, prompt_len
     setting = (f"On the {gpu}, batch {batch}, a {prompt_len:,}-token prompt and {output_len:,} output "
                f"token{'s' if output_len != 1 else ''}")
     if reason is not None:
-        return [f"{setting}: no measured kernel applies ({reason}); the roofline bound stands alone."]
+        return [f"{setting}: no measured kernel applies, as {reason}; the roofline bound stands alone."]
     parts = [pair("time to first token", e2e.ttft.bound_s, e2e.ttft.measured_s)]
     if output_len > 1:
         parts.append(pair("time per output token", e2e.tpot_bound_s, e2e.tpot_measured_s))
