@@ -83,7 +83,7 @@ if section.points is not None:
 
 # %%
 if section.ratios is not None:
-    tables.show(section.ratios.round(2), caption="Measured time / roofline time per group")
+    tables.show(gpu.ratio_table(section.ratios), caption="Measured time / roofline time per group")
 
 # %% [markdown]
 # ### Every GEMM of the GPU

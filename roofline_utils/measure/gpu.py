@@ -396,3 +396,17 @@ def end_to_end_reading(section: GpuSection, model: ModelConfig, workload: Worklo
     e2e = None if reason else end_to_end(model, section.hardware, workload, prompt_len, output_len,
                                          section.source.times)
     return end_to_end_sentences(e2e, section.hardware.name, int(workload.batch), prompt_len, output_len, reason)
+
+
+def ratio_table(ratios: pd.DataFrame) -> pd.DataFrame:
+    """The per-group table as the chapter shows it: ratios to two decimals, 'not measured' where a group
+    has no complete setting (no blank number shows as nan)."""
+    shown = ratios.copy().astype(object)
+    numbers = ["median", "min", "max", f"batch {FIRST_BATCH}", f"batch {LAST_BATCH}"]
+    for index, row in ratios.iterrows():
+        for column in numbers:
+            value = row[column]
+            shown.at[index, column] = f"{value:.2f}" if np.isfinite(value) else ""
+        if not row["settings"]:
+            shown.at[index, "median"] = "not measured"
+    return shown
