@@ -16,42 +16,125 @@
 # ---
 
 # %% [markdown]
-# # 5. Measured vs predicted: the roofline checked against a real machine
+# # 5. Measured vs predicted: the roofline checked against real machines
 #
-# A roofline is a claim about the fastest an operator can run. Here it is tested: the machine's
-# ceilings are measured (a large GEMM for FLOP/s, streaming kernels for bandwidth, best of several
-# repeats, working sets far above the caches), the model's own operators are timed at their real
-# shapes, and each is compared with the time the same counting predicts **under the measured
-# ceilings**. A measured time below the prediction would mean the counting is wrong; how far above it
-# says how tight the bound is.
+# A roofline is a claim about the fastest an operator can run. Here it is tested twice. First on GPUs:
+# NVIDIA measured the kernels servers run (GEMMs and fused attention, with vLLM, SGLang and TensorRT-LLM)
+# on the GPUs it sells, and the report's operators are timed by those kernels and held against the
+# datasheet roofs. Then on the machine at hand: its ceilings are measured, the model's own operators are
+# timed at their real shapes, and each is compared with the time the same counting predicts **under the
+# measured ceilings**. A measured time below the prediction would mean the counting is wrong; how far
+# above it says how tight the bound is.
 
 # %% tags=["parameters"]
 model = "llama-33b"
 hardware = "a40"
 batch = 1
 seq_len = 1024
+measured_device = "auto"  # the GPU whose measured kernels are shown (`roofline list measured`)
+measured_framework = "vllm"
 measurement_run = "llama-33b_cpu-2core_numpy-float32.csv"  # a shipped run (`roofline list runs`)
 remeasure = False  # True: measure this machine now instead of reading the shipped run
 
 # %%
 import roofline_utils as rl
 from roofline_utils import findings, measure, plot, tables
-from roofline_utils.measure import empirical
+from roofline_utils.measure import empirical, gpu
 from roofline_utils.findings import markdown
 
 r = rl.notebook.setup(**rl.notebook.parameters(globals()))
+section = gpu.gpu_section(r.model, r.hardware, r.workload, r.params.measured_device, r.params.measured_framework)
+
+# %% [markdown]
+# ## Measured on a GPU
+#
+# NVIDIA's aiconfigurator collects kernel timings on real GPUs: every bf16 GEMM of a grid of shapes, and
+# fused (FlashAttention-style) prefill and decode attention over batch × length. The report's operators
+# are looked up in those tables at their own shapes (a shape between grid points is interpolated in log
+# space, its error measured in `benchmarks/kernel_interpolation.py`). Only the GEMMs and the attention
+# have tables; norms, RoPE, SwiGLU and residual adds keep their roofline time wherever a total needs them.
+
+# %%
+tables.show_markdown(section.intro)
+
+# %% tags=["nbval-ignore-output"]
+tables.show_markdown(gpu.source_note(section))
+
+# %% [markdown]
+# ### The paper's chart, measured
+#
+# The paper's figure (six groups, 49 settings each: batch 1 to 64 × length 128 to 8,192) under the measured
+# GPU's datasheet roofs. Hollow markers: the roofline's prediction for each group (attention fused, as the
+# kernels run it); filled markers of the same shape and colour: NVIDIA's measured kernels. A black outline
+# marks a time interpolated between the tables' grid shapes, a faded one a time extrapolated as chunks.
+
+# %% tags=["nbval-ignore-output"]
+if section.points is not None:
+    plot.show(plot.measured_gpu_chart(section.points, section.hardware, gpu.peak(section),
+                                      gpu.chart_title(section, r.model)),
+              alt=gpu.describe_chart(section),
+              caption="Measured (filled) against predicted (hollow) under the datasheet roofs (dashed).")
+
+# %% [markdown]
+# ### Measured / bound, per group
+#
+# Measured time over roofline time for each group's settings: the median and range over the 49, and the
+# median over the lengths at batch 1 and at batch 64.
+
+# %%
+if section.ratios is not None:
+    tables.show(gpu.ratio_table(section.ratios), caption="Measured time / roofline time per group")
+
+# %% [markdown]
+# ### Every GEMM of the GPU
+#
+# Beyond the model's shapes: a seeded sample of every bf16 GEMM shape the tables hold, at the speed it ran,
+# under the same roofs. The colour says where the kernel's working set (its operands and result) lies
+# against the L2 cache: a kernel that fits in the L2 can read its operands faster than HBM delivers them,
+# which a roofline with HBM as its one memory level does not model.
+
+# %% tags=["nbval-ignore-output"]
+if section.cloud is not None:
+    plot.show(plot.gemm_cloud_chart(section.cloud, section.hardware, section.hardware.peak("bf16"),
+                                    f"Measured bf16 GEMMs of the {section.hardware.name}"),
+              alt=gpu.describe_cloud(section), caption="Measured GEMMs under the datasheet roofs, by working set.")
+
+# %% [markdown]
+# ### The reading
+#
+# Computed from the measured kernels: how close each group comes to its bound, whether the bound held,
+# what fraction of each roof real kernels reach, and why some beat the HBM roof.
+
+# %%
+tables.show_markdown("\n".join(f"- {sentence}" for sentence in gpu.reading(section)))
+
+# %% [markdown]
+# ### End to end from measured kernels
+#
+# The report's request timed twice: every operator at its roofline time, and every operator a measured
+# kernel covers at that kernel's time (the rest at its roofline time, in both).
+
+# %%
+tables.show_markdown("\n".join(f"- {sentence}" for sentence in gpu.end_to_end_reading(
+    section, r.model, r.workload, r.params.seq_len, r.params.output_len)))
+
+# %% [markdown]
+# ## Measure your own machine
+#
+# The same check on the machine at hand (`--remeasure`; a GPU with PyTorch and CUDA when present, else the
+# CPU with NumPy). Shown here: a shipped run.
+
+# %%
 if remeasure:
     backend = measure.TorchBackend("cuda") if measure.torch_cuda_available() else measure.NumpyBackend()
     run = measure.measure_model(r.model, [("decode", batch, seq_len), ("prefill", 1, min(seq_len, 512))], backend)
 else:
     run = measure.load_shipped(findings.measurement_for(r.model, measurement_run))
-
-# %%
 tables.show(rl.summary.run_table(run), caption="Where and how this run was measured")
 tables.show_markdown(markdown(findings.measured_source(run, r.model, r.hardware)))
 
 # %% [markdown]
-# ## The empirical roofline
+# ### The empirical roofline
 #
 # Solid lines: the **achieved** ceilings. Hollow markers: the roofline's prediction for each operator group at
 # each measured setting; filled markers (the group's shape): what was measured. A filled marker sits on or below its hollow one.
@@ -69,13 +152,13 @@ plot.show(figure, alt=f"Empirical roofline of {run.metadata.get('device')}: achi
           caption="Measured (filled) against predicted (hollow) under the achieved ceilings (solid).")
 
 # %% [markdown]
-# ## Measured / predicted time, per operator
+# ### Measured / predicted time, per operator
 
 # %%
 tables.show(empirical.ratio_table(run), caption="Measured time / predicted time over the run's settings")
 
 # %% [markdown]
-# ## The honest reading
+# ### The honest reading
 #
 # Computed from the run: where the roofline is tight, where it is loose, and why.
 

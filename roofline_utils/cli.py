@@ -18,7 +18,7 @@ from .errors import RooflineInputError, shown
 from .params import BIT_CHOICES, ReportParameters, schema
 
 # Parameters that only the report uses; `table` takes the rest.
-REPORT_ONLY = {"output_len", "sweep_batches", "sweep_seq_lens", "show_other_ops", "measurement_run", "remeasure",
+REPORT_ONLY = {"sweep_batches", "sweep_seq_lens", "show_other_ops", "measurement_run", "remeasure",
                "acceptance", "draft_model", "draft_acceptance", "draft_tokens"}
 EXIT_INPUT = 2
 BIT_FIELDS = ("weight_bits", "act_bits", "kv_bits")  # each defaults to --bits
@@ -136,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "per sequence with --medusa-heads heads (default: prefill and decode)")
     table.add_argument("--measured", action="store_true", help="add measured_s (per occurrence, like time_s) and "
                        "measured_from (grid, interpolated, extrapolated) from NVIDIA's measured kernels of "
-                       "--measured-device (default: the --hardware itself when measured)")
+                       "--measured-device (default: the --hardware itself when measured), and a note with the "
+                       "request end to end (--batch, a --seq-len prompt, --output-len tokens): the roofline bound "
+                       "beside the measured kernels")
     table.add_argument("--format", choices=("csv", "text"), default="csv", help="output format (default: csv)")
     table.add_argument("--out", default="-", help="output file; - for standard output (default: -)")
 
@@ -312,12 +314,13 @@ def _list(what: str) -> int:
 
 def _measured_columns(parameters: ReportParameters, model, phases: tuple[str, ...], rows: int) -> dict:
     """measured_s and measured_from, from --measured-device (else --hardware when it is measured); a note
-    on stderr says which GPU and framework, or why the columns are empty."""
+    on stderr says which GPU and framework, or why the columns are empty, and the request (--batch,
+    --seq-len as the prompt, --output-len) end to end: the roofline bound beside the measured kernels."""
     import numpy as np
 
     from .hardware import get_hardware
     from .measure.extract import choose_device, kernel_source
-    from .measure.measured import measured_columns, uncovered_reason
+    from .measure.measured import end_to_end, end_to_end_sentences, measured_columns, uncovered_reason
     from .params import check_measured_device
 
     check_measured_device(parameters.measured_device)
@@ -332,6 +335,12 @@ def _measured_columns(parameters: ReportParameters, model, phases: tuple[str, ..
     reason = uncovered_reason(model, parameters.workload())
     print(f"roofline: note: measured from {source.describe()}" + (f"; nothing applies: {reason}" if reason else ""),
           file=sys.stderr)
+    if reason is None:  # the request end to end: at least X by the roofline, Y from the measured kernels
+        e2e = end_to_end(model, source.hardware, parameters.workload(), parameters.seq_len, parameters.output_len,
+                         source.times)
+        for sentence in end_to_end_sentences(e2e, source.hardware.name, parameters.batch, parameters.seq_len,
+                                             parameters.output_len):
+            print(f"roofline: note: {sentence}", file=sys.stderr)
     return measured_columns(model, parameters.workload(), phases, source.times)
 
 

@@ -498,3 +498,63 @@ def describe_points(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: 
                      f"{rows['intensity'].max():.3g} FLOP/byte ({below} of {len(rows)} below the ridge)")
     return (f"Roofline of the {hardware.name} (memory roof {si(hardware.bandwidth_bytes_per_s, 'B/s')}, compute roof "
             f"{si(peak_flops_per_s, 'FLOP/s')}, ridge {ridge:.1f} FLOP/byte) with markers for " + "; ".join(parts) + ".")
+
+
+# measured points whose kernel time was read between grid shapes or beyond them (measure.lookup's labels)
+MEASURED_FROM_STYLES = {"grid": {"edgecolors": "white", "linewidths": 0.5},
+                        "interpolated": {"edgecolors": "black", "linewidths": 0.9},
+                        "extrapolated": {"edgecolors": "black", "linewidths": 0.9, "alpha": 0.5}}
+MEASURED_FROM_LEGEND = {"grid": "measured on the tables' grid: white outline",
+                        "interpolated": "interpolated between grid shapes: black outline",
+                        "extrapolated": "extrapolated (row or batch chunks): black outline, faded"}
+
+
+def measured_gpu_chart(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: float, title: str):
+    """The paper's chart under the datasheet roofs: each group's predicted points hollow in its own marker
+    (as the report's roofline draws them), its measured points filled in the same colour; the outline
+    says whether a measured time is a grid row, interpolated or extrapolated (``measured_from``)."""
+    figure = roofline_chart(points, hardware, peak_flops_per_s, title)
+    ax = figure.axes[0]
+    for (label, phase, source), rows in points.groupby(["label", "phase", "measured_from"], sort=False):
+        ax.scatter(rows["intensity"], rows["measured_flops_per_s"],
+                   **(measured_style(label, phase) | MEASURED_FROM_STYLES[source]))
+    lowest = min(points["measured_flops_per_s"].min(), points["performance_flops_per_s"].min()) if len(points) \
+        else peak_flops_per_s / 1e4
+    ax.set_ylim(min(ax.get_ylim()[0], lowest / 1.5), ax.get_ylim()[1])
+    ax.scatter([], [], marker="o", s=40, color="gray", label="measured: filled, the group's marker")
+    for source in [s for s in MEASURED_FROM_STYLES if s in set(points["measured_from"])]:
+        ax.scatter([], [], marker="o", s=40, color="lightgray", label=MEASURED_FROM_LEGEND[source],
+                   **MEASURED_FROM_STYLES[source])
+    ax.legend(loc="lower right", fontsize=FONT_PT, title=OVERLAP_NOTE, title_fontsize=FONT_PT)
+    return figure
+
+
+# the GEMM cloud by working set against the L2: colours no group uses
+CLOUD_STYLES = {"fits the L2": {"color": "tab:pink", "marker": "o"},
+                "1-4× the L2": {"color": "tab:olive", "marker": "o"},
+                "over 4× the L2 (checked)": {"color": "tab:gray", "marker": "o"}}
+
+
+def cloud_bands(l2_share: pd.Series, well_above: float) -> pd.Series:
+    """Each kernel's band of :data:`CLOUD_STYLES`, from its working set / L2."""
+    names = list(CLOUD_STYLES)
+    return pd.Series(np.where(l2_share <= 1, names[0], np.where(l2_share < well_above, names[1], names[2])),
+                     index=l2_share.index)
+
+
+def gemm_cloud_chart(cloud: pd.DataFrame, hardware: Hardware, peak_flops_per_s: float, title: str,
+                     well_above: float = 4):
+    """Measured GEMMs (achieved FLOP/s against intensity) under the datasheet roofs, coloured by where their
+    working set lies against the L2."""
+    extent = pd.DataFrame({"phase": "decode", "label": "gemm cloud", "intensity": cloud["intensity"],
+                           "performance_flops_per_s": cloud["achieved_flops_per_s"]})  # sets the axes, not drawn
+    figure = roofline_chart(extent, hardware, peak_flops_per_s, title)
+    ax = figure.axes[0]
+    bands = cloud_bands(cloud["l2_share"], well_above)
+    for name, style in CLOUD_STYLES.items():
+        rows = cloud[bands == name]
+        if len(rows):
+            ax.scatter(rows["intensity"], rows["achieved_flops_per_s"], s=10, alpha=0.6, linewidths=0,
+                       label=f"{name}: {len(rows):,}", zorder=3, **style)
+    ax.legend(loc="lower right", fontsize=FONT_PT, title="working set", title_fontsize=FONT_PT)
+    return figure

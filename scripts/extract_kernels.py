@@ -2,7 +2,7 @@
 
     .venv/bin/pip install -e '.[kernels]' && .venv/bin/python scripts/extract_kernels.py
 
-The rows the Medusa grid needs for the shipped Llama-7B, 13B and 33B and the default report's model, per
+The rows the Medusa grid needs for the shipped Llama-7B, 13B, 33B, Llama-3.1-8B and 70B and the default report's model, per
 catalog GPU and framework (newest version), plus vLLM's GEMM cloud and the held-out triplets
 (roofline_utils.measure.extract explains each). Prints the rows per GPU and the file's size.
 """

@@ -11,10 +11,12 @@ import re
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import roofline_utils as rl
 from roofline_utils import findings, speculative, summary, sweeps
+from roofline_utils.measure import gpu
 from roofline_utils.findings import markdown
 from roofline_utils.memory import capacity_bytes, largest_batch_that_fits, needed_bytes
 from roofline_utils.roofline import totals
@@ -414,3 +416,113 @@ def test_mixtral_on_an_h100_reads_its_figure():
     assert "slower than plain decoding at batches 1 and " in text
     # the tree's 64 tokens touch all 8 experts where a plain step at batch 1 touches 2
     assert "reads 2 of the 8 experts' weights per layer, while the tree's 64 tokens touch all 8" in text
+
+
+# --- Measured on a GPU (chapter 5): the sentences against the kernels they describe -----------------------
+
+MEASURED_COMBOS = [("llama-33b", "a40", {}), ("llama-3.1-8b", "h100-sxm", {}), ("llama-7b", "a100-80gb-sxm", {"batch": 8}),
+                   ("llama-3.1-70b", "h200-sxm", {"tp": 8}), ("mixtral-8x7b", "h100-sxm", {}),
+                   ("gemma-2-9b", "l40s", {}), ("llama-13b", "b200", {}), ("qwen3-8b", "b200", {"weight_bits": 8,
+                                                                                           "act_bits": 8})]
+
+
+def _by_hand_ratios(model, section) -> pd.DataFrame:
+    """Measured / bound per (phase, group, batch, length), summed here from the measured rows, only where the
+    group has all its operators (fused attention: one kernel)."""
+    from roofline_utils.measure.measured import measured_rows
+    from roofline_utils.measure.runs import medusa_settings
+    from roofline_utils.operators import GROUPS, PHASES
+
+    rows = measured_rows(model, section.hardware, medusa_settings(), section.source.times)
+    need = {(p, g): 1 if g == "qk/pv" else int((rl.roofline.operator_table(
+        model, section.hardware, rl.Workload(attention_io="fused"), p)["group"] == g).sum()) for p in PHASES for g in GROUPS}
+    sums = rows[rows["group"].isin(GROUPS)].groupby(["phase", "group", "batch", "seq_len"]).agg(
+        n=("operator", "size"), measured=("min_s", "sum"), bound=("predicted_s", "sum"), bytes=("bytes", "sum")).reset_index()
+    sums = sums[[n == need[p, g] for p, g, n in zip(sums["phase"], sums["group"], sums["n"])]]
+    return sums.assign(ratio=sums["measured"] / sums["bound"])
+
+
+def check_measured_chart(model, section, texts):
+    ratios = _by_hand_ratios(model, section)
+    pattern = (r"^(.+) (init|ar): measured ([\d.]+)× the bound at the median of ([\d,]+) settings? \(([\d.]+) to "
+               r"([\d.]+), (tight|loose|very loose)\); ([\d.]+)× at batch 1, ([\d.]+)× at batch 64: (.+) at batch 64\.$")
+    named = set()
+    for text in gpu.reading(section):
+        if not (m := re.match(pattern, text)):
+            continue
+        texts.append(text)
+        group, phase = m.group(1), "prefill" if m.group(2) == "init" else "decode"
+        part = ratios[(ratios["group"] == group) & (ratios["phase"] == phase)]
+        named.add((group, phase))
+        median = part["ratio"].median()
+        assert int(number(m.group(4))) == len(part) and float(m.group(3)) == pytest.approx(median, abs=0.006), text
+        assert (float(m.group(5)), float(m.group(6))) == pytest.approx((part["ratio"].min(), part["ratio"].max()),
+                                                                      abs=0.006), text
+        assert m.group(7) == ("tight" if median <= 1.3 else "loose" if median <= 3.0 else "very loose"), text
+        first, last = (part.loc[part["batch"] == b, "ratio"].median() for b in (1, 64))
+        assert (float(m.group(8)), float(m.group(9))) == pytest.approx((first, last), abs=0.006), text
+        words = "closer to the bound" if last < 0.9 * first else "further from it" if last > first / 0.9 else "about as close"
+        assert m.group(10) == words, text
+    assert named == set(zip(ratios["group"], ratios["phase"])), "every measured group gets its sentence"
+    faster = ratios[ratios["ratio"] < 1]
+    sentence = next(s for s in gpu.reading(section) if "faster than" in s and "bound" in s and "point" in s)
+    texts.append(sentence)
+    if faster.empty:
+        assert sentence == "No point ran faster than its bound."
+    else:
+        assert sentence.startswith(f"{len(faster):,} point"), sentence
+        l2 = section.hardware.l2_bytes or 256 * 2**20
+        assert ("cannot explain" in sentence) == bool((faster["bytes"] >= 4 * l2).any()), sentence
+
+
+def check_measured_cloud(section, texts):
+    hw = section.hardware
+    rows = gpu.cloud_rows(section.device)
+    m, n, k = (rows[c].astype(float) for c in ("m", "n", "k"))
+    flops, nbytes, t = 2 * m * n * k, 2 * (m * k + k * n + m * n), rows["latency_ms"] / 1e3
+    bound = np.maximum(flops / hw.peak("bf16"), nbytes / hw.bandwidth_bytes_per_s)
+    l2 = hw.l2_bytes or 256 * 2**20
+    checked = nbytes >= 4 * l2
+    below = checked & (t / bound < 1 - 0.02 - 1e-6 / bound)
+    above = nbytes / t > hw.bandwidth_bytes_per_s
+    sentences = gpu.cloud_sentences(gpu.cloud_reading(section.cloud, hw))
+    texts += sentences
+    if not below.any():
+        assert sentences[0].startswith(f"All {int(checked.sum()):,} sampled GEMMs") and "the bound held" in sentences[0]
+    else:
+        assert sentences[0].startswith(f"{int(below.sum()):,} of the {int(checked.sum()):,}")
+    if not above.any():
+        assert sentences[-1] == "No sampled GEMM moved its bytes faster than the HBM bandwidth."
+    else:
+        assert sentences[-1].startswith(f"{int(above.sum()):,} of the {len(rows):,} sampled GEMMs sit")
+        assert ("the L2 explains" in sentences[-1]) == bool((nbytes[above] < 4 * l2).all())
+
+
+def check_measured_end_to_end(model, section, workload, texts):
+    from roofline_utils.units import seconds
+
+    sentences = gpu.end_to_end_reading(section, model, workload, 1024, 16)
+    texts += sentences
+    if workload.weight_bits != 16:
+        assert "no measured kernel applies" in sentences[0]
+        return
+    bound = rl.e2e.end_to_end(model, section.hardware, replace(workload, attention_io="fused"), 1024, 16)
+    found = re.findall(r"at least ([\d.]+ [mµ]?s) by the roofline; ([\d.]+ [mµ]?s) from NVIDIA's measured kernels "
+                       r"\(([\d.]+)× the bound(, below the bound)?", sentences[0])
+    assert [f[0] for f in found] == [seconds(bound.ttft_s), seconds(bound.mean_tpot_s)], sentences[0]
+    for _, _, ratio, below in found:
+        assert bool(below) == (float(ratio) < 1), sentences[0]
+
+
+@pytest.mark.parametrize("model_name, device, fields", MEASURED_COMBOS,
+                         ids=[f"{m}-{d}-{'-'.join(f'{k}{v}' for k, v in f.items()) or 'default'}"
+                              for m, d, f in MEASURED_COMBOS])
+def test_every_measured_gpu_sentence_holds_on_its_kernels(model_name, device, fields):
+    model, hardware, workload = rl.load_model(model_name), rl.get_hardware(device), rl.Workload(**fields)
+    section = gpu.gpu_section(model, hardware, workload)
+    texts = [section.intro]
+    if section.points is not None:
+        check_measured_chart(model, section, texts)
+    check_measured_cloud(section, texts)
+    check_measured_end_to_end(model, section, workload, texts)
+    assert_no_artefacts(texts)

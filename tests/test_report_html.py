@@ -153,3 +153,16 @@ def test_the_speculation_chapter_shows_the_speedup_for_the_default_and_for_llama
     assert re.search(r"costs \d\.\d\d× a plain decode step; accepting 3\.5 tokens per step, that is a \d\.\d\d× "
                      r"speedup", text)
     assert re.search(r"The speedup halves by batch \d+", text)
+
+
+def test_the_measured_chapter_shows_the_a100_for_the_a40_with_its_figures(report):
+    _, _, soup = report
+    text = " ".join(soup.get_text(" ").split())
+    assert "5.1 Measured on a GPU" in text and "5.2 Measure your own machine" in text
+    assert "NVIDIA A40 is not in the measured tables; NVIDIA A100 80GB SXM4 is the measured GPU of the same " \
+           "generation (Ampere" in text
+    assert re.search(r"On the NVIDIA A100 80GB SXM4, batch 1, a 1,024-token prompt and 256 output tokens: time to "
+                     r"first token at least [\d.]+ ms by the roofline; [\d.]+ ms from NVIDIA's measured kernels", text)
+    captions = [figure.figcaption.get_text() for figure in soup.find_all("figure")]
+    assert any("under the datasheet roofs (dashed)" in c for c in captions)
+    assert any("Measured GEMMs under the datasheet roofs, by working set" in c for c in captions)

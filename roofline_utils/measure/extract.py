@@ -2,7 +2,7 @@
 
 ``roofline_utils/data/kernels/measured_kernels.csv`` holds, per catalog GPU the database has, the
 rows the Medusa grid (batch 1–64 × length 128–8192, prefill and decode) needs for the shipped
-Llama-7B, 13B and 33B (the default report's model) in every framework's newest version: each GEMM and
+Llama-7B, 13B and 33B (the default report's model) and Llama-3.1-8B and 70B in every framework's newest version: each GEMM and
 attention lookup's surrounding grid points, so the extract interpolates exactly as the database does.
 For vLLM it adds the cloud: a seeded sample of the bf16 GEMM grid, every GEMM faster than its roofline
 bound (capped per GPU), and held-out triplets (a grid point and its two neighbours along one axis) on
@@ -30,7 +30,7 @@ from .lookup import KernelTimes
 
 EXTRACT_FILE = "measured_kernels.csv"
 EXTRACT_COLUMNS = [*database.KERNEL_COLUMNS, "purpose"]
-EXTRACT_MODELS = ("llama-7b", "llama-13b", "llama-33b")  # with the default report's model (params.ReportParameters)
+EXTRACT_MODELS = ("llama-7b", "llama-13b", "llama-33b", "llama-3.1-8b", "llama-3.1-70b")  # with the default report's model (params.ReportParameters)
 CLOUD_SAMPLE = 1500  # GEMMs per GPU in the cloud's seeded sample
 FASTER_THAN_BOUND_CAP = 1500  # GEMMs faster than their bound kept per GPU (the L40S, with a 96 MB L2, has 7,000)
 HELD_OUT = {"gemm": 150, "prefill_attention": 60, "decode_attention": 60}  # triplets per GPU and kind

@@ -89,6 +89,7 @@ class PhaseTime:
     measured_s: float  # measured kernels where covered, the roofline time for the rest
     covered_bound_s: float  # the roofline time of the covered operators (the rest is bound in both)
     uncovered: tuple[str, ...]  # operators kept at their roofline time
+    outside_grid: tuple[str, ...] = ()  # of them, those with a kernel table whose grid does not reach their shape
 
 
 def phase_time(model: ModelConfig, hardware: Hardware, workload: Workload, phase: str, times: KernelTimes) -> PhaseTime:
@@ -98,8 +99,14 @@ def phase_time(model: ModelConfig, hardware: Hardware, workload: Workload, phase
     covered = np.array([value != "" for value in measured])
     bound = (table["count"] * table["time_s"]).to_numpy()
     mixed = np.where(covered, [float(v) if v != "" else 0.0 for v in measured], table["time_s"]) * table["count"]
-    return PhaseTime(float(bound.sum()), float(mixed.sum()), float(bound[covered].sum()),
-                     tuple(table.loc[~covered, "operator"]))
+    uncovered = tuple(table.loc[~covered, "operator"])
+    tabled = set()  # operators whose kernel kind the tables hold (GEMMs; global fused attention, both halves)
+    if not uncovered_reason(model, workload):
+        for kernel in plan(model, workload, phase):
+            if kernel.kind == "gemm" or (kernel.kind == "sdpa" and model.sliding_window is None):
+                tabled |= {kernel.source, kernel.source.replace("qk_matmul", "pv_matmul")}
+    return PhaseTime(float(bound.sum()), float(mixed.sum()), float(bound[covered].sum()), uncovered,
+                     tuple(name for name in uncovered if name in tabled))
 
 
 @dataclass(frozen=True)
@@ -153,7 +160,7 @@ def measured_rows(model: ModelConfig, hardware: Hardware, settings: list[tuple[s
 # --- the bound against every kernel of a table -------------------------------------------------------
 
 WELL_ABOVE_L2 = 4  # a working set at least this many times the L2 cannot be served from it
-UNKNOWN_L2_BYTES = 256 * 2**20  # where the catalog gives no L2: above any listed GPU's (the largest is 96 MiB)
+UNKNOWN_L2_BYTES = 256 * 2**20  # where the catalog gives no L2: above any listed GPU's (the largest is 126 MiB)
 TIMER_RESOLUTION_S = 1e-6  # CUDA events resolve about 0.5 us; a collector's median of a few calls is good to ~1 us
 CLOCK_MARGIN = 0.02  # datasheet roofs are at the boost clock; a timing's run-to-run spread is a percent or two
 
@@ -208,3 +215,52 @@ def bound_check(rows: pd.DataFrame, hardware: Hardware) -> pd.DataFrame:
     return rows.assign(flops=costs["flops"], bytes=costs["bytes"], bound_s=point["time_s"], bound=point["bound"],
                        measured_s=measured_s, ratio=ratio, checked=checked, tolerance=tolerance,
                        below=checked & (ratio < tolerance), fits_l2=costs["bytes"].to_numpy() <= l2)
+
+
+# --- the end to end, in words ------------------------------------------------------------------------
+
+def _covered_share(phase: PhaseTime) -> str:
+    """The share of a phase's bound the measured kernels time, as a percentage that never rounds to 0 or 100
+    when it is neither."""
+    share = phase.covered_bound_s / phase.bound_s if phase.bound_s else 0.0
+    if 0.995 <= share < 1:
+        return "over 99%"
+    if 0 < share < 0.005:
+        return "under 1%"
+    return f"{share:.0%}"
+
+
+def end_to_end_sentences(e2e: MeasuredEndToEnd, gpu: str, batch: int, prompt_len: int, output_len: int,
+                         reason: str | None = None) -> list[str]:
+    """'At least X by the roofline; Y from NVIDIA's measured kernels', for the first token and each next
+    one, and which operators keep their roofline time. ``reason``: why no measured kernel applies."""
+    from ..units import seconds
+
+    def pair(name: str, bound: float, measured: float) -> str:
+        ratio = measured / bound if bound else float("nan")
+        side = "" if measured >= bound else ", below the bound: kernels served from the L2 beat the HBM roof"
+        return (f"{name} at least {seconds(bound)} by the roofline; {seconds(measured)} from NVIDIA's measured "
+                f"kernels ({ratio:.2f}× the bound{side})")
+
+    setting = (f"On the {gpu}, batch {batch}, a {prompt_len:,}-token prompt and {output_len:,} output "
+               f"token{'s' if output_len != 1 else ''}")
+    if reason is not None:
+        return [f"{setting}: no measured kernel applies, as {reason}; the roofline bound stands alone."]
+    parts = [pair("time to first token", e2e.ttft.bound_s, e2e.ttft.measured_s)]
+    if output_len > 1:
+        parts.append(pair("time per output token", e2e.tpot_bound_s, e2e.tpot_measured_s))
+    phases = [e2e.ttft, e2e.decode] if output_len > 1 else [e2e.ttft]
+    outside = list(dict.fromkeys(name for phase in phases for name in phase.outside_grid))
+    untabled = list(dict.fromkeys(name for phase in phases for name in phase.uncovered if name not in outside))
+    shares = [f"{_covered_share(e2e.ttft)} of the prefill's bound"]
+    if output_len > 1:
+        shares.append(f"{_covered_share(e2e.decode)} of a decode step's")
+    coverage = "Measured kernels time " + " and ".join(shares)
+    rest = []
+    if outside:
+        rest.append(f"{', '.join(outside)} {'lies' if len(outside) == 1 else 'lie'} outside the measured grid "
+                    "(a shape the tables do not reach)")
+    if untabled:
+        rest.append(f"{', '.join(untabled)} {'has' if len(untabled) == 1 else 'have'} no kernel table")
+    tail = ("; " + "; ".join(rest) + ": these keep their roofline time in both") if rest else "; every operator is measured"
+    return [f"{setting}: " + "; ".join(parts) + ".", coverage + tail + "."]
