@@ -245,7 +245,13 @@ def chart_sentences(ratios: pd.DataFrame, points: pd.DataFrame, hardware: Hardwa
     measured = ratios[ratios["settings"] > 0]
     missing = ratios.loc[ratios["settings"] == 0, "group"].tolist()
     if measured.empty:
-        return [f"No group of this model has all its operators in the measured tables of the {gpu}."]
+        from ..models import load_model
+        from .extract import EXTRACT_MODELS
+
+        held = ", ".join(load_model(name).display_name for name in EXTRACT_MODELS)
+        return [f"No group of this model has all its operators in the measured tables of the {gpu}: the shipped "
+                f"extract holds the shapes of {held} only; with the optional `kernels` extra installed "
+                "(`pip install -e '.[kernels]'`) NVIDIA's whole database is read."]
     sentences = []
     for _, row in measured.iterrows():
         text = (f"{row['group']}: measured {row['median']:.2f}× the bound at the median of {plural('setting', row['settings'])} "
