@@ -34,6 +34,8 @@ SUPPORTED_ARCHITECTURES = {
     "GptOssForCausalLM": "gpt_oss",
     "Qwen2MoeForCausalLM": "qwen2_moe",
     "DeepseekV2ForCausalLM": "deepseek_v2",
+    "PhiMoEForCausalLM": "phimoe",  # Phi-3.5-MoE's own config.json names its remote-code class so
+    "PhimoeForCausalLM": "phimoe",  # transformers' PhimoeForCausalLM (the same model)
 }
 # Vision-language wrappers whose text model sits in text_config: the wrapper's model_type, and the text
 # model's family when text_config names neither its architectures nor its model_type.
@@ -56,11 +58,13 @@ GPT2_POSITIONS_DEFAULT = 1024  # GPT2Config's n_positions
 PLAIN_MLP_ACTIVATIONS = ("gelu_new", "gelu_pytorch_tanh")
 # Hugging Face's MixtralConfig defaults, used when a Mixtral config leaves the fields out.
 MIXTRAL_DEFAULTS = {"num_local_experts": 8, "num_experts_per_tok": 2}
+PHIMOE_DEFAULTS = {"num_local_experts": 16, "num_experts_per_tok": 2}  # PhimoeConfig's
 # The config field that holds the number of routed experts, per family.
 EXPERT_COUNT_FIELD = {"mixtral": "num_local_experts", "qwen3_moe": "num_experts", "deepseek_v3": "n_routed_experts",
-                      "gpt_oss": "num_local_experts", "qwen2_moe": "num_experts", "deepseek_v2": "n_routed_experts"}
+                      "gpt_oss": "num_local_experts", "qwen2_moe": "num_experts", "deepseek_v2": "n_routed_experts",
+                      "phimoe": "num_local_experts"}
 # Families whose routed experts are intermediate_size wide (no moe_intermediate_size field)
-EXPERTS_AS_WIDE_AS_MLP = ("mixtral", "gpt_oss")
+EXPERTS_AS_WIDE_AS_MLP = ("mixtral", "gpt_oss", "phimoe")
 # DeepSeek-V2 reads as DeepSeek-V3 does (MLA, first_k_dense_replace, shared experts): DeepseekV2Config names the
 # same fields; V3's e_score_correction_bias (not counted either way) and its routing are what differ
 MLA_FAMILIES = ("deepseek_v3", "deepseek_v2")
@@ -111,6 +115,7 @@ class ModelConfig:
     attention_sinks: bool = False  # one learned logit per head joins each query's softmax (gpt-oss's sinks)
     clamped_swiglu: bool = False  # gpt-oss's SwiGLU: gate and up clamped at swiglu_limit, (up + 1)·gate·σ(α·gate)
     fused_gate_up: bool = False  # the experts hold gate and up as one gate_up_proj (gpt-oss), q/k/v stay apart
+    lm_head_bias: bool = False  # the output projection carries a bias, one per vocabulary entry (Phi-3.5-MoE)
     shared_expert_intermediate_size: int | None = None  # Qwen2-MoE's one shared expert's width (None: DeepSeek's
     # n_shared_experts · moe_intermediate_size)
     shared_expert_gate: bool = False  # the shared expert's output is scaled by σ(x·w), w an h-wide vector (Qwen2-MoE)
@@ -386,7 +391,9 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
         qk_norm_per_head=family != "olmo2",  # Olmo2Attention: q_norm over H·d, k_norm over Hkv·d
         pre_norms=family != "olmo2", sandwich_norms=family in (*GEMMA_FAMILIES, "olmo2"),
         embedding_scale=family in GEMMA_FAMILIES, gated_mlp=not gpt2,
-        norm_type="layer" if gpt2 else "rms", position_embedding="learned" if gpt2 else "rope",
+        # PhimoeDecoderLayer and PhimoeModel: nn.LayerNorm with elementwise_affine, a gain and a bias each
+        norm_type="layer" if family in ("gpt2", "phimoe") else "rms",
+        lm_head_bias=family == "phimoe" and _bool(config, "lm_head_bias", False, where), position_embedding="learned" if gpt2 else "rope",
         fused_projections=family in ("phi3", "gpt2"),  # Phi-3's qkv_proj, GPT-2's c_attn
         notes=notes, **mla, **sizes,
         max_position_embeddings=_positive_int(config, "max_position_embeddings", where)
@@ -523,11 +530,12 @@ def _with_family_defaults(config: Mapping, family: str, where: str = "config") -
     config, notes = dict(config), []
     if family == "gpt2":
         notes += _gpt2_fields(config, where)
-    if family == "mixtral":
-        for field_name, default in MIXTRAL_DEFAULTS.items():
+    if family in ("mixtral", "phimoe"):
+        defaults, cls = (MIXTRAL_DEFAULTS, "MixtralConfig") if family == "mixtral" else (PHIMOE_DEFAULTS, "PhimoeConfig")
+        for field_name, default in defaults.items():
             if config.get(field_name) is None:
                 config[field_name] = default
-                notes.append(f"{field_name} absent: Hugging Face's MixtralConfig default of {default} used")
+                notes.append(f"{field_name} absent: Hugging Face's {cls} default of {default} used")
     if family in MLA_FAMILIES and isinstance(config.get("num_nextn_predict_layers"), int) \
             and config["num_nextn_predict_layers"] > 0:
         notes.append("the multi-token-prediction module (num_nextn_predict_layers) is left out: it serves "

@@ -224,7 +224,7 @@ def rms_norm(name: str, flops_per_element: float, width: Expr = h, rows: Expr = 
 
 
 def layer_norm(name: str, flops_per_element: float, width: Expr = h, rows: Expr = T, layers: str = "all") -> Operator:
-    """LayerNorm over rows·width elements: y = (x - mean(x)) / sqrt(var(x) + eps) · g + b (GPT-2).
+    """LayerNorm over rows·width elements: y = (x - mean(x)) / sqrt(var(x) + eps) · g + b (GPT-2, Phi-3.5-MoE).
 
     FLOPs = c·rows·width with c the RMSNorm count plus 3: the mean's sum, its subtraction and the bias
     add (7 with RMSNorm's default 4). Reads x, the gain g and the bias b (``width`` elements each), writes y.
@@ -237,7 +237,7 @@ def layer_norm(name: str, flops_per_element: float, width: Expr = h, rows: Expr 
 
 
 def model_norm(model: ModelConfig, name: str, w: Workload, layers: str = "all") -> Operator:
-    """The model's norm over the T·h stream: RMSNorm, or LayerNorm with a bias (GPT-2)."""
+    """The model's norm over the T·h stream: RMSNorm, or LayerNorm with a bias (GPT-2, Phi-3.5-MoE)."""
     if model.norm_type == "layer":
         return layer_norm(name, w.norm_flops_per_element, layers=layers)
     return rms_norm(name, w.norm_flops_per_element, layers=layers)
@@ -361,7 +361,7 @@ def operator_list(model: ModelConfig, workload: Workload, phase: str | None = No
                                        "and added to its token's embedding, one add per element"))
     model_level = [
         model_norm(model, "final_norm", w, layers="once"),
-        linear("lm_head", OTHER, h, V, tokens=T_logits, layers="once", precision=head),
+        linear("lm_head", OTHER, h, V, tokens=T_logits, layers="once", precision=head, bias=model.lm_head_bias),
     ]
     heads = medusa_heads() if phase == VERIFY and w.medusa_heads else []
     ops = [*embedding, *layer, *model_level, *heads]

@@ -265,3 +265,51 @@ def test_qwen2_moe_without_shared_width_is_named(tmp_path, capsys):
     assert main(["table", "--model", str(path), "--out", str(tmp_path / "t.csv")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+# ---------------------------------------------------------------------------------------------------
+# Phi-3.5-MoE (PhimoeForCausalLM in transformers' modular_phimoe.py: LlamaAttention with attention_bias,
+# Mixtral's experts without bias, nn.LayerNorm (gain and bias) for every norm, lm_head with lm_head_bias)
+# ---------------------------------------------------------------------------------------------------
+# PhimoeConfig's defaults, which its docstring says yield Phi-3.5-MoE-instruct's shape, with both biases on
+PHIMOE = {"architectures": ["PhiMoEForCausalLM"], "model_type": "phimoe", "vocab_size": 32064, "hidden_size": 4096,
+          "intermediate_size": 6400, "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8,
+          "num_local_experts": 16, "num_experts_per_tok": 2, "attention_bias": True, "lm_head_bias": True}
+
+
+def phimoe_parameters(active: bool) -> int:
+    h, heads, kv, layers, V, f, E, k = 4096, 32, 8, 32, 32064, 6400, 16, 2
+    d = h // heads
+    attention = (h * heads * d + heads * d + 2 * (h * kv * d + kv * d)  # q, k, v and their biases
+                 + heads * d * h + h)  # o_proj and its bias
+    moe = h * E + (k if active else E) * 3 * h * f  # router (no bias), experts w1/w3/w2 (no bias)
+    norms = 2 * 2 * h  # two LayerNorms, a gain and a bias each
+    return layers * (attention + moe + norms) + V * h + (h * V + V) + 2 * h  # embed, lm_head + bias, final LayerNorm
+
+
+def test_phimoe_parameters_against_the_card():
+    model = model_from_dict(PHIMOE, "phi-3.5-moe")
+    assert phimoe_parameters(False) == 41_873_153_344 and phimoe_parameters(True) == 6_640_999_744
+    assert model.parameter_count() == phimoe_parameters(False)
+    assert model.parameter_count(active=True) == phimoe_parameters(True)
+    # the card: 42B total (41.9B in the Phi-3.5 report), 6.6B active (both vocabulary tables counted)
+    assert abs(model.parameter_count() - 41.9e9) < 0.05e9 and abs(model.parameter_count(active=True) - 6.6e9) < 0.05e9
+    # KV: 32 layers, K and V of 8 heads of 128, 2 B: 131,072 B per token (no window set)
+    assert float(kv_cache_bytes(model, 1, 1, 16)) == 32 * 2 * 8 * 128 * BYTES == 131_072
+
+
+@pytest.mark.parametrize("phase, b, s", [("decode", 2, 9), ("prefill", 1, 6)])
+def test_phimoe_layer_norms_and_lm_head_bias_by_hand(phase, b, s):
+    tiny = {**PHIMOE, "vocab_size": 50, "hidden_size": 16, "intermediate_size": 12, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "num_key_value_heads": 2, "num_local_experts": 4}
+    t = table(model_from_dict(tiny, "tiny-phimoe"), phase, b, s)
+    tokens = b if phase == "decode" else b * s
+    logits = b  # prefill: the last token of each prompt; decode: the one new token
+    h, V = 16, 50
+    for name in ("attn_norm", "mlp_norm", "final_norm"):  # LayerNorm: RMSNorm's 4 + mean, subtract, bias = 7
+        assert float(t.loc[name, "flops"]) == 7 * tokens * h and float(t.loc[name, "weight_bytes"]) == 2 * h * BYTES
+    head = t.loc["lm_head"]
+    assert float(head["flops"]) == 2 * logits * h * V + logits * V
+    assert float(head["weight_bytes"]) == (h * V + V) * BYTES
+    assert float(t.loc["router", "flops"]) == 2 * tokens * h * 4  # no router bias
+    assert float(t.loc["gate_proj", "flops"]) == 2 * tokens * 2 * h * 12  # T·k rows, no expert bias
