@@ -313,3 +313,17 @@ def test_phimoe_layer_norms_and_lm_head_bias_by_hand(phase, b, s):
     assert float(head["weight_bytes"]) == (h * V + V) * BYTES
     assert float(t.loc["router", "flops"]) == 2 * tokens * h * 4  # no router bias
     assert float(t.loc["gate_proj", "flops"]) == 2 * tokens * 2 * h * 12  # T·k rows, no expert bias
+
+
+def test_module_names_of_the_new_families():
+    from roofline_utils.quantization import module_names
+    go, qm = preset("gpt-oss-20b"), model_from_dict(TINY_QM, "tiny-qwen2-moe")
+    assert module_names(go, "router")[0] == "model.layers.0.mlp.router"  # GptOssMLP.router
+    assert module_names(go, "gate_up_proj")[0] == "model.layers.0.mlp.experts.0.gate_up_proj"
+    # Qwen2MoeSparseMoeBlock: one shared_expert (singular) and its shared_expert_gate
+    # (which layer indices: the dense layers are taken to be the first ones, as DeepSeek's are; Qwen2-MoE's
+    # decoder_sparse_step and mlp_only_layers place them elsewhere, so only the module's own name is checked)
+    assert module_names(qm, "shared_down_proj")[0].endswith(".mlp.shared_expert.down_proj")
+    assert module_names(qm, "shared_expert_gate")[0].endswith(".mlp.shared_expert_gate")
+    phimoe = model_from_dict(PHIMOE, "phi-3.5-moe")  # the Hub checkpoint: block_sparse_moe, experts w1/w3/w2
+    assert module_names(phimoe, "gate_proj")[0] == "model.layers.0.block_sparse_moe.experts.0.w1"
