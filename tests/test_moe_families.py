@@ -327,3 +327,21 @@ def test_module_names_of_the_new_families():
     assert module_names(qm, "shared_expert_gate")[0].endswith(".mlp.shared_expert_gate")
     phimoe = model_from_dict(PHIMOE, "phi-3.5-moe")  # the Hub checkpoint: block_sparse_moe, experts w1/w3/w2
     assert module_names(phimoe, "gate_proj")[0] == "model.layers.0.block_sparse_moe.experts.0.w1"
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"layer_types": ["sliding_attention", "chunked_attention"] * 2}, "layer_types"),  # no chunked attention here
+    ({"num_experts_per_tok": 7}, "num_experts_per_tok"),  # more than the 6 experts
+    ({"num_local_experts": 0}, "num_local_experts"),
+])
+def test_gpt_oss_fields_it_cannot_read_are_named_in_one_line(change, field, tmp_path, capsys):
+    from roofline_utils.cli import main
+    config = {**TINY_GO, **change}
+    with pytest.raises(RooflineInputError, match=f"^{field}:") as error:
+        model_from_dict(config, "m")
+    assert "\n" not in str(error.value)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    assert main(["table", "--model", str(path), "--out", str(tmp_path / "t.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and err.startswith(f"roofline: error: {field}:")
