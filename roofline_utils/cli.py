@@ -286,7 +286,8 @@ def _list(what: str) -> int:
     if what == "models":
         from .models import preset, preset_names
 
-        lines = [f"{name:16s} {preset(name).parameter_count() / 1e9:7.1f}B params  {preset(name).architecture}"
+        width = max(16, *map(len, preset_names()))  # the names line up however long the longest
+        lines = [f"{name:{width}s} {preset(name).parameter_count() / 1e9:7.1f}B params  {preset(name).architecture}"
                  for name in preset_names()]
     elif what == "hardware":
         from .hardware import get_hardware, hardware_names, sixteen_bit_precision

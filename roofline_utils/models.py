@@ -31,6 +31,11 @@ SUPPORTED_ARCHITECTURES = {
     "DeepseekV3ForCausalLM": "deepseek_v3",
     "GPT2LMHeadModel": "gpt2",
     "Olmo2ForCausalLM": "olmo2",
+    "GptOssForCausalLM": "gpt_oss",
+    "Qwen2MoeForCausalLM": "qwen2_moe",
+    "DeepseekV2ForCausalLM": "deepseek_v2",
+    "PhiMoEForCausalLM": "phimoe",  # Phi-3.5-MoE's own config.json names its remote-code class so
+    "PhimoeForCausalLM": "phimoe",  # transformers' PhimoeForCausalLM (the same model)
 }
 # Vision-language wrappers whose text model sits in text_config: the wrapper's model_type, and the text
 # model's family when text_config names neither its architectures nor its model_type.
@@ -53,8 +58,18 @@ GPT2_POSITIONS_DEFAULT = 1024  # GPT2Config's n_positions
 PLAIN_MLP_ACTIVATIONS = ("gelu_new", "gelu_pytorch_tanh")
 # Hugging Face's MixtralConfig defaults, used when a Mixtral config leaves the fields out.
 MIXTRAL_DEFAULTS = {"num_local_experts": 8, "num_experts_per_tok": 2}
+PHIMOE_DEFAULTS = {"num_local_experts": 16, "num_experts_per_tok": 2}  # PhimoeConfig's
 # The config field that holds the number of routed experts, per family.
-EXPERT_COUNT_FIELD = {"mixtral": "num_local_experts", "qwen3_moe": "num_experts", "deepseek_v3": "n_routed_experts"}
+EXPERT_COUNT_FIELD = {"mixtral": "num_local_experts", "qwen3_moe": "num_experts", "deepseek_v3": "n_routed_experts",
+                      "gpt_oss": "num_local_experts", "qwen2_moe": "num_experts", "deepseek_v2": "n_routed_experts",
+                      "phimoe": "num_local_experts"}
+# Families whose routed experts are intermediate_size wide (no moe_intermediate_size field)
+EXPERTS_AS_WIDE_AS_MLP = ("mixtral", "gpt_oss", "phimoe")
+# DeepSeek-V2 reads as DeepSeek-V3 does (MLA, first_k_dense_replace, shared experts): DeepseekV2Config names the
+# same fields; V3's e_score_correction_bias (not counted either way) and its routing are what differ
+MLA_FAMILIES = ("deepseek_v3", "deepseek_v2")
+# GptOssConfig's defaults (transformers' configuration_gpt_oss.py) for the fields the operators read
+GPT_OSS_DEFAULTS = {"sliding_window": 128, "num_experts_per_tok": 4, "head_dim": 64}
 MLA_FIELDS = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
 GEMMA_FAMILIES = ("gemma2", "gemma3_text")
 # head_dim when a config leaves it out: Qwen3Config, Gemma2Config and Gemma3TextConfig default it
@@ -64,9 +79,10 @@ HEAD_DIM_DEFAULTS = {"qwen3": 128, "gemma2": 256, "gemma3_text": 256}
 SLIDING_WINDOW_DEFAULTS = {"gemma2": 4096, "gemma3_text": 4096}
 # Qwen's configs window only layers i >= max_window_layers, and only with use_sliding_window true (its
 # default is false); Qwen2Config and Qwen3Config default max_window_layers to 28.
-QWEN_FAMILIES = ("qwen2", "qwen3", "qwen3_moe")
-QWEN_MAX_WINDOW_LAYERS_DEFAULT = {"qwen2": 28, "qwen3": 28}
-DISPLAY_WORDS = {"deepseek": "DeepSeek", "gpt2": "GPT-2", "xl": "XL", "olmo": "OLMo"}  # capitals capitalize() would lose
+QWEN_FAMILIES = ("qwen2", "qwen3", "qwen3_moe", "qwen2_moe")
+QWEN_MAX_WINDOW_LAYERS_DEFAULT = {"qwen2": 28, "qwen3": 28, "qwen2_moe": 28}
+DISPLAY_WORDS = {"deepseek": "DeepSeek", "gpt2": "GPT-2", "xl": "XL", "olmo": "OLMo", "gpt": "GPT", "oss": "OSS",
+                 "moe": "MoE"}  # capitals capitalize() would lose
 MAX_SIZE = 2**31 - 1  # any size beyond int32 is not a real model, and keeps every count finite
 MAX_CONFIG_BYTES = 1_000_000  # real config.json files are a few kB; a bigger one is not a model config
 REQUIRED_FIELDS = ("hidden_size", "intermediate_size", "num_attention_heads",
@@ -94,7 +110,15 @@ class ModelConfig:
     tie_word_embeddings: bool = False
     attention_bias: bool = False  # q/k/v projections carry a bias (Qwen2; MLA: q_a_proj and kv_a_proj)
     o_proj_bias: bool = False  # the output projection too (Llama, Qwen3, Gemma, DeepSeek with attention_bias)
-    mlp_bias: bool = False  # gate/up/down projections carry a bias (Llama's mlp_bias)
+    mlp_bias: bool = False  # gate/up/down projections carry a bias (Llama's mlp_bias; gpt-oss's experts)
+    router_bias: bool = False  # the MoE router carries a bias, one per expert (gpt-oss)
+    attention_sinks: bool = False  # one learned logit per head joins each query's softmax (gpt-oss's sinks)
+    clamped_swiglu: bool = False  # gpt-oss's SwiGLU: gate and up clamped at swiglu_limit, (up + 1)·gate·σ(α·gate)
+    fused_gate_up: bool = False  # the experts hold gate and up as one gate_up_proj (gpt-oss), q/k/v stay apart
+    lm_head_bias: bool = False  # the output projection carries a bias, one per vocabulary entry (Phi-3.5-MoE)
+    shared_expert_intermediate_size: int | None = None  # Qwen2-MoE's one shared expert's width (None: DeepSeek's
+    # n_shared_experts · moe_intermediate_size)
+    shared_expert_gate: bool = False  # the shared expert's output is scaled by σ(x·w), w an h-wide vector (Qwen2-MoE)
     partial_rotary_factor: float = 1.0  # share of each head's dims RoPE rotates (Phi-4-mini: 0.75); recorded only
     num_experts: int = 1  # routed experts per MoE layer (1: dense)
     experts_per_token: int = 1
@@ -321,7 +345,7 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
         raise RooflineInputError("num_key_value_heads", f"{kv_heads} does not divide "
                                  f"num_attention_heads={heads} in {where}")
     mla = {}
-    if family == "deepseek_v3":
+    if family in MLA_FAMILIES:
         mla = {f: _positive_int(config, f, where) for f in MLA_FIELDS if f != "q_lora_rank"}
         # q_lora_rank null: the query is one plain projection (DeepSeek-V2-Lite)
         mla["q_lora_rank"] = _positive_int(config, "q_lora_rank", where) if config.get("q_lora_rank") else None
@@ -352,10 +376,14 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
         tie_word_embeddings=_bool(config, "tie_word_embeddings", family in (*GEMMA_FAMILIES, "gpt2"), where),
         attention_bias=_attention_bias(config, family, where),
         # LlamaAttention, Qwen3, Gemma and DeepseekV3 give o_proj bias=config.attention_bias; Qwen2's o_proj has none
-        o_proj_bias=gpt2 or (family not in ("qwen2", "phi3", "mixtral", "mistral")
-                             and _bool(config, "attention_bias", False, where)),  # GPT-2: c_proj's bias
-        # LlamaMLP: bias=config.mlp_bias; GPT-2's Conv1D c_fc and c_proj always carry one
-        mlp_bias=gpt2 or (family == "llama" and _bool(config, "mlp_bias", False, where)),
+        # (GptOssAttention too, its attention_bias defaulting to true); Qwen2-MoE's o_proj has none either
+        o_proj_bias=gpt2 or (family not in ("qwen2", "qwen2_moe", "phi3", "mixtral", "mistral")
+                             and _bool(config, "attention_bias", family == "gpt_oss", where)),  # GPT-2: c_proj's bias
+        # LlamaMLP: bias=config.mlp_bias; GPT-2's Conv1D c_fc and c_proj always carry one; GptOssExperts hold
+        # gate_up_proj_bias (2·f per expert) and down_proj_bias (h per expert)
+        mlp_bias=gpt2 or family == "gpt_oss" or (family == "llama" and _bool(config, "mlp_bias", False, where)),
+        router_bias=family == "gpt_oss", attention_sinks=family == "gpt_oss", clamped_swiglu=family == "gpt_oss",
+        fused_gate_up=family == "gpt_oss",  # GptOssExperts.gate_up_proj: one [E, h, 2·f] tensor
         partial_rotary_factor=_fraction(config, "partial_rotary_factor", where),
         num_experts=experts, experts_per_token=per_token, num_dense_layers=dense_layers, **moe,
         sliding_window=window, num_sliding_layers=sliding_layers, hidden_act=act,
@@ -363,7 +391,9 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
         qk_norm_per_head=family != "olmo2",  # Olmo2Attention: q_norm over H·d, k_norm over Hkv·d
         pre_norms=family != "olmo2", sandwich_norms=family in (*GEMMA_FAMILIES, "olmo2"),
         embedding_scale=family in GEMMA_FAMILIES, gated_mlp=not gpt2,
-        norm_type="layer" if gpt2 else "rms", position_embedding="learned" if gpt2 else "rope",
+        # PhimoeDecoderLayer and PhimoeModel: nn.LayerNorm with elementwise_affine, a gain and a bias each
+        norm_type="layer" if family in ("gpt2", "phimoe") else "rms",
+        lm_head_bias=family == "phimoe" and _bool(config, "lm_head_bias", False, where), position_embedding="learned" if gpt2 else "rope",
         fused_projections=family in ("phi3", "gpt2"),  # Phi-3's qkv_proj, GPT-2's c_attn
         notes=notes, **mla, **sizes,
         max_position_embeddings=_positive_int(config, "max_position_embeddings", where)
@@ -386,7 +416,9 @@ def _attention_bias(config: Mapping, family: str, where: str) -> bool:
         return True
     if family in ("phi3", "mixtral", "mistral"):
         return False
-    return _bool(config, "attention_bias", False, where)
+    if family == "qwen2_moe":  # Qwen2MoeAttention: bias=config.qkv_bias, Qwen2MoeConfig defaulting it to true
+        return _bool(config, "qkv_bias", True, where)
+    return _bool(config, "attention_bias", family == "gpt_oss", where)  # GptOssConfig defaults it to true
 
 
 def _experts(config: Mapping, family: str, where: str) -> tuple[int, int, dict]:
@@ -399,9 +431,13 @@ def _experts(config: Mapping, family: str, where: str) -> tuple[int, int, dict]:
     if per_token > experts:
         raise RooflineInputError("num_experts_per_tok", f"{per_token} exceeds {count_field}={experts} in {where}")
     sizes = {}
-    if family != "mixtral":  # Mixtral's experts are intermediate_size wide
+    if family not in EXPERTS_AS_WIDE_AS_MLP:  # Mixtral's and gpt-oss's experts are intermediate_size wide
         sizes["moe_intermediate_size"] = _positive_int(config, "moe_intermediate_size", where)
-    if config.get("n_shared_experts"):
+    if family == "qwen2_moe":  # Qwen2MoeSparseMoeBlock: one shared expert, its own width, a sigmoid gate
+        sizes["num_shared_experts"] = 1
+        sizes["shared_expert_intermediate_size"] = _positive_int(config, "shared_expert_intermediate_size", where)
+        sizes["shared_expert_gate"] = True
+    elif config.get("n_shared_experts"):
         sizes["num_shared_experts"] = _positive_int(config, "n_shared_experts", where)
     return experts, per_token, sizes
 
@@ -410,7 +446,7 @@ def _dense_layers(config: Mapping, family: str, layers: int, where: str) -> int:
     """Layers of an MoE model whose MLP is dense: DeepSeek's first ``first_k_dense_replace`` (every
     ``moe_layer_freq``-th after them is MoE), Qwen3-MoE's ``mlp_only_layers`` and those off its
     ``decoder_sparse_step``."""
-    if family == "deepseek_v3":
+    if family in MLA_FAMILIES:
         first = config.get("first_k_dense_replace") or 0
         if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first <= layers:
             raise RooflineInputError("first_k_dense_replace", f"must be an integer from 0 to num_hidden_layers="
@@ -418,7 +454,7 @@ def _dense_layers(config: Mapping, family: str, layers: int, where: str) -> int:
         step = _positive_int(config, "moe_layer_freq", where) if config.get("moe_layer_freq") is not None else 1
         # layers first, first + step, ... are MoE: ceil((layers - first) / step) of them (no loop over layers)
         return layers - -(-(layers - first) // step)
-    if family == "qwen3_moe":
+    if family in ("qwen3_moe", "qwen2_moe"):
         step = _positive_int(config, "decoder_sparse_step", where) \
             if config.get("decoder_sparse_step") is not None else 1
         dense = config.get("mlp_only_layers")
@@ -494,17 +530,28 @@ def _with_family_defaults(config: Mapping, family: str, where: str = "config") -
     config, notes = dict(config), []
     if family == "gpt2":
         notes += _gpt2_fields(config, where)
-    if family == "mixtral":
-        for field_name, default in MIXTRAL_DEFAULTS.items():
+    if family in ("mixtral", "phimoe"):
+        defaults, cls = (MIXTRAL_DEFAULTS, "MixtralConfig") if family == "mixtral" else (PHIMOE_DEFAULTS, "PhimoeConfig")
+        for field_name, default in defaults.items():
             if config.get(field_name) is None:
                 config[field_name] = default
-                notes.append(f"{field_name} absent: Hugging Face's MixtralConfig default of {default} used")
-    if family == "deepseek_v3" and isinstance(config.get("num_nextn_predict_layers"), int) \
+                notes.append(f"{field_name} absent: Hugging Face's {cls} default of {default} used")
+    if family in MLA_FAMILIES and isinstance(config.get("num_nextn_predict_layers"), int) \
             and config["num_nextn_predict_layers"] > 0:
         notes.append("the multi-token-prediction module (num_nextn_predict_layers) is left out: it serves "
                      "speculative decoding, not the base forward pass")
-    if family == "deepseek_v3":
+    if family in MLA_FAMILIES:
         config.setdefault("intermediate_size", config.get("moe_intermediate_size"))
+    if family == "gpt_oss":
+        for field_name, default in GPT_OSS_DEFAULTS.items():
+            if config.get(field_name) is None:
+                config[field_name] = default
+                notes.append(f"{field_name} absent: GptOssConfig's default of {default} used")
+        if config.get("layer_types") is None:  # GptOssConfig: sliding, full, sliding, ... from layer 0
+            layers = config.get("num_hidden_layers")
+            if isinstance(layers, int) and not isinstance(layers, bool) and 0 < layers <= MAX_SIZE:
+                config["layer_types"] = ["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(layers)]
+                notes.append("layer_types absent: GptOssConfig's alternation (sliding first) used")
     if family == "gemma2" and (config.get("attn_logit_softcapping") or config.get("final_logit_softcapping")):
         notes.append("logit soft-capping (a tanh on each attention score and logit, 3 FLOPs each) is left out")
     return config, tuple(notes)

@@ -52,6 +52,7 @@ ALL_PHASES = (*PHASES, VERIFY)
 PHASE_LABELS = {"prefill": "init", "decode": "ar", VERIFY: "verify"}  # the original figure's legend words
 
 QKV, MLP, ATTN, OTHER = "qkv mlp", "up/gate/down", "qk/pv", "other"
+CLAMPED_SWIGLU_EXTRA_FLOPS = 5  # gpt-oss's SwiGLU beyond the plain one: two clamps (1 + 2), the alpha scale, the + 1
 GROUPS = (QKV, MLP, ATTN)
 
 # An operator's precision says which width each of its traffic kinds moves at (workload.element_bytes):
@@ -98,7 +99,8 @@ SYMBOLS = {
     "Hkv·d": "K or V width, num_key_value_heads · head_dim (GQA: fewer K/V heads than query heads)",
     "f": "intermediate_size (the gated MLP's width), per device under tensor parallelism",
     "f_e": "each routed expert's MLP width (moe_intermediate_size; Mixtral: intermediate_size), per device",
-    "f_s": "the shared experts' MLP width, n_shared_experts · moe_intermediate_size, per device",
+    "f_s": "the shared experts' MLP width, n_shared_experts · moe_intermediate_size (Qwen2-MoE: "
+           "shared_expert_intermediate_size), per device",
     "V": "vocab_size (per device under tensor parallelism)",
     "s_kv": "KV positions read per sequence: s, or the sliding window when shorter (decode); s-1+n (verify)",
     "n_scores": "attention scores computed: b·H·s·(s+1)/2 causal prefill (b·H·s² without the causal "
@@ -222,7 +224,7 @@ def rms_norm(name: str, flops_per_element: float, width: Expr = h, rows: Expr = 
 
 
 def layer_norm(name: str, flops_per_element: float, width: Expr = h, rows: Expr = T, layers: str = "all") -> Operator:
-    """LayerNorm over rows·width elements: y = (x - mean(x)) / sqrt(var(x) + eps) · g + b (GPT-2).
+    """LayerNorm over rows·width elements: y = (x - mean(x)) / sqrt(var(x) + eps) · g + b (GPT-2, Phi-3.5-MoE).
 
     FLOPs = c·rows·width with c the RMSNorm count plus 3: the mean's sum, its subtraction and the bias
     add (7 with RMSNorm's default 4). Reads x, the gain g and the bias b (``width`` elements each), writes y.
@@ -235,7 +237,7 @@ def layer_norm(name: str, flops_per_element: float, width: Expr = h, rows: Expr 
 
 
 def model_norm(model: ModelConfig, name: str, w: Workload, layers: str = "all") -> Operator:
-    """The model's norm over the T·h stream: RMSNorm, or LayerNorm with a bias (GPT-2)."""
+    """The model's norm over the T·h stream: RMSNorm, or LayerNorm with a bias (GPT-2, Phi-3.5-MoE)."""
     if model.norm_type == "layer":
         return layer_norm(name, w.norm_flops_per_element, layers=layers)
     return rms_norm(name, w.norm_flops_per_element, layers=layers)
@@ -359,7 +361,7 @@ def operator_list(model: ModelConfig, workload: Workload, phase: str | None = No
                                        "and added to its token's embedding, one add per element"))
     model_level = [
         model_norm(model, "final_norm", w, layers="once"),
-        linear("lm_head", OTHER, h, V, tokens=T_logits, layers="once", precision=head),
+        linear("lm_head", OTHER, h, V, tokens=T_logits, layers="once", precision=head, bias=model.lm_head_bias),
     ]
     heads = medusa_heads() if phase == VERIFY and w.medusa_heads else []
     ops = [*embedding, *layer, *model_level, *heads]
@@ -393,6 +395,10 @@ def gqa_attention(model: ModelConfig, w: Workload) -> list[Operator]:
     kernels = attention(w.attention_io, w.softmax_flops_per_element, layers="global" if mixed else "all")
     if mixed:
         kernels = attention(w.attention_io, w.softmax_flops_per_element, GQA_LOCAL, "local_", "local") + kernels
+    sinks = [Operator("attn_sinks", OTHER, w.softmax_flops_per_element * T * H, {"weight": H}, layers="all",
+                      note=f"attention sinks (gpt-oss): one learned logit per head joins each query row's softmax and "
+                           f"its probability is dropped, {w.softmax_flops_per_element:g} FLOPs per row and head (one "
+                           "more softmax entry); reads the H logits, the rows stay with the attention kernel")]
     rope = [Operator("rope", OTHER, w.rope_flops_per_element * T * (Hd + Hkvd),
                      {"act_read": T * (Hd + Hkvd), "act_write": T * (Hd + Hkvd)},
                      note=f"rotary embedding on q and k, {w.rope_flops_per_element:g} FLOPs per element "
@@ -401,6 +407,7 @@ def gqa_attention(model: ModelConfig, w: Workload) -> list[Operator]:
         *projections,
         *(rope if model.position_embedding == "rope" else []),  # GPT-2 adds learned positions to the embedding
         *kernels,
+        *(sinks if model.attention_sinks else []),
         linear("o_proj", OTHER, Hd, h, bias=model.o_proj_bias),
     ]
 
@@ -491,9 +498,14 @@ def mlp(model: ModelConfig, w: Workload) -> list[Operator]:
     act_note = ("GeGLU gelu_tanh(gate)·up, {:g} FLOPs per element (cube, scale, add, scale, tanh, add, halve, "
                 "multiply x, multiply up)" if geglu else
                 "SwiGLU silu(gate)·up, {:g} FLOPs per element (negate, exp, add, divide, multiply)").format(per_element)
+    if model.clamped_swiglu:  # GptOssExperts: gate.clamp(max=limit), up.clamp(±limit), (up + 1)·gate·σ(α·gate)
+        per_element = w.swiglu_flops_per_element + CLAMPED_SWIGLU_EXTRA_FLOPS
+        act_note = (f"gpt-oss's clamped SwiGLU (up + 1)·gate·sigmoid(1.702·gate), {per_element:g} FLOPs per element: "
+                    f"SwiGLU's {w.swiglu_flops_per_element:g}, the gate's clamp (1), up's two-sided clamp (2), the "
+                    "scale by alpha (1) and the + 1 (1)")
 
     def gated(prefix: str, width: Expr, tokens: Expr = T, copies: Expr = ONE, layers: str = "all") -> list[Operator]:
-        if model.fused_projections:
+        if model.fused_projections or (model.fused_gate_up and prefix == ""):
             up = [linear(prefix + "gate_up_proj", MLP, h, 2 * width, tokens=tokens, copies=copies, layers=layers, bias=model.mlp_bias)]
         else:
             up = [linear(prefix + "gate_proj", MLP, h, width, tokens=tokens, copies=copies, layers=layers, bias=model.mlp_bias),
@@ -501,16 +513,27 @@ def mlp(model: ModelConfig, w: Workload) -> list[Operator]:
         return [*up,
                 Operator(prefix + "act_mul", OTHER, per_element * tokens * width,
                          {"act_read": 2 * tokens * width, "act_write": tokens * width}, layers, note=act_note,
-                         kernel=None if geglu else Kernel("silu_mul", {"rows": tokens, "cols": width})),
+                         kernel=None if geglu or model.clamped_swiglu else Kernel("silu_mul", {"rows": tokens, "cols": width})),
                 linear(prefix + "down_proj", MLP, width, h, tokens=tokens, copies=copies, layers=layers, bias=model.mlp_bias)]
 
     if model.num_experts == 1:
         return gated("", I)
     moe_layers = "moe" if model.num_dense_layers else "all"
     return [*(gated("dense_", I, layers="dense") if model.num_dense_layers else []),
-            linear("router", OTHER, h, E, layers=moe_layers, precision=FULL),  # serving stacks keep it unquantised
+            # serving stacks keep it unquantised; gpt-oss's router carries a bias, one per expert
+            linear("router", OTHER, h, E, layers=moe_layers, precision=FULL, bias=model.router_bias),
             *gated("", I_e, T_routed, E_read, moe_layers),
-            *(gated("shared_", I_s, layers=moe_layers) if model.num_shared_experts else [])]
+            *(gated("shared_", I_s, layers=moe_layers) if model.num_shared_experts else []),
+            *(shared_expert_gate(w, moe_layers) if model.shared_expert_gate else [])]
+
+
+def shared_expert_gate(w: Workload, layers: str) -> list[Operator]:
+    """Qwen2-MoE's gate on its shared expert: shared_expert_gate (h → 1, no bias), then the shared expert's
+    output times sigmoid of it: the sigmoid once per token (negate, exp, add, divide: 4 FLOPs), one multiply
+    per element of the T·h output."""
+    return [linear("shared_expert_gate", OTHER, h, ONE, layers=layers, precision=FULL),
+            Operator("shared_gate_scale", OTHER, 4 * T + T * h, {"act_read": T * h + T, "act_write": T * h}, layers,
+                     note="sigmoid(gate) per token, 4 FLOPs, times each element of the shared expert's output")]
 
 
 def plain_mlp(model: ModelConfig, w: Workload) -> list[Operator]:
@@ -687,7 +710,7 @@ def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[st
         "H·d": heads * model.head_dim, "Hkv·d": kv_heads * model.head_dim,
         "f": model.intermediate_size / p, "V": model.vocab_size / p,
         "f_e": model.expert_intermediate_size / p,
-        "f_s": model.num_shared_experts * model.expert_intermediate_size / p,
+        "f_s": (model.shared_expert_intermediate_size or model.num_shared_experts * model.expert_intermediate_size) / p,
         "s_kv": kv_len, "n_scores": computed, "n_scores_full": full, "n_scores_stored": stored,
         "s_kv_w": kv_len_w, "n_scores_w": computed_w, "n_scores_full_w": full_w, "n_scores_stored_w": stored_w,
         "T_logits": logit_tokens, "min(T,V)": _minimum(tokens, model.vocab_size / p), "s_pos": positions,

@@ -300,17 +300,21 @@ _ATTENTION_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "q_a_pr
 def _module_leaf(model, op_name: str) -> tuple[str, str] | None:
     """(layers, module path inside a decoder layer, or a top-level path) of a linear operator or the
     embedding; None for one the checkpoint does not hold under a name of its own (Medusa heads, norms)."""
-    mixtral = model.architecture == "MixtralForCausalLM"
+    # Mixtral's checkpoints, and Phi-3.5-MoE's as its Hub repository ships them, name the MoE block_sparse_moe
+    mixtral = model.architecture in ("MixtralForCausalLM", "PhiMoEForCausalLM")
     moe = "block_sparse_moe" if mixtral else "mlp"
     if op_name == "embedding":
         return "once", "model.embed_tokens"
     if op_name == "lm_head":
         return "once", "lm_head"
-    if op_name == "router":
-        return "moe" if model.num_dense_layers else "all", f"{moe}.gate"
+    if op_name == "router":  # GptOssMLP names it router; the others gate
+        return "moe" if model.num_dense_layers else "all", f"{moe}.router" if model.router_bias else f"{moe}.gate"
+    if op_name == "shared_expert_gate":  # Qwen2-MoE
+        return "moe" if model.num_dense_layers else "all", "mlp.shared_expert_gate"
     if op_name.startswith("medusa_"):
         return None
-    for prefix, where, layers in (("dense_", "mlp", "dense"), ("shared_", "mlp.shared_experts", "moe")):
+    shared = "mlp.shared_expert" if model.shared_expert_gate else "mlp.shared_experts"  # Qwen2-MoE: one, singular
+    for prefix, where, layers in (("dense_", "mlp", "dense"), ("shared_", shared, "moe")):
         if op_name.startswith(prefix) and op_name[len(prefix):] in _GATED:
             return layers, f"{where}.{op_name[len(prefix):]}"
     if op_name in _GATED:
