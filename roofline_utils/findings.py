@@ -668,7 +668,7 @@ def _(finding: RidgeBatch) -> str:
                    "sequence reads its own KV cache" if finding.mixture_of_experts else
                    "the weights are read once for the whole batch, but each sequence reads its own KV cache")
             text += (f". Below it a decode step at {finding.seq_len:,} cached tokens still grows "
-                     f"{growth:.2g}× with the batch ({steps}): {why}.")
+                     f"{number(growth, 2)}× with the batch ({steps}): {why}.")
     if finding.largest_fit is not None and finding.largest_fit < finding.batch:
         text += (f" Batch {finding.batch:,} does not fit in memory here: "
                  + ("no batch does, not even one sequence" if finding.largest_fit == 0 else
@@ -746,7 +746,7 @@ def _(finding: VerifyReading) -> str:
 def _touched(experts: int, per_token: int, tokens: float) -> str:
     """'about 5.47' of the experts, or 'all 8' when the count rounds to every one."""
     count = experts_read_count(experts, per_token, tokens)
-    return f"all {experts}" if count > experts - 0.05 else f"about {count:.3g}"
+    return f"all {experts}" if count > experts - 0.05 else f"about {number(count)}"
 
 
 def experts_read_count(experts: int, per_token: int, tokens: float) -> float:
@@ -803,7 +803,7 @@ def _(finding: BatchIntensity) -> str:
                 f"batch {last:,}: each weight byte serves every sequence, but the activations grow with the batch too.")
     else:
         text = (f"The {f.group} decode intensity grows far more slowly than the batch, {ends} "
-                f"({f.intensities[-1] / f.intensities[0]:.3g}× for a {last // first:,}× batch)")
+                f"({number(f.intensities[-1] / f.intensities[0])}× for a {last // first:,}× batch)")
         text += (f": each sequence's token goes to {f.experts_per_token} of the {f.experts} experts, so a bigger "
                  "batch reads more experts' weights, until it touches them all." if f.experts > 1
                  else ": the bytes that grow with the batch weigh about as much as the weights.")
@@ -830,7 +830,7 @@ def _(finding: BatchSweep) -> str:
         same = (f"; it stays within 10% of batch {c.first_batch:,}'s up to batch {c.same_until:,}"
                 if c.same_until > c.first_batch else "")
         lines.append(f"{head}, {seconds(c.last_s)} at batch {c.last_batch:,}: it {grows} "
-                     f"{c.last_s / c.first_s:.3g}×{same}.")
+                     f"{number(c.last_s / c.first_s)}×{same}.")
     costly = [c for c in finding.lengths if c.shape != "flat"]
     if costly:
         why = ("a bigger batch touches more experts, whose weights are read too, and " if finding.mixture_of_experts

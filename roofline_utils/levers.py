@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from .errors import RooflineInputError
 from .hardware import Hardware
 from .models import ModelConfig
-from .units import seconds
+from .units import number, seconds
 
 
 @dataclass(frozen=True)
@@ -97,11 +97,11 @@ def _compared(ratio: float, better: str, worse: str) -> str:
     """1.8 -> '1.8× faster'; 0.5 -> '2× slower'; within half a percent: 'the same'."""
     if abs(ratio - 1) < 0.005:
         return "the same"
-    return f"{ratio:.3g}× {better}" if ratio > 1 else f"{1 / ratio:.3g}× {worse}"
+    return f"{number(ratio)}× {better}" if ratio > 1 else f"{number(1 / ratio)}× {worse}"
 
 
 def _rate(tokens_per_s: float) -> str:
-    return f"{tokens_per_s:,.0f}" if tokens_per_s >= 100 else f"{tokens_per_s:.3g}"
+    return f"{tokens_per_s:,.0f}" if tokens_per_s >= 100 else number(tokens_per_s)
 
 
 def levers_markdown(base: Lever, found: tuple[Lever, ...]) -> str:

@@ -10,7 +10,7 @@ import pandas as pd
 from . import RENDERING_REPORT_ENV
 from .hardware import Hardware, Roof
 from .operators import ATTN, GROUPS, MLP, PHASE_LABELS, PHASES, QKV
-from .units import si
+from .units import number, si
 from .text import mathtext
 
 X_RANGE = (1.0, 1e4)  # the original figure's axes
@@ -249,7 +249,7 @@ def point_tooltip(label: str, phase: str, row: pd.Series) -> str:
         parts.append(f"batch {int(row['batch'])}, length {int(row['seq_len'])}")
     if "flops" in row and "bytes" in row:
         parts.append(f"{si(row['flops'], 'FLOP')}, {si(row['bytes'], 'B')}")
-    parts.append(f"{row['intensity']:.4g} FLOP/byte, attainable {si(row['performance_flops_per_s'], 'FLOP/s')}")
+    parts.append(f"{number(row['intensity'], 4)} FLOP/byte, attainable {si(row['performance_flops_per_s'], 'FLOP/s')}")
     return "; ".join(parts)
 
 
@@ -494,8 +494,8 @@ def describe_points(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: 
         if label not in GROUPS:
             continue
         below = int((rows["intensity"] < ridge).sum())
-        parts.append(f"{legend_label(label, phase)} from {rows['intensity'].min():.3g} to "
-                     f"{rows['intensity'].max():.3g} FLOP/byte ({below} of {len(rows)} below the ridge)")
+        parts.append(f"{legend_label(label, phase)} from {number(rows['intensity'].min())} to "
+                     f"{number(rows['intensity'].max())} FLOP/byte ({below} of {len(rows)} below the ridge)")
     return (f"Roofline of the {hardware.name} (memory roof {si(hardware.bandwidth_bytes_per_s, 'B/s')}, compute roof "
             f"{si(peak_flops_per_s, 'FLOP/s')}, ridge {ridge:.1f} FLOP/byte) with markers for " + "; ".join(parts) + ".")
 

@@ -71,6 +71,11 @@ COMBOS = [
     ("llama-13b", USER_DEVICE, {"tp": 2, "seq_len": 32768}),
     ("llama-65b", "mi250x", {"weight_bits": 4, "weight_group_size": 128}),
     ("qwen3-8b", "m2-ultra", {}),
+    ("llama-3.1-8b", "a40", {"seq_len": 100000}),
+    ("gpt2", "a100-80gb-sxm", {}),
+    ("olmo-2-13b", "h100-sxm", {"seq_len": 4096}),
+    ("gpt-oss-120b", "h200-sxm", {"seq_len": 4096}),
+    ("qwen2-57b-a14b", "h200-sxm", {"tp": 2}),
 ]
 CASES = [(*combo, TREES[i % len(TREES)]) for i, combo in enumerate(COMBOS)]
 
@@ -81,6 +86,7 @@ ARTEFACTS = [
     (r"batch(?:es)? ([\d,]+) to \1(?![\d,])", "a range of one batch"), (r"not even batch", "not even batch 1"),
     (r"\bnan\b|\binf\b", "nan/inf"), (r"(?<![$\\_^{])\{[a-z_.]+\}", "an unfilled template field"),
     (r"(?<=[a-z,.])  (?=[a-z])", "a double space"),
+    (r"\d(?:\.\d+)?e[+-]?\d", "e-notation"), (r"\d{13}", "a 13-digit integer"),
 ]
 
 
