@@ -114,9 +114,7 @@ plot.show(figure, alt=f"Verify-step time over a decode step and predicted speedu
 # %%
 draft = r.params.draft()
 if draft is None:
-    tables.show_markdown(f"No draft model to compare: no shipped preset of {r.model.name}'s family shares its "
-                         f"vocabulary with at most a quarter of its parameters (and splits over tp = {tp}); "
-                         "pass `--draft-model` a preset or a config.json.")
+    tables.show_markdown(findings.no_draft_note(r.model.display_name, tp))
 else:
     drafted = speculative.draft_curve(r.model, draft, r.hardware, r.workload, batches,
                                       sorted({*speculative.DRAFT_TOKENS, draft_tokens}), draft_acceptance)

@@ -65,6 +65,7 @@ th, td { padding: .25rem .6rem; border-bottom: 1px solid var(--rule); text-align
 th:first-child, td:first-child { text-align: left; }
 table.rl-table td.text, table.rl-table th.text { text-align: left !important; }
 table.rl-table td.num, table.rl-table th.num { text-align: right !important; font-variant-numeric: tabular-nums; }
+table.rl-table td.nowrap { white-space: nowrap; }
 caption { caption-side: top; text-align: left; font-style: italic; color: var(--muted); padding-bottom: .3rem; }
 .rl-scroll { overflow-x: auto; }
 figure.rl-figure { margin: 1.2rem 0; } figure.rl-figure svg, figure.rl-figure img { max-width: 100%; height: auto; }

@@ -529,6 +529,13 @@ class DraftReading:
     slower: tuple[tuple[int, int], ...] = ()  # runs of batches where even the best gamma is slower
 
 
+def no_draft_note(target: str, tp: int) -> str:
+    """Why chapter 6.3 has no draft model: none of the shipped presets qualifies (Markdown)."""
+    split = f" and splits over the same {tp} devices" if tp > 1 else ""
+    return (f"No draft model to compare: no shipped preset of {markdown_text(target)}'s family shares its vocabulary "
+            f"with at most a quarter of its parameters{split}; pass `--draft-model` a preset or a config.json.")
+
+
 def draft_reading(curve: pd.DataFrame, draft: str, target: str, alpha: float, gamma: int) -> DraftReading:
     from .speculative import best_draft_tokens
 

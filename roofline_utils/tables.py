@@ -59,6 +59,10 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
     return in_units(table)
 
 
+# a number and its unit ("93.4 GB", "7.66 ms"): one cell that must not break between the two
+QUANTITY = re.compile(r"^-?[\d.,]+(?:×10\S+)? ?[^\s\d]{1,8}$")
+
+
 def to_html(table: pd.DataFrame, caption: str = "", math_columns: tuple[str, ...] = ()) -> str:
     """A plain ``<table class="rl-table">``: numbers right-aligned, text left, no index.
 
@@ -74,8 +78,9 @@ def to_html(table: pd.DataFrame, caption: str = "", math_columns: tuple[str, ...
         cells = []
         for column, is_number in zip(text.columns, numeric):
             value = row[column]
+            kind = "num" if is_number else "text nowrap" if QUANTITY.match(value) else "text"
             value = f"${value}$" if column in math_columns else html.escape(value)
-            cells.append(f'<td class="{"num" if is_number else "text"}">{value}</td>')
+            cells.append(f'<td class="{kind}">{value}</td>')
         rows.append(f"<tr>{''.join(cells)}</tr>")
     caption_html = f"<caption>{html.escape(caption)}</caption>" if caption else ""
     return (f'<table class="rl-table">{caption_html}<thead><tr>{head}</tr></thead>'

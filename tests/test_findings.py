@@ -96,3 +96,12 @@ def test_large_numbers_are_written_in_whole_units():
     assert list(text["attainable"]) == ["695,877,000,000", "1.5×10¹⁴", "n/a"]
     assert list(text["intensity"]) == ["0.9998", "845.6", "2"]
     assert list(text["mixed"]) == ["0.25", "12,001", "-31,416"]
+
+
+def test_the_no_draft_note_names_devices_only_when_split_and_escapes_the_name():
+    from roofline_utils.findings import no_draft_note
+
+    single = no_draft_note("Mixtral 8x7B", 1)
+    assert "tp" not in single and "devices" not in single and "Mixtral 8x7B's family" in single
+    assert "splits over the same 8 devices;" in no_draft_note("DeepSeek V3", 8)
+    assert "<img" not in no_draft_note("<img src=x onerror=alert(1)>", 1)

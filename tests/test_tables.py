@@ -57,3 +57,12 @@ def test_run_metadata_rates_read_with_prefixes():
     values = summary.run_table(Run(), keys=("stream_kernels_bytes_per_s", "stream_bytes")).set_index("")["value"]
     assert values["stream_kernels_bytes_per_s"] == "read 43.77 GB/s, copy 2.5 GB/s"
     assert values["stream_bytes"] == "536.9 MB"  # 536,870,912 B to four figures
+
+
+def test_a_quantity_cell_does_not_break_between_number_and_unit():
+    import pandas as pd
+
+    from roofline_utils.tables import to_html
+
+    page = to_html(pd.DataFrame({"what": ["weights", "total"], "bytes": ["93.4 GB", "93.6 GB"]}))
+    assert page.count('<td class="text nowrap">') == 2 and '<td class="text">weights</td>' in page
