@@ -59,10 +59,14 @@ tables.show_markdown(primer.toy_markdown(r.hardware, r.peak_flops_per_s))
 # %% [markdown]
 # ## The device's two numbers
 #
-# The roofline needs the device's peak for the precision in use and its memory bandwidth. Both are
-# datasheet figures (the sources are in the appendix). Throughput is **dense**: vendors also quote
-# rates for 2:4 structured sparsity (two of every four weights zero), twice the dense figure, which no
-# model in this report uses.
+# The roofline needs the device's peak for the precision in use and its memory bandwidth.
+
+# %%
+tables.show_markdown(summary.figures_origin(r.hardware))
+
+# %% [markdown]
+# Throughput is **dense**: vendors also quote rates for 2:4 structured sparsity (two of every four
+# weights zero), twice the dense figure, which no model in this report uses.
 #
 # The **ridge point** is where the two roofs meet:
 #
@@ -112,4 +116,4 @@ others = {p: v for p, v in r.hardware.peak_flops_per_s.items()
           if v != r.peak_flops_per_s and p in ("fp8", "int8", "int4", "fp32")}
 figure = plot.roofline_chart(None, r.hardware, r.peak_flops_per_s, f"{r.hardware.name}: the roofs", extra_roofs=others)
 plot.show(figure, alt=plot.describe_roofs(r.hardware, r.peak_flops_per_s, r.precision, others),
-          caption=f"The roofs of the {r.hardware.name}: memory (blue), {r.precision} compute (red), other precisions (dotted).")
+          caption=f"The roofs of {r.hardware.called}: memory (blue), {r.precision} compute (red), other precisions (dotted).")

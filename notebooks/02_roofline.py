@@ -151,6 +151,6 @@ tables.show(summary.time_shares(r.model, r.hardware, r.workload, "decode"), capt
 
 # %%
 footprint = rl.memory_footprint(r.model, r.hardware, r.workload)
-tables.show_markdown(markdown(footprint) + "\n\n**" + footprint.verdict(r.hardware.name) + "** "
+tables.show_markdown(markdown(footprint) + "\n\n**" + footprint.verdict(r.hardware.called) + "** "
                      + findings.one_pass_prefill_note(footprint))
 tables.show_markdown(markdown(findings.capacity(r.model, r.hardware, r.workload)))

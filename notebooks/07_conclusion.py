@@ -107,14 +107,16 @@ tables.show_markdown(levers.levers_markdown(*levers.levers(r.model, r.hardware, 
 # - E. Frantar et al., [GPTQ](https://arxiv.org/abs/2210.17323), 2022; J. Lin et al.,
 #   [AWQ](https://arxiv.org/abs/2306.00978), 2023; G. Xiao et al., [SmoothQuant](https://arxiv.org/abs/2211.10438), 2022.
 # - DeepSeek-AI, [DeepSeek-V3 Technical Report](https://arxiv.org/abs/2412.19437), 2024 (MLA, MoE).
-# - Device figures: the datasheets listed in Appendix A, one source per figure.
+
+# %%
+tables.show_markdown(summary.figures_reference(r.hardware))
 
 # %% [markdown]
 # ## Appendix A: the device's datasheet
 #
-# Every figure of the device this report uses. Memory is the datasheet's size and, for whether a model
-# fits, the total the device reports to software (an A40 reports 46,068 MiB of its "48 GB": ECC and the
-# driver's reservations take the rest).
+# Every figure of the device this report uses, and where it comes from. Whether a model fits is judged
+# against the memory the device reports to software where that is known (an A40 reports 46,068 MiB of
+# its "48 GB": ECC and the driver's reservations take the rest), else against the stated size.
 
 # %%
 tables.show_markdown(summary.device_source_sentence(r.hardware))

@@ -72,6 +72,17 @@ class Hardware:
     user_file: str = ""  # the file a user-given device was read from; its given fields are extra["given"]
 
     @property
+    def called(self) -> str:
+        """The device as a sentence names it: 'the NVIDIA A40' for a catalog product; a user's device by
+        the name they gave it ('My GPU', not 'the My GPU')."""
+        return self.name if self.user_given else f"the {self.name}"
+
+    @property
+    def user_given(self) -> bool:
+        """A device from the user's file or numbers, not from the shipped catalog."""
+        return bool(self.user_file) or self.sources == "user-defined"
+
+    @property
     def usable_memory_bytes(self) -> float:
         """The memory software sees: the reported total where the catalog has it (an A40 reports 46,068 MiB
         of its "48 GB", ECC and the driver's reservations taken), else the datasheet figure read as decimal

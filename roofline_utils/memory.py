@@ -120,17 +120,18 @@ class MemoryFootprint:
     def fits(self) -> bool:
         return self.total_bytes <= self.capacity_bytes
 
-    def verdict(self, device_name: str) -> str:
-        """One sentence: fits or does not fit, with the numbers that decide it."""
+    def verdict(self, device: str) -> str:
+        """One sentence: fits or does not fit, with the numbers that decide it; ``device`` as a sentence
+        names it (:attr:`Hardware.called`: 'the NVIDIA A40', or a user's 'My GPU')."""
         need, have = self.total_bytes / 1e9, self.capacity_bytes / 1e9
         from .text import markdown_text
 
-        device_name = markdown_text(device_name)  # a sentence of Markdown: the name shows as text
+        device = markdown_text(device)  # a sentence of Markdown: the name shows as text
         if self.fits:
-            return (f"Fits: {need:.1f} GB needed of the {have:.1f} GB a server may use on the {device_name} "
+            return (f"Fits: {need:.1f} GB needed of the {have:.1f} GB a server may use on {device} "
                     f"({self.total_bytes / self.capacity_bytes:.0%} used).")
         alone = " The weights alone do not fit." if self.weights_bytes > self.capacity_bytes else ""
-        return (f"Does not fit: {need:.1f} GB needed, a server may use {have:.1f} GB of the {device_name} "
+        return (f"Does not fit: {need:.1f} GB needed, a server may use {have:.1f} GB of {device} "
                 f"(short by {need - have:.1f} GB).{alone}")
 
 

@@ -481,7 +481,7 @@ def describe_roofs(hardware: Hardware, peak_flops_per_s: float, precision: str,
     ridge = hardware.roof(peak_flops_per_s).ridge
     extra = "; dotted: " + ", ".join(f"{name} at {si(value, 'FLOP/s')}" for name, value in extra_roofs.items()) \
         if extra_roofs else ""
-    return (f"Log-log roofline of the {hardware.name}: the memory roof rises at "
+    return (f"Log-log roofline of {hardware.called}: the memory roof rises at "
             f"{si(hardware.bandwidth_bytes_per_s, 'B/s')} up to the ridge at {ridge:.1f} FLOP/byte, where the "
             f"{precision} compute roof of {si(peak_flops_per_s, 'FLOP/s')} begins{extra}.")
 
@@ -496,7 +496,7 @@ def describe_points(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: 
         below = int((rows["intensity"] < ridge).sum())
         parts.append(f"{legend_label(label, phase)} from {number(rows['intensity'].min())} to "
                      f"{number(rows['intensity'].max())} FLOP/byte ({below} of {len(rows)} below the ridge)")
-    return (f"Roofline of the {hardware.name} (memory roof {si(hardware.bandwidth_bytes_per_s, 'B/s')}, compute roof "
+    return (f"Roofline of {hardware.called} (memory roof {si(hardware.bandwidth_bytes_per_s, 'B/s')}, compute roof "
             f"{si(peak_flops_per_s, 'FLOP/s')}, ridge {ridge:.1f} FLOP/byte) with markers for " + "; ".join(parts) + ".")
 
 

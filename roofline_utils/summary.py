@@ -15,13 +15,14 @@ from .hardware import Hardware, get_hardware, hardware_names, sixteen_bit_precis
 from .models import ModelConfig, load_model
 from .operators import MEMORY_TRAFFIC, SYMBOLS, VERIFY_ONLY_SYMBOLS, WIDTH_SYMBOLS, operator_list, symbol_values
 from .roofline import operator_table
+from .text import markdown_text
 from .units import latex_number, latex_quantity, si
 from .workload import Workload, compute_precision, element_bytes
 
 
 def is_user_given(hardware: Hardware) -> bool:
     """A device from the user's file or numbers, not from the shipped catalog."""
-    return bool(hardware.user_file) or hardware.sources == "user-defined"
+    return hardware.user_given
 
 
 def device_caption(hardware: Hardware) -> str:
@@ -36,8 +37,26 @@ def device_source_sentence(hardware: Hardware) -> str:
     if not is_user_given(hardware):
         return ("The figures come from the catalog shipped in `roofline_utils/data/hardware.json`, "
                 "each with its source.")
-    where = f"the file {hardware.user_file}" if hardware.user_file else "the numbers given to custom_hardware"
-    return f"The figures are yours, from {where}: the report takes them as given and checks only their range."
+    return f"The figures are yours, from {_given_in(hardware)}: the report takes them as given and checks only their range."
+
+
+def figures_origin(hardware: Hardware) -> str:
+    """Where the roofline's two numbers come from, for chapter 1: a datasheet, or the user."""
+    if not is_user_given(hardware):
+        return "Both are datasheet figures (the sources are in the appendix)."
+    return f"Both are the figures you gave, in {_given_in(hardware)} (the appendix lists them as given)."
+
+
+def figures_reference(hardware: Hardware) -> str:
+    """The references' line for the device's figures."""
+    if not is_user_given(hardware):
+        return "Device figures: the datasheets listed in Appendix A, one source per figure."
+    return f"Device figures: yours, from {_given_in(hardware)} (Appendix A lists them as given)."
+
+
+def _given_in(hardware: Hardware) -> str:
+    """Where a user-given device's figures were given (Markdown: a file name shows as text)."""
+    return f"the file {markdown_text(hardware.user_file)}" if hardware.user_file else "the numbers given to custom_hardware"
 
 
 def hardware_card(hardware: Hardware) -> pd.DataFrame:

@@ -535,3 +535,13 @@ def test_every_measured_gpu_sentence_holds_on_its_kernels(model_name, device, fi
     check_measured_cloud(section, texts)
     check_measured_end_to_end(model, section, workload, texts)
     assert_no_artefacts(texts)
+
+
+def test_a_users_device_is_named_and_sourced_as_the_users(user_device):
+    """A device file's figures are the user's: no 'the' before its name, no datasheet claimed for it."""
+    mine, shipped = rl.get_hardware(user_device), rl.get_hardware("a40")
+    assert mine.called == mine.name and shipped.called == "the NVIDIA A40"
+    assert "datasheet" not in summary.figures_origin(mine) and "my\\_gpu.yaml" in summary.figures_origin(mine)
+    assert "datasheet" not in summary.figures_reference(mine) and "datasheet" in summary.figures_reference(shipped)
+    footprint = rl.memory_footprint(rl.load_model("llama-7b"), mine, rl.Workload())
+    assert f"of the {mine.name}" not in footprint.verdict(mine.called)

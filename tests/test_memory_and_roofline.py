@@ -26,7 +26,7 @@ def test_fp16_llama_33b_does_not_fit_one_a40():
     footprint = memory_footprint("llama-33b", "a40", Workload())
     assert footprint.weights_bytes == 32_528_943_616 * 2
     assert footprint.weights_bytes > 48 * 2**30 and not footprint.fits
-    assert footprint.verdict("A40").startswith("Does not fit") and "weights alone" in footprint.verdict("A40")
+    assert footprint.verdict("the A40").startswith("Does not fit") and "weights alone" in footprint.verdict("the A40")
     # at 4 bits the weights are 16.3 GB and the whole thing fits
     assert memory_footprint("llama-33b", "a40", Workload(weight_bits=4)).fits
 

@@ -184,7 +184,7 @@ def test_llama_3_1_70b_4_bit_batch_16_fits_an_h100_with_fused_activations():
     assert fit.prefill_activations_bytes == prefill_activations
     assert weights + kv + activations == pytest.approx(61.25e9, rel=1e-3)  # 38.43 + 22.82 + 0.0044 GB
     assert weights + kv + activations < 81_559 * 2**20 * 0.9
-    assert fit.fits and fit.verdict("H100").startswith("Fits: 61.3 GB needed of the 77.0 GB")
+    assert fit.fits and fit.verdict("the H100").startswith("Fits: 61.3 GB needed of the 77.0 GB")
     # a one-pass prefill of all 16 prompts (72.5 GB) would fit as well
     assert weights + kv + prefill_activations == pytest.approx(72.52e9, rel=1e-3) and fit.one_pass_prefill_fits
     # the chart's unfused IO model does not change what a server needs
