@@ -60,13 +60,8 @@ tables.show_markdown(section.intro)
 # %% tags=["nbval-ignore-output"]
 tables.show_markdown(gpu.source_note(section))
 
-# %% [markdown]
-# ### The paper's chart, measured
-#
-# The paper's figure (six groups, 49 settings each: batch 1 to 64 × length 128 to 8,192) under the measured
-# GPU's datasheet roofs. Hollow markers: the roofline's prediction for each group (attention fused, as the
-# kernels run it); filled markers of the same shape and colour: NVIDIA's measured kernels. A black outline
-# marks a time interpolated between the tables' grid shapes, a faded one a time extrapolated as chunks.
+# %%
+tables.show_markdown(gpu.subsection(section, "chart"))
 
 # %% tags=["nbval-ignore-output"]
 if section.points is not None:
@@ -75,23 +70,15 @@ if section.points is not None:
               alt=gpu.describe_chart(section),
               caption="Measured (filled) against predicted (hollow) under the datasheet roofs (dashed).")
 
-# %% [markdown]
-# ### Measured / bound, per group
-#
-# Measured time over roofline time for each group's settings: the median and range over the 49, and the
-# median over the lengths at batch 1 and at batch 64.
+# %%
+tables.show_markdown(gpu.subsection(section, "ratios"))
 
 # %%
 if section.ratios is not None:
     tables.show(gpu.ratio_table(section.ratios), caption="Measured time / roofline time per group")
 
-# %% [markdown]
-# ### Every GEMM of the GPU
-#
-# Beyond the model's shapes: a seeded sample of every bf16 GEMM shape the tables hold, at the speed it ran,
-# under the same roofs. The colour says where the kernel's working set (its operands and result) lies
-# against the L2 cache: a kernel that fits in the L2 can read its operands faster than HBM delivers them,
-# which a roofline with HBM as its one memory level does not model.
+# %%
+tables.show_markdown(gpu.subsection(section, "cloud"))
 
 # %% tags=["nbval-ignore-output"]
 if section.cloud is not None:
@@ -99,20 +86,14 @@ if section.cloud is not None:
                                     f"Measured bf16 GEMMs of the {section.hardware.name}"),
               alt=gpu.describe_cloud(section), caption="Measured GEMMs under the datasheet roofs, by working set.")
 
-# %% [markdown]
-# ### The reading
-#
-# Computed from the measured kernels: how close each group comes to its bound, whether the bound held,
-# what fraction of each roof real kernels reach, and why some beat the HBM roof.
+# %%
+tables.show_markdown(gpu.subsection(section, "reading"))
 
 # %%
 tables.show_markdown("\n".join(f"- {sentence}" for sentence in gpu.reading(section)))
 
-# %% [markdown]
-# ### End to end from measured kernels
-#
-# The report's request timed twice: every operator at its roofline time, and every operator a measured
-# kernel covers at that kernel's time (the rest at its roofline time, in both).
+# %%
+tables.show_markdown(gpu.subsection(section, "end_to_end"))
 
 # %%
 tables.show_markdown("\n".join(f"- {sentence}" for sentence in gpu.end_to_end_reading(

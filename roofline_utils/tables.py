@@ -100,7 +100,10 @@ def show(table: pd.DataFrame, caption: str = "", math_columns: tuple[str, ...] =
 
 
 def show_markdown(text: str, plain: str | None = None) -> None:
-    """Display Markdown (math in ``$...$`` is typeset) with a plain-text twin for nbval."""
+    """Display Markdown (math in ``$...$`` is typeset) with a plain-text twin for nbval; nothing for ''."""
     from IPython.display import display
+
+    if not text:
+        return
 
     display({"text/markdown": text, "text/plain": plain if plain is not None else text}, raw=True)

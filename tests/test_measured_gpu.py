@@ -17,6 +17,7 @@ import pytest
 from conftest import ROOT
 from roofline_utils.cli import main
 from roofline_utils.hardware import get_hardware
+import roofline_utils as rl
 from roofline_utils.measure import gpu
 from roofline_utils.measure.extract import extract_rows, kernel_source
 from roofline_utils.measure.measured import PhaseTime, MeasuredEndToEnd, end_to_end, end_to_end_sentences, \
@@ -269,3 +270,16 @@ def test_the_committed_chapter_shows_the_a100_for_the_a40_default():
     assert "NVIDIA A40 is not in the measured tables; NVIDIA A100 80GB SXM4 is the measured GPU of the same " \
            "generation" in text
     assert "On the NVIDIA A100 80GB SXM4, batch 1" in text
+
+
+def test_a_device_with_no_measured_relative_gets_no_empty_subsections(tmp_path):
+    """A user's device (or an AMD one): the intro says why, and no heading stands over nothing."""
+    device = tmp_path / "mine.yaml"
+    device.write_text("name: My GPU\nmemory_gb: 48\nbandwidth_gb_s: 1500\npeak_tflops: {fp16: 300}\n")
+    model, workload = rl.load_model("llama-33b"), rl.Workload()
+    for hardware in (rl.get_hardware(str(device)), rl.get_hardware("mi300x")):
+        section = gpu.gpu_section(model, hardware, workload)
+        assert "not in the measured tables" in section.intro
+        assert all(gpu.subsection(section, part) == "" for part in gpu.SUBSECTIONS)
+    shown = gpu.gpu_section(model, rl.get_hardware("h100-sxm"), workload)
+    assert all(gpu.subsection(shown, part).startswith("### ") for part in gpu.SUBSECTIONS)

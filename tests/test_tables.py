@@ -47,7 +47,7 @@ def test_user_device_card_shows_only_what_it_gave(tmp_path):
     assert not {"confidence", "sources", "L2 cache", "link to peers"} & set(card.index)
     assert "datasheet" not in summary.device_caption(device)
     assert "hardware.json" not in summary.device_source_sentence(device)
-    assert "my_gpu.yaml" in summary.device_source_sentence(device)
+    assert "my\\_gpu.yaml" in summary.device_source_sentence(device)  # Markdown: the file name shows as text
 
 
 def test_run_metadata_rates_read_with_prefixes():

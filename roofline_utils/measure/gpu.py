@@ -416,3 +416,35 @@ def ratio_table(ratios: pd.DataFrame) -> pd.DataFrame:
         if not row["settings"]:
             shown.at[index, "median"] = "not measured"
     return shown
+
+
+# The chapter's subsections, each shown only where the section has its data (a device the tables do not hold,
+# nor any GPU of its generation, gets the intro's one sentence and no empty headings).
+SUBSECTIONS = {
+    "chart": ("### The paper's chart, measured\n\n"
+              "The paper's figure (six groups, 49 settings each: batch 1 to 64 × length 128 to 8,192) under the "
+              "measured GPU's datasheet roofs. Hollow markers: the roofline's prediction for each group (attention "
+              "fused, as the kernels run it); filled markers of the same shape and colour: NVIDIA's measured "
+              "kernels. A black outline marks a time interpolated between the tables' grid shapes, a faded one a "
+              "time extrapolated as chunks."),
+    "ratios": ("### Measured / bound, per group\n\n"
+               "Measured time over roofline time for each group's settings: the median and range over the 49, and "
+               "the median over the lengths at batch 1 and at batch 64."),
+    "cloud": ("### Every GEMM of the GPU\n\n"
+              "Beyond the model's shapes: a seeded sample of every bf16 GEMM shape the tables hold, at the speed it "
+              "ran, under the same roofs. The colour says where the kernel's working set (its operands and result) "
+              "lies against the L2 cache: a kernel that fits in the L2 can read its operands faster than HBM "
+              "delivers them, which a roofline with HBM as its one memory level does not model."),
+    "reading": ("### The reading\n\n"
+                "Computed from the measured kernels: how close each group comes to its bound, whether the bound held, "
+                "what fraction of each roof real kernels reach, and why some beat the HBM roof."),
+    "end_to_end": ("### End to end from measured kernels\n\n"
+                   "The report's request timed twice: every operator at its roofline time, and every operator a measured "
+                   "kernel covers at that kernel's time (the rest at its roofline time, in both)."),
+}
+SUBSECTION_DATA = {"chart": "points", "ratios": "ratios", "cloud": "cloud", "reading": "points", "end_to_end": "points"}
+
+
+def subsection(section: GpuSection, part: str) -> str:
+    """The heading and opening of one subsection (Markdown), or nothing when the section lacks its data."""
+    return SUBSECTIONS[part] if getattr(section, SUBSECTION_DATA[part]) is not None else ""
