@@ -282,16 +282,20 @@ def figure_svg(figure) -> str:
         texts = tooltips.get(group.get("id"))
         if not texts:
             continue
-        for parent in list(group.iter(f"{{{svg_ns}}}g")):
-            uses = [child for child in parent if child.tag == f"{{{svg_ns}}}use"]
-            for use, text in zip(uses, texts):
-                index = list(parent).index(use)
-                wrapper = ET.Element(f"{{{svg_ns}}}g")
-                title = ET.SubElement(wrapper, f"{{{svg_ns}}}title")
-                title.text = text
-                parent.remove(use)
-                wrapper.append(use)
-                parent.insert(index, wrapper)
+        # the group's markers in document order, one per point: matplotlib draws them as <use> of one
+        # shape, each maybe in its own clipped <g>, or (few points) as inline <path>s; the shared shape
+        # sits in <defs>, which is not a <g> and so not counted
+        marker_tags = (f"{{{svg_ns}}}use", f"{{{svg_ns}}}path")
+        uses = [(parent, child) for parent in group.iter(f"{{{svg_ns}}}g") for child in parent
+                if child.tag in marker_tags]
+        for (parent, use), text in zip(uses, texts):
+            index = list(parent).index(use)
+            wrapper = ET.Element(f"{{{svg_ns}}}g")
+            title = ET.SubElement(wrapper, f"{{{svg_ns}}}title")
+            title.text = text
+            parent.remove(use)
+            wrapper.append(use)
+            parent.insert(index, wrapper)
     figure.rl_svg = '<?xml version="1.0" encoding="utf-8" standalone="no"?>\n' + ET.tostring(root, encoding="unicode")
     return figure.rl_svg
 

@@ -167,3 +167,22 @@ def test_lengths_past_the_context_are_marked_where_they_are_drawn():
     assert not [p for p in clean.axes[0].patches if p.get_label() == "past the model's context"]
     for figure in (by_length, by_batch, clean):
         plt.close(figure)
+
+
+def test_every_point_of_the_main_chart_carries_its_own_numbers():
+    """Hovering a marker shows that setting's batch and length: 49 different tooltips per group, each
+    naming one (batch, length) of the 7 x 7 grid, whatever markers coincide on the chart."""
+    import re
+
+    import roofline_utils as rl
+
+    batches, lengths = [1, 2, 4, 8, 16, 32, 64], [128, 256, 512, 1024, 2048, 4096, 8192]
+    hardware = rl.get_hardware("a40")
+    points = rl.sweeps.sweep_points(rl.load_model("llama-33b"), hardware, rl.Workload(), batches, lengths)
+    figure = plot.roofline_chart(points, hardware, hardware.peak("fp16"), "t")
+    titles = re.findall(r"<title>(.*?)</title>", plot.figure_svg(figure))
+    plt.close(figure)
+    for group in ("qkv mlp init", "qkv mlp ar", "up/gate/down init", "up/gate/down ar", "qk/pv init", "qk/pv ar"):
+        mine = [t for t in titles if t.startswith(group + " (")]
+        settings = {tuple(map(int, re.search(r"batch ([\d,]+), length ([\d,]+)", t).groups())) for t in mine}
+        assert len(mine) == 49 and settings == {(b, s) for b in batches for s in lengths}, group
