@@ -39,7 +39,8 @@ def number(value: float, digits: int = 3, factor: float = 1.0) -> str:
 
 
 def _trimmed(value: float, decimals: int) -> str:
-    return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+    text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text  # 600 keeps its zeros; 1.50 -> 1.5
 
 
 def prefix_for(value: float) -> tuple[float, str]:

@@ -75,3 +75,10 @@ def test_formula_values_in_latex_have_no_e():
     formula = Sym("a") * Sym("b")
     assert formula.latex_values({"a": 3.8e-8, "b": 2}) == r"3.8 \times 10^{-8} \cdot 2"
     assert formula.latex_values({"a": 0.125, "b": 6656}) == r"0.125 \cdot 6656"
+
+
+def test_a_whole_number_keeps_its_zeros():
+    """600 ns is not 6 ns: trailing zeros are dropped after a decimal point only (NVLink's 0.6 µs hop)."""
+    assert units.si(6e-7, "s", 3) == "600 ns"
+    assert units.si(100e9, "B/s", 3) == "100 GB/s" and units.si(150e12, "FLOP/s", 3) == "150 TFLOP/s"
+    assert units.si(1.5e9, "B", 3) == "1.5 GB"
