@@ -211,17 +211,23 @@ def group_points(table: pd.DataFrame, groups: tuple[str, ...] | None = None) -> 
     """One chart point per (phase, group, grid point): the group's operators taken together.
 
     intensity = Σ FLOPs / Σ bytes and performance = Σ FLOPs / Σ time over the operators of a
-    group (q/k/v_proj; gate/up/down_proj; qk/pv_matmul), per occurrence. For operators on
-    the same side of the ridge this is exactly the roofline at that intensity.
+    group (q/k/v_proj; gate/up/down_proj; qk/pv_matmul), each weighted by how often it runs, and
+    given per occurrence of the group's most frequent operator (per layer, for a layer's group).
+    A model whose layers differ (DeepSeek-V3: 3 dense MLPs, 58 mixtures of experts) thus weighs
+    each kind by its layers; where every operator runs equally often this is the plain per-occurrence
+    sum. For operators on the same side of the ridge this is exactly the roofline at that intensity.
     With ``groups=None`` every operator outside the three groups becomes its own point.
     """
-    _check_table(table, ["phase", "operator", "group", "batch", "seq_len", "flops", "bytes", "link_bytes",
+    _check_table(table, ["phase", "operator", "group", "count", "batch", "seq_len", "flops", "bytes", "link_bytes",
                          "time_s"])
     labelled = table.assign(label=np.where(table["group"] == "other", table["operator"], table["group"]))
     if groups is not None:
         labelled = labelled[labelled["label"].isin(groups)]
-    sums = labelled.groupby(["phase", "label", "batch", "seq_len"], sort=False)[
-        ["flops", "bytes", "link_bytes", "time_s"]].sum().reset_index()
+    keys = ["phase", "label", "batch", "seq_len"]
+    weight = labelled["count"] / labelled.groupby(keys, sort=False)["count"].transform("max")
+    quantities = ["flops", "bytes", "link_bytes", "time_s"]
+    sums = labelled[keys].join(labelled[quantities].mul(weight, axis=0)).groupby(keys, sort=False)[
+        quantities].sum().reset_index()
     moved = np.where(sums["bytes"] > 0, sums["bytes"], sums["link_bytes"])  # all-reduce: its link bytes
     with np.errstate(divide="ignore", invalid="ignore"):
         sums["intensity"] = np.where(moved > 0, sums["flops"] / moved, 0.0)

@@ -88,3 +88,20 @@ def test_decode_mlp_reaches_the_ridge_where_the_closed_form_says():
     # b·h·I / (h·I + b·(h+I)) >= 149.7e12/696e9  <=>  b >= ridge·h·I / (h·I - ridge·(h+I))
     h, inter, ridge = 6656, 17920, A40_PEAK / A40_BW
     assert batch_at_ridge("llama-33b", "a40", Workload()) == int(np.ceil(ridge * h * inter / (h * inter - ridge * (h + inter))))
+
+
+def test_a_group_weighs_each_operator_by_how_often_it_runs():
+    """DeepSeek-V3's MLP group: 3 dense layers and 58 expert layers. The point is the group's FLOPs over
+    its bytes with each operator counted as often as it runs, per occurrence of the most frequent one."""
+    import pandas as pd
+
+    from roofline_utils.roofline import group_points
+
+    table = pd.DataFrame({"phase": ["decode", "decode"], "operator": ["dense_up", "expert_up"],
+                          "group": ["up/gate/down"] * 2, "count": [3, 58], "batch": [1, 1], "seq_len": [8, 8],
+                          "flops": [100.0, 10.0], "bytes": [10.0, 20.0], "link_bytes": [0.0, 0.0],
+                          "time_s": [1.0, 2.0]})
+    point = group_points(table).iloc[0]
+    assert point["intensity"] == pytest.approx((3 * 100 + 58 * 10) / (3 * 10 + 58 * 20))  # 880 / 1190
+    assert point["flops"] == pytest.approx((3 * 100 + 58 * 10) / 58)
+    assert point["performance_flops_per_s"] == pytest.approx(880 / (3 * 1 + 58 * 2))
