@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from .hardware import Hardware
 from .models import ModelConfig
-from .units import si
+from .findings import plural
+from .units import number, si
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class CriticalBatch:
     act_bytes: float
     ridge: float
     tokens_per_weight: float  # tokens one expert's weights see per sequence in the batch (MoE: k/E)
+    tp: int = 1  # tensor parallel: each device holds N / tp of the up projection's columns
+    dense_layers: int = 0  # layers of an MoE model with a dense MLP instead (they reach the ridge sooner)
 
     @property
     def tokens(self) -> float | None:
@@ -91,13 +94,16 @@ class CriticalBatch:
 
 
 def critical_batch(model: ModelConfig, hardware: Hardware, peak_flops_per_s: float, workload) -> CriticalBatch:
-    """The MLP's up projection (K = hidden, N = one expert's width) in decode, where each sequence is
-    one token; a routed expert sees k/E of the batch's tokens on average. Bytes per weight and per
-    activation are the linear layers' (group scales left out: they add a few percent at most)."""
+    """The MLP's up projection (K = hidden, N = one expert's width per device) in decode, where each
+    sequence is one token; a routed expert sees k/E of the batch's tokens on average. Under tensor
+    parallelism each device multiplies by its N / tp columns, a narrower GEMM that needs more tokens.
+    Bytes per weight and per activation are the linear layers' (group scales left out: a few percent)."""
     width = model.moe_intermediate_size or model.intermediate_size
     per_weight = model.experts_per_token / model.num_experts if model.num_experts > 1 else 1.0
-    return CriticalBatch(model.hidden_size, width, workload.weight_bits / 8, workload.act_bits / 8,
-                         hardware.roof(peak_flops_per_s).ridge, per_weight)
+    tp = int(workload.tp)
+    return CriticalBatch(model.hidden_size, width // tp if width % tp == 0 else width / tp, workload.weight_bits / 8,
+                         workload.act_bits / 8, hardware.roof(peak_flops_per_s).ridge, per_weight, tp,
+                         model.num_dense_layers if model.num_experts > 1 else 0)
 
 
 def critical_batch_markdown(found: CriticalBatch) -> str:
@@ -111,13 +117,26 @@ def critical_batch_markdown(found: CriticalBatch) -> str:
                 f"With K = {k:,} and N = {n:,} the denominator is not positive: the GEMM's intensity saturates at "
                 f"$2KN/(a(K+N))$ = {2 * k * n / (a * (k + n)):,.4g} FLOP/byte, below the ridge of {ridge:,.4g}. "
                 "No batch makes it compute-bound.")
-    text = (f"{formula}\n\nwith K = {k:,} (hidden size), N = {n:,} (the MLP's width), w = {w:g} bytes per weight and "
-            f"a = {a:g} bytes per activation: **b\\* = {tokens:,.1f} tokens**. While the activations are small "
-            f"beside the weights this is about ridge · w / 2 = {ridge * w / 2:,.1f}: a GEMM needs about as many "
-            "tokens per weight read as the device does FLOPs per byte, halved because a multiply-add is 2 FLOPs.")
+    width = (f"the MLP's width on each device: {n * found.tp:,} / {found.tp} under tensor parallelism" if found.tp > 1
+             else "the MLP's width")
+    text = (f"{formula}\n\nwith K = {k:,} (hidden size), N = {n:,} ({width}), w = {w:g} {'byte' if w == 1 else 'bytes'} per "
+            f"weight and a = {a:g} {'byte' if a == 1 else 'bytes'} per activation: **b\\* = {tokens:,.1f} tokens**.")
+    approx = ridge * w / 2
+    if tokens <= 1.25 * approx:  # the activations are small beside the weights
+        text += (f" While the activations are small beside the weights this is about ridge · w / 2 = {approx:,.1f}: a "
+                 "GEMM needs about as many tokens per weight read as the device does FLOPs per byte, halved because a "
+                 "multiply-add is 2 FLOPs.")
+    else:
+        text += (f" That is {number(tokens / approx)}× ridge · w / 2 = {approx:,.1f}, the figure a wide GEMM would need: "
+                 f"with N only {n:,} wide the activations each token moves are no longer small beside its share of "
+                 "the weights, and the GEMM needs more tokens to reach the ridge.")
     if found.tokens_per_weight != 1:
         text += (f" Each routed expert sees on average {found.tokens_per_weight:.3g} of a token per sequence, so the "
                  f"decode batch must be {1 / found.tokens_per_weight:.3g} times larger: **batch {found.batch:,}**.")
+        if found.dense_layers:
+            text += (f" That is one routed expert's GEMM; the chart's MLP group also holds the "
+                     f"{plural('dense layer', found.dense_layers)}' MLPs, wider GEMMs that reach the ridge sooner, so the "
+                     "group as a whole gets there at a smaller batch.")
     else:
         text += f" In decode each sequence is one token, so the critical batch is **{found.batch:,}**."
     return text

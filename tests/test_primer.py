@@ -48,3 +48,23 @@ def test_serial_compute_and_memory_take_at_most_twice_the_overlapped_time():
     assert at_ridge.serial_s == pytest.approx(2 * at_ridge.overlapped_s)
     far = primer.Overlap(flops=1.0, bytes=1000.0, peak_flops_per_s=100.0, bandwidth_bytes_per_s=1.0)
     assert far.serial_s / far.overlapped_s == pytest.approx(1.00001)
+
+
+def test_the_critical_batch_under_tensor_parallelism_uses_each_devices_share():
+    """DeepSeek-V3 on 8 H200s, FP8 weights: each device multiplies by 2,048 / 8 = 256 columns of an expert."""
+    import math
+
+    import roofline_utils as rl
+    from roofline_utils import primer
+
+    hardware = rl.get_hardware("h200-sxm")
+    ridge = 989.4e12 / 4.8e12  # the H200's fp16 peak over its bandwidth, datasheet figures
+    k, n, w, a = 7168, 256, 1, 2
+    tokens = ridge * w * k * n / (2 * k * n - ridge * a * (k + n))
+    found = primer.critical_batch(rl.load_model("deepseek-v3"), hardware, hardware.peak("fp16"),
+                                  rl.Workload(tp=8, weight_bits=8))
+    assert found.n == n and found.tokens == pytest.approx(tokens, rel=1e-3)
+    assert found.batch == math.ceil(tokens / (8 / 256))
+    text = primer.critical_batch_markdown(found)
+    assert "2,048 / 8 under tensor parallelism" in text and "w = 1 byte per weight" in text
+    assert "While the activations are small" not in text and "3 dense layers' MLPs" in text
