@@ -597,6 +597,15 @@ class StepCost:
     same_until: int  # time per token within 10% of the first batch's up to this batch
     throughput_shape: str
     largest_fit: int  # the largest swept batch that fits (0: none)
+    throughput_level_from: int | None = None  # tokens/s within 1% of the last batch's from this batch on
+
+
+def _levels_from(batches: np.ndarray, values: np.ndarray) -> int | None:
+    """The first batch from which ``values`` stay within 1% of the last one, when that is before the last
+    batch (throughput levels off where a step turns compute-bound); None when it never levels."""
+    close = np.abs(values / values[-1] - 1) <= 0.01
+    first = len(close) - int(np.argmin(close[::-1])) if not close.all() else 0
+    return int(batches[first]) if first < len(close) - 1 else None
 
 
 @dataclass(frozen=True)
@@ -617,7 +626,8 @@ def batch_sweep(sweep: pd.DataFrame, model: ModelConfig | str) -> BatchSweep:
         fitting = batches[rows["fits"].to_numpy()]
         lengths.append(StepCost(int(length), int(batches[0]), int(batches[-1]), float(tpot[0]), float(tpot[-1]),
                                 trend(batches, tpot), int(same), trend(batches, rows["tokens_per_s"]),
-                                int(fitting.max()) if fitting.size else 0))
+                                int(fitting.max()) if fitting.size else 0,
+                                _levels_from(batches, rows["tokens_per_s"].to_numpy(dtype=float))))
     return BatchSweep(tuple(lengths), model.num_experts > 1)
 
 
@@ -845,8 +855,14 @@ def _(finding: BatchSweep) -> str:
         lines.append(f"\nWhere the step is not free, {why}each sequence reads its own KV cache, so the bytes grow with "
                      "batch × length.")
     throughput = {c.throughput_shape for c in finding.lengths}
-    if throughput == {"rising"}:
+    levelled = [c for c in finding.lengths if c.throughput_level_from is not None]
+    if throughput == {"rising"} and not levelled:
         lines.append("Throughput (tokens/s) grows with the batch at every context swept.")
+    elif throughput == {"rising"}:
+        where = join_and(f"from batch {c.throughput_level_from:,} at {c.seq_len:,} tokens" for c in levelled)
+        lines.append(f"Throughput (tokens/s) grows with the batch, then levels off ({where}): there a step's "
+                     "time grows in proportion to the batch (GEMMs past the ridge, or each sequence's own KV cache "
+                     "read), so a bigger batch adds no tokens per second.")
     fits = {c.largest_fit for c in finding.lengths}
     lengths = [c.seq_len for c in finding.lengths]
     swept = f"{lengths[0]:,}" if len(lengths) == 1 else f"{lengths[0]:,} to {lengths[-1]:,}"

@@ -206,6 +206,14 @@ def check_sweep(model, hardware, workload, texts):
         upto = re.search(r"within 10% of batch 1's up to batch ([\d,]+)", line)
         last_same = int(rows["batch"].to_numpy()[np.argmin(same) - 1])  # same[0] holds: batch 1 is itself
         assert (int(number(upto.group(1))) if upto else 1) == last_same, line
+    by_length = {length: swept[swept["seq_len"] == length].sort_values("batch")["tokens_per_s"].to_numpy()
+                 for length in lengths}
+    if "grows with the batch at every context swept" in text:  # rising to the last batch, at every length
+        assert all(np.all(v[1:] > v[:-1] * 1.01) for v in by_length.values()), text
+    for level in re.finditer(r"from batch ([\d,]+) at ([\d,]+) tokens", text):
+        v = swept[swept["seq_len"] == int(number(level.group(2)))].sort_values("batch")
+        flat = v[v["batch"] >= int(number(level.group(1)))]["tokens_per_s"].to_numpy()
+        assert len(flat) >= 2 and np.all(np.abs(flat / flat[-1] - 1) <= 0.01), text
     fitting = swept[swept["fits"]]
     if fitting.empty:
         assert "No swept batch fits" in text
