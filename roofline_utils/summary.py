@@ -226,7 +226,11 @@ def formula_table(model: ModelConfig | str, workload: Workload) -> pd.DataFrame:
 def _bytes_latex(op) -> str:
     kinds = [k for k in MEMORY_TRAFFIC if k in op.traffic]
     parts = [f"({op.traffic[k].latex()})" if " + " in op.traffic[k].latex() else op.traffic[k].latex() for k in kinds]
-    return " + ".join(f"{p} \\cdot {WIDTH_SYMBOLS[op.width(k)]}" for p, k in zip(parts, kinds)) or "0"
+    memory = " + ".join(f"{p} \\cdot {WIDTH_SYMBOLS[op.width(k)]}" for p, k in zip(parts, kinds))
+    if "link" in op.traffic:  # the all-reduce's bytes travel over the interconnect, not HBM
+        link = f"{op.traffic['link'].latex()} \\cdot {WIDTH_SYMBOLS[op.width('link')]}\\ \\text{{over the link}}"
+        return f"{memory} + {link}" if memory else link
+    return memory or "0"
 
 
 def numbers_table(model: ModelConfig | str, hardware: Hardware | str, workload: Workload, phase: str) -> pd.DataFrame:

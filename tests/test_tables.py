@@ -66,3 +66,13 @@ def test_a_quantity_cell_does_not_break_between_number_and_unit():
 
     page = to_html(pd.DataFrame({"what": ["weights", "total"], "bytes": ["93.4 GB", "93.6 GB"]}))
     assert page.count('<td class="text nowrap">') == 2 and '<td class="text">weights</td>' in page
+
+
+def test_the_all_reduce_formula_names_its_link_bytes():
+    """Under tensor parallelism the all-reduce moves 2(p-1)/p·T·h elements over the link, not '0' bytes."""
+    import roofline_utils as rl
+    from roofline_utils import summary
+
+    table = summary.formula_table(rl.load_model("llama-7b"), rl.Workload(tp=2))
+    row = table[table["operator"] == "attn_allreduce"].iloc[0]
+    assert row["bytes"] != "0" and "over the link" in row["bytes"] and "T \\cdot h" in row["bytes"]
