@@ -112,8 +112,7 @@ tables.show(summary.precision_table(r.hardware, r.workload, r.weights), caption=
 tables.show(summary.reading_guide(r.hardware, r.peak_flops_per_s), caption="Attainable performance at a few intensities")
 
 # %% tags=["nbval-ignore-output"]
-others = {p: v for p, v in r.hardware.peak_flops_per_s.items()
-          if v != r.peak_flops_per_s and p in ("fp8", "int8", "int4", "fp32")}
+others = summary.other_roofs(r.hardware, r.peak_flops_per_s)
 figure = plot.roofline_chart(None, r.hardware, r.peak_flops_per_s, f"{r.hardware.name}: the roofs", extra_roofs=others)
 plot.show(figure, alt=plot.describe_roofs(r.hardware, r.peak_flops_per_s, r.precision, others),
-          caption=f"The roofs of {r.hardware.called}: memory (blue), {r.precision} compute (red), other precisions (dotted).")
+          caption=summary.roofs_caption(r.hardware, r.precision, others))

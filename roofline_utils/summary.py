@@ -40,6 +40,22 @@ def device_source_sentence(hardware: Hardware) -> str:
     return f"The figures are yours, from {_given_in(hardware)}: the report takes them as given and checks only their range."
 
 
+def other_roofs(hardware: Hardware, peak_flops_per_s: float) -> dict[str, float]:
+    """The device's other compute roofs for chapter 1's figure: every precision whose dense peak differs
+    from the report's, those with one peak drawn once under a joint label ('fp8 / int8')."""
+    by_peak: dict[float, list[str]] = {}
+    for precision, peak in hardware.peak_flops_per_s.items():
+        if peak != peak_flops_per_s:
+            by_peak.setdefault(peak, []).append(precision)
+    return {" / ".join(names): peak for peak, names in by_peak.items()}
+
+
+def roofs_caption(hardware: Hardware, precision: str, others: dict[str, float]) -> str:
+    """Chapter 1's figure caption: the dotted roofs named only when there are any."""
+    dotted = ", other precisions (dotted)" if others else ""
+    return f"The roofs of {hardware.called}: memory (blue), {precision} compute (red){dotted}."
+
+
 def figures_origin(hardware: Hardware) -> str:
     """Where the roofline's two numbers come from, for chapter 1: a datasheet, or the user."""
     if not is_user_given(hardware):

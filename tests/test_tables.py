@@ -76,3 +76,17 @@ def test_the_all_reduce_formula_names_its_link_bytes():
     table = summary.formula_table(rl.load_model("llama-7b"), rl.Workload(tp=2))
     row = table[table["operator"] == "attn_allreduce"].iloc[0]
     assert row["bytes"] != "0" and "over the link" in row["bytes"] and "T \\cdot h" in row["bytes"]
+
+
+def test_chapter_ones_figure_draws_every_other_roof_once():
+    """The H100's datasheet: tf32 494.7, fp8 = int8 1,979, fp32 66.9 TFLOP/s beside fp16's 989.4."""
+    import pytest
+
+    import roofline_utils as rl
+    from roofline_utils import summary
+
+    h100 = rl.get_hardware("h100-sxm")
+    others = summary.other_roofs(h100, h100.peak("fp16"))
+    assert set(others) == {"tf32", "fp8 / int8", "fp32"} and others["fp8 / int8"] == pytest.approx(1978.9e12)
+    assert "dotted" not in summary.roofs_caption(h100, "fp16", {})
+    assert "other precisions (dotted)" in summary.roofs_caption(h100, "fp16", others)
