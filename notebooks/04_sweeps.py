@@ -67,7 +67,7 @@ tables.show(mlp[["batch", "intensity", "performance_flops_per_s"]].rename(
     columns={"intensity": "intensity (FLOP/byte)", "performance_flops_per_s": "attainable (FLOP/s)"}),
     caption=f"MLP GEMMs in decode at {seq_len:,} tokens")
 tables.show_markdown(markdown(findings.batch_intensity(trajectory, r.model, ridge.ridge)))
-tables.show_markdown(markdown(ridge))
+tables.show_markdown(findings.ridge_recall(ridge))
 
 # %% tags=["nbval-ignore-output"]
 figure = plot.batch_trajectory_chart(trajectory, r.hardware, r.peak_flops_per_s,

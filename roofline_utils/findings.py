@@ -179,6 +179,18 @@ class RidgeBatch:
     mixture_of_experts: bool = False
 
 
+def ridge_recall(found: RidgeBatch) -> str:
+    """Chapter 4's one-line pointer back to 2.3's finding, instead of repeating its paragraph (Markdown)."""
+    if found.batch is None:
+        return (f"As chapter 2.3 found, the {found.group} decode GEMMs do not reach the ridge "
+                f"({found.ridge:.1f} FLOP/byte) by batch 16,384.")
+    fit = ("" if found.largest_fit is None or found.largest_fit >= found.batch else
+           "; no batch fits in memory here" if found.largest_fit == 0 else
+           f"; within memory the largest batch is {found.largest_fit:,}")
+    return (f"As chapter 2.3 found, the {found.group} decode GEMMs reach the ridge ({found.ridge:.1f} FLOP/byte) "
+            f"at **batch {found.batch:,}**{fit}.")
+
+
 def ridge_batch(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
                 group: str = "up/gate/down") -> RidgeBatch:
     """Where ``group`` reaches the ridge, with the decode step time at batch 1 and just below that batch

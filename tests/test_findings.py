@@ -105,3 +105,13 @@ def test_the_no_draft_note_names_devices_only_when_split_and_escapes_the_name():
     assert "tp" not in single and "devices" not in single and "Mixtral 8x7B's family" in single
     assert "splits over the same 8 devices;" in no_draft_note("DeepSeek V3", 8)
     assert "<img" not in no_draft_note("<img src=x onerror=alert(1)>", 1)
+
+
+def test_chapter_four_points_back_to_the_critical_batch_instead_of_repeating_it():
+    from roofline_utils.findings import RidgeBatch, ridge_recall
+
+    assert ridge_recall(RidgeBatch("up/gate/down", 226, 215.1, 1024, largest_fit=0)) == (
+        "As chapter 2.3 found, the up/gate/down decode GEMMs reach the ridge (215.1 FLOP/byte) at **batch 226**; "
+        "no batch fits in memory here.")
+    assert "largest batch is 561" in ridge_recall(RidgeBatch("up/gate/down", 13932, 206.1, 1024, largest_fit=561))
+    assert "do not reach" in ridge_recall(RidgeBatch("up/gate/down", None, 206.1))
