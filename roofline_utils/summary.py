@@ -20,21 +20,16 @@ from .units import latex_number, latex_quantity, si
 from .workload import Workload, compute_precision, element_bytes
 
 
-def is_user_given(hardware: Hardware) -> bool:
-    """A device from the user's file or numbers, not from the shipped catalog."""
-    return hardware.user_given
-
-
 def device_caption(hardware: Hardware) -> str:
     """The device card's caption: a catalog device's datasheet, or the figures a user gave."""
-    if not is_user_given(hardware):
+    if not hardware.user_given:
         return f"The {hardware.name}, from its datasheet"
     return f"{hardware.name}, as you gave it" + (f" in {hardware.user_file}" if hardware.user_file else "")
 
 
 def device_source_sentence(hardware: Hardware) -> str:
     """Where the device's figures come from, in one sentence for the text above the card."""
-    if not is_user_given(hardware):
+    if not hardware.user_given:
         return ("The figures come from the catalog shipped in `roofline_utils/data/hardware.json`, "
                 "each with its source.")
     return f"The figures are yours, from {_given_in(hardware)}: the report takes them as given and checks only their range."
@@ -58,14 +53,14 @@ def roofs_caption(hardware: Hardware, precision: str, others: dict[str, float]) 
 
 def figures_origin(hardware: Hardware) -> str:
     """Where the roofline's two numbers come from, for chapter 1: a datasheet, or the user."""
-    if not is_user_given(hardware):
+    if not hardware.user_given:
         return "Both are datasheet figures (the sources are in the appendix)."
     return f"Both are the figures you gave, in {_given_in(hardware)} (the appendix lists them as given)."
 
 
 def figures_reference(hardware: Hardware) -> str:
     """The references' line for the device's figures."""
-    if not is_user_given(hardware):
+    if not hardware.user_given:
         return "Device figures: the datasheets listed in Appendix A, one source per figure."
     return f"Device figures: yours, from {_given_in(hardware)} (Appendix A lists them as given)."
 
@@ -78,7 +73,7 @@ def _given_in(hardware: Hardware) -> str:
 def hardware_card(hardware: Hardware) -> pd.DataFrame:
     """The device's figures: for a catalog device its datasheet with the confidence mark and sources; for
     a user-given one exactly the fields it gave (no confidence or source it did not state)."""
-    user = is_user_given(hardware)
+    user = hardware.user_given
     given = set(hardware.extra.get("given", ())) if hardware.user_file else None
 
     def gave(*names: str) -> bool:  # a catalog device shows every figure it has
