@@ -1061,6 +1061,25 @@ def _weights_phrase(parameters, workload) -> str:
             f"{markdown_text(model.quantization.label)}")
 
 
+BOUND_WAITS = {"memory": "operators waiting on memory", "compute": "operators waiting on compute",
+               "link": "the all-reduce over the link between devices"}
+
+
+def bound_shares_sentence(time_s, bound) -> str:
+    """'Decode is **memory-bound**: 54% of its time goes to operators waiting on memory, 46% to the all-reduce
+    over the link between devices.' The largest share names the bound; every share that rounds to 1% or more
+    is said, largest first, so the three always add up to what the time-breakdown bar shows."""
+    total = float(time_s.sum())
+    shares = sorted(((float(time_s[bound == kind].sum()) / total, kind) for kind in BOUND_WAITS), reverse=True)
+    # the link is said whenever there is one (tensor parallel), if only as "under 1%"
+    said = [(share, kind) for share, kind in shares if share >= 0.005 or (kind == "link" and share > 0)]
+    name = {"memory": "memory-bound", "compute": "compute-bound", "link": "bound by the link"}[said[0][1]]
+    parts = [f"{'under 1%' if share < 0.005 else f'{share:.0%}'} {'of its time goes to ' if i == 0 else 'to '}"
+             f"{BOUND_WAITS[kind]}"
+             for i, (share, kind) in enumerate(said)]
+    return f"Decode is **{name}**: " + ", ".join(parts) + "."
+
+
 def abstract(parameters) -> str:
     """The report in a few sentences: the headline numbers and verdicts, for the top of the page."""
     model, hardware, workload = load_model(parameters.model), get_hardware(parameters.hardware), parameters.workload()
@@ -1068,15 +1087,13 @@ def abstract(parameters) -> str:
     fit = memory_footprint(model, hardware, workload)
     table = operator_table(model, hardware, workload, phases=("decode",))
     time_s = table["time_s"] * table["count"]
-    memory_share = float(time_s[table["bound"] == "memory"].sum() / time_s.sum())
     devices = markdown_text(on_devices(hardware, parameters.tp))
     verdict = (f"fits: {fit.total_bytes / 1e9:.1f} GB of {fit.capacity_bytes / 1e9:.1f} GB" if fit.fits else
                f"**does not fit**: it needs {fit.total_bytes / 1e9:.1f} GB, a server may use {fit.capacity_bytes / 1e9:.1f} GB")
     return (f"**{markdown_text(model.display_name)} on {devices}**, batch {parameters.batch}, {parameters.seq_len:,} tokens, "
             f"{_weights_phrase(parameters, workload)}. At the roofline a decode step takes **{seconds(top.tpot_s)}** "
             f"({top.tokens_per_s_per_sequence:.1f} tokens/s per sequence) and the first token **{seconds(top.ttft_s)}**. "
-            f"Decode is **{'memory' if memory_share >= 0.5 else 'compute'}-bound**: {memory_share:.0%} of its time "
-            f"goes to operators waiting on memory. In memory the model {verdict} per device. These are upper "
+            f"{bound_shares_sentence(time_s, table['bound'])} In memory the model {verdict} per device. These are upper "
             "bounds on speed; real kernels reach a fraction of each roof. "
             + ("Attention is counted fused, as serving engines run it, so a real server cannot beat these times; "
                if workload.attention_io == "fused" else

@@ -303,6 +303,20 @@ def check_the_rest(model, hardware, workload, texts):
     texts.append(markdown(rl.e2e.end_to_end(model, hardware, workload, prompt_len=int(np.max(workload.seq_len)),
                                             output_len=16)))
     texts.append(markdown(findings.headline(model, hardware, workload)))
+    # the abstract's bound verdict: each share it names is that bound's part of the decode step's time
+    table = rl.operator_table(model, hardware, workload, phases=("decode",))
+    time_s = table["time_s"] * table["count"]
+    sentence = findings.bound_shares_sentence(time_s, table["bound"])
+    texts.append(sentence)
+    said = {kind: 0 if pct == "under 1" else int(pct) for pct, kind in re.findall(
+        r"(under 1|\d+)% (?:of its time goes )?to (?:operators waiting on )?"
+        r"(memory|compute|the all-reduce)", sentence)}
+    for kind, key in (("memory", "memory"), ("compute", "compute"), ("the all-reduce", "link")):
+        share = 100 * float(time_s[table["bound"] == key].sum() / time_s.sum())
+        assert said.get(kind, 0) == round(share), (sentence, kind, share)
+    largest = max(("memory", "compute", "link"), key=lambda k: float(time_s[table["bound"] == k].sum()))
+    assert f"**{ {'link': 'bound by the link'}.get(largest, largest + '-bound')}**" in sentence, sentence
+    assert ("the all-reduce" in sentence) == (workload.tp > 1), sentence
     breakdown = sweeps.time_breakdown(rl.operator_table(model, hardware, workload))
     caption = findings.breakdown_caption(breakdown)
     texts.append(caption)
