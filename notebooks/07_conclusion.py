@@ -46,23 +46,11 @@ from roofline_utils import levers, summary, tables
 r = rl.notebook.setup(**rl.notebook.parameters(globals()))
 
 # %%
-tables.show_markdown(levers.levers_markdown(*levers.levers(r.model, r.hardware, r.workload)))
+base, found = levers.levers(r.model, r.hardware, r.workload)
+tables.show_markdown(levers.levers_markdown(base, found))
 
-# %% [markdown]
-# How to read the levers:
-#
-# - **Batching** raises tokens per second per device almost for free while decode is memory-bound
-#   (the weights are read once for the whole batch), until the GEMMs reach the critical batch of
-#   chapter 2 or the KV cache fills the memory, whichever comes first; each user then waits longer
-#   per token, because every sequence's own KV cache is read every step.
-# - **Quantisation** shrinks the bytes that bound decode: 8-bit weights read half the bytes of 16-bit
-#   ones, so a weight-bound step runs nearly twice as fast, and the model takes half the memory.
-# - **Speculative decoding** (chapter 6) reads the weights once for several candidate tokens: while the
-#   verify step stays memory-bound, the accepted tokens come nearly free; past its own ridge it stops
-#   paying.
-# - **Tensor parallelism** splits every weight matrix over several devices: each reads a share, so a
-#   step is faster by nearly the number of devices, minus the all-reduce over the link. Per device it
-#   buys nothing; it buys latency, and the memory to hold a model one device cannot.
+# %%
+tables.show_markdown(levers.readings(base, found, r.workload))
 
 # %% [markdown]
 # ## Glossary

@@ -378,6 +378,77 @@ def check_draft(model, hardware, workload, texts):
         assert not slower and "Some γ still pays" in text, text
 
 
+def _decode_s(model, hardware, workload) -> float:
+    return float(totals(model, hardware, workload, ("decode",))["decode"]["time_s"])
+
+
+def _weights_share(model, hardware, workload) -> float:
+    """The part of a decode step's time that memory-bound operators spend on their weight bytes."""
+    table = rl.operator_table(model, hardware, workload, phases=("decode",))
+    memory = table["bound"] == "memory"
+    time_s = table["time_s"] * table["count"]
+    return float((time_s[memory] * table["weight_bytes"][memory] / table["bytes"][memory]).sum() / time_s.sum())
+
+
+def ratio_in(text: str, pattern: str) -> float:
+    return number(re.search(pattern, text).group(1))
+
+
+def check_levers(model, hardware, workload, texts):
+    """Chapter 7's readings: each lever's shape word against the ratio recomputed from the engine here."""
+    from roofline_utils import levers
+
+    base, found = levers.levers(model, hardware, workload)
+    text = levers.readings(base, found, workload)
+    texts.append(text)
+    bullets = {b.split("**")[1].lower(): b for b in text.split("\n- ")[1:]}
+    now_s = _decode_s(model, hardware, workload)
+
+    batching = bullets["batching"]
+    largest = largest_batch_that_fits(model, hardware, workload)
+    if largest <= workload.batch:
+        assert "not here" in batching and ("Even batch" in batching) == (largest == 0), batching
+    else:
+        assert f"batch {largest:,} (the largest that fits)" in batching, batching
+        longer = _decode_s(model, hardware, replace(workload, batch=largest)) / now_s
+        more = largest / workload.batch / longer
+        assert ratio_in(batching, r"gives \*\*([\d.,]+)×\*\*") == pytest.approx(more, rel=0.006), batching
+        if longer < 1.15:
+            assert "cheapest lever" in batching and "as long per token" not in batching, batching
+        else:
+            assert ratio_in(batching, r"waits \*\*([\d.,]+)×\*\* as long") == pytest.approx(longer, rel=0.006)
+
+    quantisation = bullets["quantisation"]
+    narrower = {16: 8, 32: 8, 8: 4}.get(workload.weight_bits)
+    if narrower is None:
+        assert "already 4-bit" in quantisation, quantisation
+    elif "not here" not in quantisation:
+        faster = now_s / _decode_s(model, hardware, replace(workload, weight_bits=narrower))
+        ideal = workload.weight_bits / narrower
+        share = _weights_share(model, hardware, workload)
+        assert f"reading the weights took {'only ' if faster < 1.05 else ''}{share:.0%}" in quantisation, quantisation
+        assert ("nearly in proportion" in quantisation) == (faster >= 0.8 * ideal), (quantisation, faster)
+        assert ("comes only" in quantisation) == (1.05 <= faster < 0.8 * ideal), (quantisation, faster)
+        assert ("barely changes" in quantisation) == (faster < 1.05), (quantisation, faster)
+
+    spec = bullets["speculative decoding"]
+    curve = speculative.verify_curve(model, hardware, workload, [int(workload.batch)], [speculative.DEFAULT_TREE_SIZE],
+                                     speculative.DEFAULT_MEDUSA_HEADS, speculative.DEFAULT_ACCEPTANCE)
+    gain = float(curve["t_decode_s"].iloc[0] * speculative.DEFAULT_ACCEPTANCE / curve["t_verify_s"].iloc[0])
+    assert ("not here" in spec) == (gain <= 1), (spec, gain)
+    if gain > 1:
+        assert ratio_in(spec, r"(?:\*\*|only )([\d.,]+)×(?:\*\*)? faster") == pytest.approx(gain, rel=0.006), spec
+
+    split = bullets["tensor parallelism"]
+    if "not here" not in split:
+        faster = now_s / _decode_s(model, hardware, replace(workload, tp=2 * workload.tp))
+        assert ("nearly the 2×" in split) == (faster >= 1.6), (split, faster)
+        assert ("comes only" in split) == (1.05 <= faster < 1.6), (split, faster)
+        assert ("slower" in split) == (faster < 0.98), (split, faster)
+        if faster >= 1.05:
+            assert ratio_in(split, r"\*\*([\d.,]+)×\*\* faster") == pytest.approx(faster, rel=0.006), split
+
+
 def test_combinations_cover_every_kind():
     kinds = {"tp2": any(w.get("tp") == 2 for _, _, w in COMBOS), "tp8": any(w.get("tp") == 8 for _, _, w in COMBOS),
              "4-bit": any(w.get("weight_bits") == 4 for _, _, w in COMBOS),
@@ -407,6 +478,7 @@ def test_every_claim_holds_on_its_data(model_name, device, fields, tree, user_de
     check_the_rest(model, hardware, workload, texts)
     check_chart(model, hardware, workload, texts)
     check_draft(model, hardware, workload, texts)
+    check_levers(model, hardware, workload, texts)
     assert_no_artefacts(texts)
 
 
