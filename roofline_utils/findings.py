@@ -895,8 +895,12 @@ def _(finding: ContextReach) -> str:
     if finding.limit is None:
         return (f"{name}'s config gives no context limit (`max_position_embeddings`): every length is drawn as if "
                 "the model could hold it.")
+    # the chart of chapter 2 draws single steps (a length is the positions cached), the sweeps of chapter 4
+    # whole requests (a length is the prompt, output_len more follow): the same limit cuts them differently
     room = (f", so a prompt followed by {plural('generated token', finding.output_len)} has at most "
-            f"{max(finding.limit - finding.output_len, 0):,}" if finding.output_len else "")
+            f"{max(finding.limit - finding.output_len, 0):,}" if finding.output_len else
+            "; a point at length n is one step over n positions (a prompt of n tokens, or a decode step with n cached), "
+            "nothing generated after it")
     if not finding.beyond:
         return (f"{name}'s context holds {finding.limit:,} tokens (`max_position_embeddings`){room}: every swept "
                 "length fits.")
