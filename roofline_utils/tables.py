@@ -36,6 +36,24 @@ def quantity_unit(header) -> str | None:
     return QUANTITY_UNITS.get(match.group(2).strip()) if match else None
 
 
+SMALLEST_SHOWN = 1e-3  # in a column's unit; below it a cell would read 0.000574 or 5.74×10⁻⁵
+
+
+def _too_wide(values, factor: float) -> bool:
+    """Whether the column's smallest non-zero magnitude reads below SMALLEST_SHOWN in the column's unit."""
+    magnitudes = np.abs(np.asarray(values, dtype=float))
+    magnitudes = magnitudes[np.isfinite(magnitudes) & (magnitudes > 0)]
+    return magnitudes.size > 0 and float(magnitudes.min()) / factor < SMALLEST_SHOWN
+
+
+def _with_unit(value: float, unit: str) -> str:
+    """One cell in its own prefixed unit, by the column rule applied to the cell alone: '57.4 ns'."""
+    if not np.isfinite(value):
+        return "n/a"
+    factor, prefixed = column_unit([value], unit)
+    return f"{number(value, factor=factor)} {prefixed}"
+
+
 def in_units(table: pd.DataFrame) -> pd.DataFrame:
     """Each float column whose header ends in a unit, shown in one prefixed unit for the whole column:
     'attainable (FLOP/s)' [1.4e11, 1.5e14] -> 'attainable (TFLOP/s)' ['0.139', '150']; other cells as
@@ -46,8 +64,12 @@ def in_units(table: pd.DataFrame) -> pd.DataFrame:
         values = table[column]
         if unit and values.dtype.kind == "f":
             factor, prefixed = column_unit(values, unit)
-            header = _UNIT.match(str(column)).group(1).rstrip() + f" ({prefixed})"
-            shown[header] = values.map(lambda v, f=factor: number(v, factor=f) if np.isfinite(v) else "n/a")
+            name = _UNIT.match(str(column)).group(1).rstrip()
+            if _too_wide(values, factor):  # a norm's 57.4 ns beside a GEMM's 20.6 ms: each cell its own prefix
+                shown[name] = values.map(lambda v, u=unit: _with_unit(v, u))
+            else:
+                shown[f"{name} ({prefixed})"] = values.map(lambda v, f=factor: number(v, factor=f) if np.isfinite(v)
+                                                           else "n/a")
         else:
             shown[column] = values.map(_cell)
     return pd.DataFrame(shown, index=table.index)

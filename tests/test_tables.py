@@ -90,3 +90,12 @@ def test_chapter_ones_figure_draws_every_other_roof_once():
     assert set(others) == {"tf32", "fp8 / int8", "fp32"} and others["fp8 / int8"] == pytest.approx(1978.9e12)
     assert "dotted" not in summary.roofs_caption(h100, "fp16", {})
     assert "other precisions (dotted)" in summary.roofs_caption(h100, "fp16", others)
+
+
+def test_a_column_too_wide_for_one_unit_gives_each_cell_its_own():
+    # a norm's 57.4 ns beside a GEMM's 20.6 ms: in ms the norm would read 0.0000574 (or 5.74×10⁻⁵)
+    wide = pd.DataFrame({"decode (s)": [5.74e-8, 2.06e-2, 0.0]})
+    assert tables.formatted(wide)["decode"].tolist() == ["57.4 ns", "20.6 ms", "0 s"]
+    # within three decades of its unit a column keeps one unit in its header: 0.00344 ms is 3.44 µs
+    narrow = pd.DataFrame({"decode (s)": [3.44e-6, 2.06e-2]})
+    assert tables.formatted(narrow)["decode (ms)"].tolist() == ["0.00344", "20.6"]
