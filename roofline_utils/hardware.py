@@ -173,7 +173,7 @@ def custom_hardware(name: str, bandwidth_gb_s: float, peak_tflops: float | Mappi
     """A user-defined device from plain numbers.
 
     ``peak_tflops`` is one number (taken as the fp16/bf16 peak) or a mapping
-    precision -> TFLOP/s. ``memory_gb`` is read as GiB, like the catalog.
+    precision -> TFLOP/s. ``memory_gb`` is the datasheet size in GB, like the catalog.
     """
     if not isinstance(name, str) or not name.strip():
         raise RooflineInputError("name", f"must be a non-empty text, got {shown(name)}")
@@ -186,7 +186,7 @@ def custom_hardware(name: str, bandwidth_gb_s: float, peak_tflops: float | Mappi
 def hardware_from_file(path: str | Path) -> Hardware:
     """A user-defined device from a small JSON or YAML file.
 
-    Fields: name, bandwidth_gb_s (decimal GB/s), memory_gb (GiB), peak_tflops (mapping
+    Fields: name, bandwidth_gb_s (decimal GB/s), memory_gb (datasheet GB), peak_tflops (mapping
     precision -> TFLOP/s), optionally memory_reported_mib (what nvidia-smi reports as total),
     link_gb_s, link_latency_us (one hop), l2_mb (MiB), tdp_w, sources and the text fields of the catalog. Unknown fields and implausible numbers (see ``PLAUSIBLE``) are errors.
     """
@@ -241,12 +241,12 @@ def _yaml_without_aliases(text: str, path: Path):
 
 
 # Plausible range of every numeric field of a device record, in the record's unit. Each covers the
-# whole catalog with a wide margin (catalog: 300 to 7,700 GB/s, 16 to 192 GiB, 8.1 to 4,500 TFLOP/s,
+# whole catalog with a wide margin (catalog: 300 to 7,700 GB/s, 16 to 192 GB, 8.1 to 4,500 TFLOP/s,
 # 16 to 900 GB/s links, 4 to 96 MiB L2, 70 to 1,000 W); a value outside is almost surely a unit slip
 # (bytes given as GB/s). The peak goes down to 1 GFLOP/s so a measured CPU fits.
 PLAUSIBLE = {  # field -> (unit, low, high)
     "bandwidth_gb_s": ("decimal GB/s", 1, 100_000),
-    "memory_gb": ("GiB", 0.1, 100_000),
+    "memory_gb": ("GB, as the datasheet writes it", 0.1, 100_000),
     "peak_tflops": ("TFLOP/s", 0.001, 100_000),
     "link_gb_s": ("decimal GB/s per direction", 0.1, 10_000),
     "link_latency_us": ("microseconds per hop", 0, 1_000),

@@ -93,7 +93,7 @@ def hardware_card(hardware: Hardware) -> pd.DataFrame:
     origin = f"from {hardware.user_file}, your figures" if hardware.user_file else \
         "your figures" if user else hardware.key
     rows = [("device", f"{hardware.name} ({origin})"),
-            ("memory", f"{hardware.memory_bytes / 2**30:g} GiB {hardware.memory_type}".rstrip()),
+            ("memory", f"{hardware.memory_bytes / 2**30:g} GB {hardware.memory_type}".rstrip()),
             ("memory the device reports", reported),
             ("bandwidth", si(hardware.bandwidth_bytes_per_s, "B/s")),
             ("dense peaks", ", ".join(f"{p} {si(v, 'OP/s' if p.startswith('int') else 'FLOP/s')}"
@@ -152,7 +152,7 @@ def catalog_table() -> pd.DataFrame:
         hw = get_hardware(key)
         sixteen = sixteen_bit_precision(hw)
         peak = hw.peak_flops_per_s[sixteen] if sixteen else None
-        rows.append({"key": key, "device": hw.name, "memory (GiB)": hw.memory_bytes / 2**30,
+        rows.append({"key": key, "device": hw.name, "memory (datasheet GB)": hw.memory_bytes / 2**30,
                      "bandwidth (B/s)": hw.bandwidth_bytes_per_s,
                      "16-bit peak (FLOP/s)": peak if peak else float("nan"),
                      "ridge (FLOP/byte)": round(peak / hw.bandwidth_bytes_per_s, 1) if peak else float("nan"),
