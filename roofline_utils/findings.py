@@ -817,7 +817,7 @@ def _(finding: DraftReading) -> str:
 def _(finding: BatchIntensity) -> str:
     f = finding
     first, last = f.batches[0], f.batches[-1]
-    ends = f"from {f.intensities[0]:.4g} FLOP/byte at batch {first:,} to {f.intensities[-1]:.4g} at batch {last:,}"
+    ends = f"from {number(f.intensities[0], 4)} FLOP/byte at batch {first:,} to {number(f.intensities[-1], 4)} at batch {last:,}"
     if f.shape == "flat":
         text = f"The {f.group} decode intensity stays about the same whatever the batch ({ends})."
     elif f.shape != "rising":
@@ -828,7 +828,7 @@ def _(finding: BatchIntensity) -> str:
     elif f.proportional_until is not None:
         at = f.intensities[f.batches.index(f.proportional_until)]
         text = (f"The {f.group} decode intensity grows in proportion to the batch (within 10%) up to batch "
-                f"{f.proportional_until:,} ({at:.4g} FLOP/byte), then more slowly, to {f.intensities[-1]:.4g} at "
+                f"{f.proportional_until:,} ({number(at, 4)} FLOP/byte), then more slowly, to {number(f.intensities[-1], 4)} at "
                 f"batch {last:,}: each weight byte serves every sequence, but the activations grow with the batch too.")
     else:
         text = (f"The {f.group} decode intensity grows far more slowly than the batch, {ends} "
@@ -1092,8 +1092,8 @@ def abstract(parameters) -> str:
     table = operator_table(model, hardware, workload, phases=("decode",))
     time_s = table["time_s"] * table["count"]
     devices = markdown_text(on_devices(hardware, parameters.tp))
-    verdict = (f"fits: {fit.total_bytes / 1e9:.1f} GB of {fit.capacity_bytes / 1e9:.1f} GB" if fit.fits else
-               f"**does not fit**: it needs {fit.total_bytes / 1e9:.1f} GB, a server may use {fit.capacity_bytes / 1e9:.1f} GB")
+    verdict = (f"fits: {nbytes(fit.total_bytes)} of {nbytes(fit.capacity_bytes)}" if fit.fits else
+               f"**does not fit**: it needs {nbytes(fit.total_bytes)}, a server may use {nbytes(fit.capacity_bytes)}")
     return (f"**{markdown_text(model.display_name)} on {devices}**, batch {parameters.batch}, {parameters.seq_len:,} tokens, "
             f"{_weights_phrase(parameters, workload)}. At the roofline a decode step takes **{seconds(top.tpot_s)}** "
             f"({top.tokens_per_s_per_sequence:.1f} tokens/s per sequence) and the first token **{seconds(top.ttft_s)}**. "

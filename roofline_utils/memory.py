@@ -123,16 +123,19 @@ class MemoryFootprint:
     def verdict(self, device: str) -> str:
         """One sentence: fits or does not fit, with the numbers that decide it; ``device`` as a sentence
         names it (:attr:`Hardware.called`: 'the NVIDIA A40', or a user's 'My GPU')."""
-        need, have = self.total_bytes / 1e9, self.capacity_bytes / 1e9
         from .text import markdown_text
+        from .units import nbytes
+
+        # one rounding for every byte count of the report (units.nbytes), so 2.7 and the abstract agree
+        need, have, short = nbytes(self.total_bytes), nbytes(self.capacity_bytes), nbytes(self.total_bytes - self.capacity_bytes)
 
         device = markdown_text(device)  # a sentence of Markdown: the name shows as text
         if self.fits:
-            return (f"Fits: {need:.1f} GB needed of the {have:.1f} GB a server may use on {device} "
+            return (f"Fits: {need} needed of the {have} a server may use on {device} "
                     f"({self.total_bytes / self.capacity_bytes:.0%} used).")
         alone = " The weights alone do not fit." if self.weights_bytes > self.capacity_bytes else ""
-        return (f"Does not fit: {need:.1f} GB needed, a server may use {have:.1f} GB of {device} "
-                f"(short by {need - have:.1f} GB).{alone}")
+        return (f"Does not fit: {need} needed, a server may use {have} of {device} "
+                f"(short by {short}).{alone}")
 
 
 def memory_footprint(model: ModelConfig | str, hardware: Hardware | str, workload: Workload) -> MemoryFootprint:
