@@ -246,7 +246,7 @@ def point_tooltip(label: str, phase: str, row: pd.Series) -> str:
     """What hovering a point shows: group, phase, setting, FLOPs, bytes, intensity, attainable FLOP/s."""
     parts = [f"{label} ({phase})"]
     if "batch" in row and "seq_len" in row:
-        parts.append(f"batch {int(row['batch'])}, length {int(row['seq_len'])}")
+        parts.append(f"batch {int(row['batch']):,}, length {int(row['seq_len']):,}")
     if "flops" in row and "bytes" in row:
         parts.append(f"{si(row['flops'], 'FLOP')}, {si(row['bytes'], 'B')}")
     parts.append(f"{number(row['intensity'], 4)} FLOP/byte, attainable {si(row['performance_flops_per_s'], 'FLOP/s')}")
@@ -361,10 +361,10 @@ def batch_trajectory_chart(points: pd.DataFrame, hardware: Hardware, peak_flops_
     figure = roofline_chart(points, hardware, peak_flops_per_s, title)
     ax = figure.axes[0]
     for _, row in points[points["label"] == "up/gate/down"].iterrows():
-        ax.annotate(f"b={int(row['batch'])}", (row["intensity"], row["performance_flops_per_s"]),
+        ax.annotate(f"b={int(row['batch']):,}", (row["intensity"], row["performance_flops_per_s"]),
                     textcoords="offset points", xytext=(3, 9), fontsize=FONT_PT - 1, rotation=45)  # clear of its marker
     if ridge_batch is not None:
-        ax.annotate(f"MLP reaches the ridge at batch {ridge_batch}",
+        ax.annotate(f"MLP reaches the ridge at batch {ridge_batch:,}",
                     (hardware.roof(peak_flops_per_s).ridge, peak_flops_per_s),
                     textcoords="offset points", xytext=(-240, 20), fontsize=FONT_PT, color="green",
                     arrowprops={"arrowstyle": "->", "color": "green"})
