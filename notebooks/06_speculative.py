@@ -118,7 +118,8 @@ if draft is None:
 else:
     drafted = speculative.draft_curve(r.model, draft, r.hardware, r.workload, batches,
                                       sorted({*speculative.DRAFT_TOKENS, draft_tokens}), draft_acceptance)
-    tables.show_markdown(markdown(findings.draft_reading(drafted, draft, r.model.name, draft_acceptance,
+    draft_name = rl.load_model(draft).display_name
+    tables.show_markdown(markdown(findings.draft_reading(drafted, draft_name, r.model.display_name, draft_acceptance,
                                                          draft_tokens)))
     best = speculative.best_draft_tokens(drafted)
     tables.show(best[best["batch"].isin([1, 4, 16, 64, 256, 1024])][
@@ -128,7 +129,7 @@ else:
 
 # %% tags=["nbval-ignore-output"]
 if draft is not None:
-    figure = plot.speedup_chart(drafted, "gamma", f"{draft} drafting for {r.model.display_name}, {r.hardware.name}")
+    figure = plot.speedup_chart(drafted, "gamma", f"{draft_name} drafting for {r.model.display_name}, {r.hardware.name}")
     plot.show(figure, alt=f"Round time over a decode step and predicted speedup against batch for γ = "
                           f"{', '.join(map(str, sorted(drafted['gamma'].unique())))}.",
               caption="Left: a round (γ draft steps and one verify step) over a plain decode step. "

@@ -766,6 +766,9 @@ def _(finding: VerifyReading) -> str:
                "experts too" + (f" (90% of them from batch {f.experts_everywhere_from:,})"
                                 if f.experts_everywhere_from else "")
                + f". Beyond that, as in a dense model, {ridges}: above that every candidate costs compute time.")
+    elif f.verify_ridge_batch == 1:  # no batch lies below the ridge: nothing rides along for free
+        why = (f"Why: {ridges}: already at batch 1 the tree's tokens make its GEMMs compute-bound, so every "
+               "candidate costs compute time from the first sequence on.")
     else:
         why = (f"Why: {ridges}. Below that the weights are read once whatever the number of candidates, so "
                "checking them rides along with the weight reads; above it every candidate costs compute time.")

@@ -87,6 +87,7 @@ ARTEFACTS = [
     (r"\bnan\b|\binf\b", "nan/inf"), (r"(?<![$\\_^{])\{[a-z_.]+\}", "an unfilled template field"),
     (r"(?<=[a-z,.])  (?=[a-z])", "a double space"),
     (r"\d(?:\.\d+)?e[+-]?\d", "e-notation"), (r"\d{13}", "a 13-digit integer"),
+    (r"at batch 1\. Below that", "a range below batch 1"), (r"\b(?:batch|batches|to|at|of|from) \d{4,}(?![\d,.])", "ungrouped digits"),
 ]
 
 
