@@ -53,6 +53,8 @@ tables.show_markdown(levers.levers_markdown(base, found))
 tables.show_markdown(levers.readings(base, found, r.workload))
 
 # %% [markdown]
+# # Glossary and references
+#
 # ## Glossary
 #
 # - **Operational intensity**: FLOPs an operator performs per byte it moves to or from main memory.
@@ -100,7 +102,9 @@ tables.show_markdown(levers.readings(base, found, r.workload))
 tables.show_markdown(summary.figures_reference(r.hardware))
 
 # %% [markdown]
-# ## Appendix A: the device's datasheet
+# # Appendices
+#
+# ## A. The device's datasheet
 #
 # Every figure of the device this report uses, and where it comes from. Whether a model fits is judged
 # against the memory the device reports to software where that is known (an A40 reports 46,068 MiB of
@@ -111,7 +115,7 @@ tables.show_markdown(summary.device_source_sentence(r.hardware))
 tables.show(summary.hardware_card(r.hardware), caption=summary.device_caption(r.hardware))
 
 # %% [markdown]
-# ## Appendix B: the catalog
+# ## B. The catalog
 #
 # The same two numbers for every shipped device at 16 bits. A high ridge point means an operator needs
 # a lot of reuse per byte before the device's compute is the limit.
