@@ -94,11 +94,11 @@ tables.show_markdown(markdown(findings.axis_note(points, r.peak_flops_per_s)))
 # %% [markdown]
 # ## When do decode GEMMs become compute-bound? The critical batch
 #
-# In decode each sequence contributes one token, so a weight GEMM $[b \times K] \cdot [K \times N]$ of
-# batch $b$ does $2bKN$ FLOPs and moves $wKN$ bytes of weights (read once, whatever $b$) plus
-# $ab(K+N)$ bytes of activations in and out, with $w$ and $a$ bytes per weight and per activation. Its
-# intensity $2bKN / (wKN + ab(K+N))$ grows with the batch; setting it equal to the ridge and solving
-# for $b$ gives the **critical batch**:
+# In decode each sequence contributes one token, so the MLP's up projection, a weight GEMM
+# $[b \times h] \cdot [h \times f]$ (hidden size $h$, MLP width $f$) of batch $b$, does $2bhf$ FLOPs and
+# moves $whf$ bytes of weights (read once, whatever $b$) plus $ab(h+f)$ bytes of activations in and out,
+# with $w$ and $a$ bytes per weight and per activation. Its intensity $2bhf / (whf + ab(h+f))$ grows with
+# the batch; setting it equal to the ridge and solving for $b$ gives the **critical batch**:
 
 # %%
 tables.show_markdown(primer.critical_batch_markdown(primer.critical_batch(r.model, r.hardware, r.peak_flops_per_s,

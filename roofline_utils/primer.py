@@ -64,10 +64,10 @@ def toy_markdown(hardware: Hardware, peak_flops_per_s: float, n: int = 4096, ele
 
 @dataclass(frozen=True)
 class CriticalBatch:
-    """The batch b* at which a weight GEMM [b×K]·[K×N] reaches the ridge, in closed form.
+    """The batch b* at which a weight GEMM [b×h]·[h×f] reaches the ridge, in closed form (k = h, n = f).
 
-    FLOPs 2·b·K·N; bytes w·K·N (weights, once) + a·b·(K + N) (activations in and out). Setting
-    2bKN / (wKN + ab(K+N)) = ridge and solving for b gives b* = ridge·w·K·N / (2·K·N − ridge·a·(K+N)):
+    FLOPs 2·b·h·f; bytes w·h·f (weights, once) + a·b·(h + f) (activations in and out). Setting
+    2bhf / (whf + ab(h+f)) = ridge and solving for b gives b* = ridge·w·h·f / (2·h·f − ridge·a·(h+f)):
     about ridge·w/2 while the activations are small beside the weights; never, when the
     denominator is not positive (the GEMM's intensity saturates below the ridge)."""
 
@@ -94,9 +94,9 @@ class CriticalBatch:
 
 
 def critical_batch(model: ModelConfig, hardware: Hardware, peak_flops_per_s: float, workload) -> CriticalBatch:
-    """The MLP's up projection (K = hidden, N = one expert's width per device) in decode, where each
+    """The MLP's up projection (h = hidden, f = one expert's width per device) in decode, where each
     sequence is one token; a routed expert sees k/E of the batch's tokens on average. Under tensor
-    parallelism each device multiplies by its N / tp columns, a narrower GEMM that needs more tokens.
+    parallelism each device multiplies by its f / tp columns, a narrower GEMM that needs more tokens.
     Bytes per weight and per activation are the linear layers' (group scales left out: a few percent)."""
     width = model.moe_intermediate_size or model.intermediate_size
     per_weight = model.experts_per_token / model.num_experts if model.num_experts > 1 else 1.0
@@ -108,18 +108,20 @@ def critical_batch(model: ModelConfig, hardware: Hardware, peak_flops_per_s: flo
 
 def critical_batch_markdown(found: CriticalBatch) -> str:
     k, n, w, a, ridge = found.k, found.n, found.weight_bytes, found.act_bytes, found.ridge
-    formula = (f"$$b^* = \\frac{{\\text{{ridge}} \\cdot w \\cdot K N}}{{2 K N - \\text{{ridge}} \\cdot a \\cdot (K + N)}}"
+    # h and f as chapter 3's formulas write the hidden size and the MLP's width (K and N would clash with its
+    # Medusa heads)
+    formula = (f"$$b^* = \\frac{{\\text{{ridge}} \\cdot w \\cdot h f}}{{2 h f - \\text{{ridge}} \\cdot a \\cdot (h + f)}}"
                f" = \\frac{{{ridge:.4g} \\cdot {w:g} \\cdot {k:,} \\cdot {n:,}}}{{2 \\cdot {k:,} \\cdot {n:,} - "
                f"{ridge:.4g} \\cdot {a:g} \\cdot {k + n:,}}}$$").replace(",", "{,}")
     tokens = found.tokens
     if tokens is None:
         return (formula.split(" = \\frac{" + f"{ridge:.4g}")[0] + "$$\n\n" +
-                f"With K = {k:,} and N = {n:,} the denominator is not positive: the GEMM's intensity saturates at "
-                f"$2KN/(a(K+N))$ = {2 * k * n / (a * (k + n)):,.4g} FLOP/byte, below the ridge of {ridge:,.4g}. "
+                f"With h = {k:,} and f = {n:,} the denominator is not positive: the GEMM's intensity saturates at "
+                f"$2hf/(a(h+f))$ = {2 * k * n / (a * (k + n)):,.4g} FLOP/byte, below the ridge of {ridge:,.4g}. "
                 "No batch makes it compute-bound.")
     width = (f"the MLP's width on each device: {n * found.tp:,} / {found.tp} under tensor parallelism" if found.tp > 1
              else "the MLP's width")
-    text = (f"{formula}\n\nwith K = {k:,} (hidden size), N = {n:,} ({width}), w = {w:g} {'byte' if w == 1 else 'bytes'} per "
+    text = (f"{formula}\n\nwith h = {k:,} (hidden size), f = {n:,} ({width}), w = {w:g} {'byte' if w == 1 else 'bytes'} per "
             f"weight and a = {a:g} {'byte' if a == 1 else 'bytes'} per activation: **b\\* = {tokens:,.1f} tokens**.")
     approx = ridge * w / 2
     if tokens <= 1.25 * approx:  # the activations are small beside the weights
@@ -128,7 +130,7 @@ def critical_batch_markdown(found: CriticalBatch) -> str:
                  "multiply-add is 2 FLOPs.")
     else:
         text += (f" That is {number(tokens / approx)}× ridge · w / 2 = {approx:,.1f}, the figure a wide GEMM would need: "
-                 f"with N only {n:,} wide the activations each token moves are no longer small beside its share of "
+                 f"with f only {n:,} wide the activations each token moves are no longer small beside its share of "
                  "the weights, and the GEMM needs more tokens to reach the ridge.")
     if found.tokens_per_weight != 1:
         text += (f" Each routed expert sees on average {found.tokens_per_weight:.3g} of a token per sequence, so the "

@@ -37,7 +37,7 @@ def test_llama_33b_on_the_a40_needs_226_sequences():
 
 
 def test_a_gemm_too_thin_for_the_ridge_never_gets_there():
-    # K = N = 256 at 2 bytes: intensity saturates at 2KN/(a(K+N)) = 64 FLOP/byte, below a ridge of 215
+    # h = f = 256 at 2 bytes: intensity saturates at 2hf/(a(h+f)) = 64 FLOP/byte, below a ridge of 215
     found = primer.CriticalBatch(256, 256, 2, 2, 215.1, 1.0)
     assert found.tokens is None and found.batch is None
     assert "No batch makes it compute-bound" in primer.critical_batch_markdown(found)
