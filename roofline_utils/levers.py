@@ -142,7 +142,7 @@ def levers_markdown(base: Lever, found: tuple[Lever, ...]) -> str:
     whether that setting fits in memory (a lever that does not fit is a number, not an option)."""
     fit = {True: "yes", False: "**no**", None: ""}
     rows = ["| lever | setting | time per output token | vs. now | tokens/s per device | vs. now | fits, decoding |",
-            "|---|---|---:|---:|---:|---:|---|",
+            "|:---|:---|---:|---:|---:|---:|:---|",
             f"| now | {base.setting} | {seconds(base.tpot_s)} | | {_rate(base.tokens_per_s_per_device)} | | "
             f"{fit[base.fits]} |"]
     for lever in found:
@@ -197,14 +197,16 @@ def _batching(base: Lever, lever: Lever, batch: int) -> str:
                 "for the whole batch and each extra sequence adds only its own KV-cache reads. While memory holds "
                 "the batch, this is the cheapest lever.")
     shares = lever.time_shares
-    if shares["compute"] >= shares["kv"]:
-        why = (f"at that batch the step is past the critical batch of chapter 2, {_pct(shares['compute'])} of its "
-               "time waiting on compute, so each extra sequence adds FLOPs, not free reuse")
-    else:
-        why = (f"every sequence's own KV cache is read every step, and at that batch reading and writing it takes "
-               f"{_pct(shares['kv'])} of the step, more than the weights ({_pct(shares['weights'])})"
-               if shares["kv"] > shares["weights"] else
-               f"every sequence's own KV cache is read every step ({_pct(shares['kv'])} of the step at that batch)")
+    # what grows with the batch and now takes the largest part of the step (the weights do not grow)
+    grows = max(("compute", "kv", "link", "activations"), key=lambda kind: shares[kind])
+    why = {"compute": f"at that batch the step is past the critical batch of chapter 2, {_pct(shares['compute'])} of "
+                      "its time waiting on compute, so each extra sequence adds FLOPs, not free reuse",
+           "kv": f"every sequence's own KV cache is read every step, and at that batch reading and writing it takes "
+                 f"{_pct(shares['kv'])} of the step (the weights: {_pct(shares['weights'])})",
+           "link": f"the all-reduce carries every sequence's activations over the link, and at that batch it takes "
+                   f"{_pct(shares['link'])} of the step (the weights: {_pct(shares['weights'])})",
+           "activations": f"every sequence's activations move through memory, and at that batch they take "
+                          f"{_pct(shares['activations'])} of the step (the weights: {_pct(shares['weights'])})"}[grows]
     return (f"{head}, but each user waits **{number(longer)}×** as long per token: {why}. Batching buys throughput "
             "with latency here; a server picks its batch between the two.")
 

@@ -383,7 +383,7 @@ def sweep_chart(sweep: pd.DataFrame, x: str, series: str, title: str):
     past = set(sweep.loc[~sweep["within_context"], "seq_len"]) if "within_context" in sweep else set()
     for value, colour in zip(values, series_colours(len(values))):
         rows = sweep[sweep[series] == value].sort_values(x)
-        label = f"{series}={value:,}" + (" (past the context)" if series == "seq_len" and value in past else "")
+        label = series_label(series, value) + (" (past the context)" if series == "seq_len" and value in past else "")
         for ax, column, scale in ((left, "tpot_s", 1e3), (right, "tokens_per_s", 1)):
             fits, over = rows[rows["fits"]], rows[~rows["fits"]]
             ax.plot(fits[x], fits[column] * scale, "o-", color=colour, ms=4, lw=1.8, label=label)
@@ -422,6 +422,14 @@ def _legend_below(figure) -> None:
                   ncol=min(len(entries), 4), fontsize=FONT_PT, frameon=False)
 
 
+SERIES_LABELS = {"batch": "batch {:,}", "seq_len": "{:,} tokens", "tree_size": "{:,}-token tree", "gamma": "γ = {:,}"}
+
+
+def series_label(series: str, value) -> str:
+    """A legend entry as a reader says it: 'batch 8', '4,096 tokens', '64-token tree', 'γ = 4'."""
+    return SERIES_LABELS.get(series, series + " {:,}").format(int(value))
+
+
 def speedup_chart(curve: pd.DataFrame, series: str, title: str, marks: dict[str, float] | None = None):
     """Step time over a plain decode step (left) and the predicted speedup (right) against the batch,
     one line per ``series`` value (tree size, or tokens drafted per round). ``marks`` draws dotted
@@ -434,8 +442,8 @@ def speedup_chart(curve: pd.DataFrame, series: str, title: str, marks: dict[str,
     for value, colour in zip(values, series_colours(len(values))):
         rows = curve[curve[series] == value].sort_values("batch")
         shown = rows[left_column] / (rows["t_decode_s"] if left_column == "round_s" else 1)
-        left.plot(rows["batch"], shown, "-", color=colour, lw=1.8, label=f"{series} {value}")
-        right.plot(rows["batch"], rows["speedup"], "-", color=colour, lw=1.8, label=f"{series} {value}")
+        left.plot(rows["batch"], shown, "-", color=colour, lw=1.8, label=series_label(series, value))
+        right.plot(rows["batch"], rows["speedup"], "-", color=colour, lw=1.8, label=series_label(series, value))
     # the reference lines are named in the legend: a label on the line sat under the curves that cross it
     for label, level in (marks or {}).items():
         left.axhline(level, color="gray", ls=":", lw=1.2, label=label)

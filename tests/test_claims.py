@@ -383,12 +383,23 @@ def _decode_s(model, hardware, workload) -> float:
     return float(totals(model, hardware, workload, ("decode",))["decode"]["time_s"])
 
 
-def _weights_share(model, hardware, workload) -> float:
-    """The part of a decode step's time that memory-bound operators spend on their weight bytes."""
+def _shares(model, hardware, workload) -> dict[str, float]:
+    """A decode step's time by what bounds it: compute, the link, or (memory-bound operators, split by their
+    bytes) weights, KV cache and activations."""
     table = rl.operator_table(model, hardware, workload, phases=("decode",))
     memory = table["bound"] == "memory"
     time_s = table["time_s"] * table["count"]
-    return float((time_s[memory] * table["weight_bytes"][memory] / table["bytes"][memory]).sum() / time_s.sum())
+    total = float(time_s.sum())
+
+    def part(*columns):
+        return float((time_s[memory] * table[list(columns)][memory].sum(axis=1) / table["bytes"][memory]).sum()) / total
+    return {"compute": float(time_s[table["bound"] == "compute"].sum()) / total,
+            "link": float(time_s[table["bound"] == "link"].sum()) / total, "weights": part("weight_bytes"),
+            "kv": part("kv_read_bytes", "kv_write_bytes"), "activations": part("act_read_bytes", "act_write_bytes")}
+
+
+def _weights_share(model, hardware, workload) -> float:
+    return _shares(model, hardware, workload)["weights"]
 
 
 def ratio_in(text: str, pattern: str) -> float:
@@ -418,6 +429,12 @@ def check_levers(model, hardware, workload, texts):
             assert "cheapest lever" in batching and "as long per token" not in batching, batching
         else:
             assert ratio_in(batching, r"waits \*\*([\d.,]+)×\*\* as long") == pytest.approx(longer, rel=0.006)
+            # the reason named is what grows with the batch and takes the largest part of the step there
+            shares = _shares(model, hardware, replace(workload, batch=largest))
+            grows = max(("compute", "kv", "link", "activations"), key=shares.get)
+            named = {"compute": "past the critical batch", "kv": "KV cache is read every step",
+                     "link": "the all-reduce carries", "activations": "activations move through memory"}
+            assert named[grows] in batching, (batching, shares)
 
     quantisation = bullets["quantisation"]
     narrower = {16: 8, 32: 8, 8: 4}.get(workload.weight_bits)

@@ -160,8 +160,8 @@ def test_lengths_past_the_context_are_marked_where_they_are_drawn():
     assert "past the model's context" in legend
     by_batch = plot.sweep_chart(sweep, "batch", "seq_len", "t")
     legend = [t.get_text() for t in by_batch.legends[0].get_texts()]
-    assert legend == ["seq_len=128", "seq_len=512", "seq_len=2,048 (past the context)",
-                      "seq_len=8,192 (past the context)"]
+    assert legend == ["128 tokens", "512 tokens", "2,048 tokens (past the context)",
+                      "8,192 tokens (past the context)"]
     # inside the context everywhere: nothing marked
     clean = plot.sweep_chart(sweep.assign(within_context=True), "seq_len", "batch", "t")
     assert not [p for p in clean.axes[0].patches if p.get_label() == "past the model's context"]
@@ -184,5 +184,5 @@ def test_every_point_of_the_main_chart_carries_its_own_numbers():
     plt.close(figure)
     for group in ("qkv mlp init", "qkv mlp ar", "up/gate/down init", "up/gate/down ar", "qk/pv init", "qk/pv ar"):
         mine = [t for t in titles if t.startswith(group + " (")]
-        settings = {tuple(map(int, re.search(r"batch ([\d,]+), length ([\d,]+)", t).groups())) for t in mine}
+        settings = {tuple(int(x.replace(",", "")) for x in re.search(r"batch ([\d,]+), length ([\d,]+)", t).groups()) for t in mine}
         assert len(mine) == 49 and settings == {(b, s) for b in batches for s in lengths}, group
