@@ -609,13 +609,13 @@ class StepCost:
     same_until: int  # time per token within 10% of the first batch's up to this batch
     throughput_shape: str
     largest_fit: int  # the largest swept batch that fits (0: none)
-    throughput_level_from: int | None = None  # tokens/s within 1% of the last batch's from this batch on
+    throughput_level_from: int | None = None  # tokens/s within 10% of the last batch's from this batch on
 
 
 def _levels_from(batches: np.ndarray, values: np.ndarray) -> int | None:
-    """The first batch from which ``values`` stay within 1% of the last one, when that is before the last
-    batch (throughput levels off where a step turns compute-bound); None when it never levels."""
-    close = np.abs(values / values[-1] - 1) <= 0.01
+    """The first batch from which ``values`` stay within 10% (ABOUT_THE_SAME) of the last one, when that is
+    before the last batch: on the chart's log axis the curve looks flat from there. None when it never levels."""
+    close = np.abs(values / values[-1] - 1) <= ABOUT_THE_SAME
     first = len(close) - int(np.argmin(close[::-1])) if not close.all() else 0
     return int(batches[first]) if first < len(close) - 1 else None
 
@@ -874,10 +874,15 @@ def _(finding: BatchSweep) -> str:
     if throughput == {"rising"} and not levelled:
         lines.append("Throughput (tokens/s) grows with the batch at every context swept.")
     elif throughput == {"rising"}:
-        where = join_and(f"from batch {c.throughput_level_from:,} at {c.seq_len:,} tokens" for c in levelled)
-        lines.append(f"Throughput (tokens/s) grows with the batch, then levels off ({where}): there a step's "
+        by_batch: dict[int, list[int]] = {}
+        for c in levelled:  # one clause per batch: "from batch 256 at 128, 512 and 2,048 tokens"
+            by_batch.setdefault(c.throughput_level_from, []).append(c.seq_len)
+        where = join_and(f"from batch {batch:,} at {join_and(f'{n:,}' for n in lengths)} tokens"
+                         for batch, lengths in by_batch.items())
+        lines.append(f"Throughput (tokens/s) grows with the batch, then levels off, staying within 10% of its last "
+                     f"value ({where}): there a step's "
                      "time grows in proportion to the batch (GEMMs past the ridge, or each sequence's own KV cache "
-                     "read), so a bigger batch adds no tokens per second.")
+                     "read), so a bigger batch adds little throughput.")
     fits = {c.largest_fit for c in finding.lengths}
     lengths = [c.seq_len for c in finding.lengths]
     swept = f"{lengths[0]:,}" if len(lengths) == 1 else f"{lengths[0]:,} to {lengths[-1]:,}"

@@ -211,10 +211,15 @@ def check_sweep(model, hardware, workload, texts):
                  for length in lengths}
     if "grows with the batch at every context swept" in text:  # rising to the last batch, at every length
         assert all(np.all(v[1:] > v[:-1] * 1.01) for v in by_length.values()), text
-    for level in re.finditer(r"from batch ([\d,]+) at ([\d,]+) tokens", text):
-        v = swept[swept["seq_len"] == int(number(level.group(2)))].sort_values("batch")
-        flat = v[v["batch"] >= int(number(level.group(1)))]["tokens_per_s"].to_numpy()
-        assert len(flat) >= 2 and np.all(np.abs(flat / flat[-1] - 1) <= 0.01), text
+    for level in re.finditer(r"from batch ([\d,]+) at ((?:[\d,]+(?:, | and ))*[\d,]+) tokens", text):
+        for length in re.findall(r"\d[\d,]*", level.group(2)):
+            v = swept[swept["seq_len"] == int(number(length))].sort_values("batch")
+            tokens_per_s = v["tokens_per_s"].to_numpy()
+            flat = tokens_per_s[v["batch"].to_numpy() >= int(number(level.group(1)))]
+            assert len(flat) >= 2 and np.all(np.abs(flat / flat[-1] - 1) <= 0.10), text
+            # and the batch named is the first of that run: the one before it is more than 10% off
+            before = tokens_per_s[v["batch"].to_numpy() < int(number(level.group(1)))]
+            assert len(before) == 0 or abs(before[-1] / tokens_per_s[-1] - 1) > 0.10, text
     fitting = swept[swept["fits"]]
     if fitting.empty:
         assert "No swept batch fits" in text
