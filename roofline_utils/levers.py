@@ -196,17 +196,23 @@ def _batching(base: Lever, lever: Lever, batch: int) -> str:
         return (f"{head} while each user waits {wait} per token: decode is memory-bound, the weights are read once "
                 "for the whole batch and each extra sequence adds only its own KV-cache reads. While memory holds "
                 "the batch, this is the cheapest lever.")
+    # what added the most time per step from the report's batch to this one (the weights grow only when the
+    # batch's tokens wake more of a mixture's experts)
+    added_s = {kind: lever.tpot_s * lever.time_shares[kind] - base.tpot_s * base.time_shares[kind]
+               for kind in TIME_SHARES}
+    grows = max(added_s, key=added_s.get)
     shares = lever.time_shares
-    # what grows with the batch and now takes the largest part of the step (the weights do not grow)
-    grows = max(("compute", "kv", "link", "activations"), key=lambda kind: shares[kind])
     why = {"compute": f"at that batch the step is past the critical batch of chapter 2, {_pct(shares['compute'])} of "
                       "its time waiting on compute, so each extra sequence adds FLOPs, not free reuse",
            "kv": f"every sequence's own KV cache is read every step, and at that batch reading and writing it takes "
-                 f"{_pct(shares['kv'])} of the step (the weights: {_pct(shares['weights'])})",
+                 f"{_pct(shares['kv'])} of the step",
            "link": f"the all-reduce carries every sequence's activations over the link, and at that batch it takes "
-                   f"{_pct(shares['link'])} of the step (the weights: {_pct(shares['weights'])})",
+                   f"{_pct(shares['link'])} of the step",
            "activations": f"every sequence's activations move through memory, and at that batch they take "
-                          f"{_pct(shares['activations'])} of the step (the weights: {_pct(shares['weights'])})"}[grows]
+                          f"{_pct(shares['activations'])} of the step",
+           "weights": f"the batch's tokens are routed to more of the experts, so a step reads "
+                      f"{number(lever.tpot_s * shares['weights'] / (base.tpot_s * base.time_shares['weights']))}× "
+                      f"the weight bytes it reads at batch {batch:,}"}[grows]
     return (f"{head}, but each user waits **{number(longer)}×** as long per token: {why}. Batching buys throughput "
             "with latency here; a server picks its batch between the two.")
 
@@ -241,7 +247,7 @@ def _speculative(base: Lever, lever: Lever, batch: int) -> str:
     cost = f"one verify step of its {DEFAULT_TREE_SIZE}-token tree costs {number(lever.verify_cost)}× a plain decode step"
     if lever.tpot_s is None:
         return (f"**Speculative decoding** (chapter 6): not here. At batch {batch:,} {cost}, more than the "
-                f"{DEFAULT_ACCEPTANCE:g} tokens it accepts per step repay; chapter 6 shows the batches where it pays.")
+                f"{DEFAULT_ACCEPTANCE:g} tokens it accepts per step repay; chapter 6 follows it against the batch.")
     faster = base.tpot_s / lever.tpot_s
     size = f"**{number(faster)}×**" if faster >= PAYS else f"only {number(faster)}×"
     return (f"**Speculative decoding** (chapter 6) with Medusa makes a token {size} faster at batch {batch:,}: {cost} "
@@ -271,8 +277,9 @@ def _tensor_parallel(base: Lever, lever: Lever, tp: int) -> str:
                 f": the all-reduce over the link takes "
                 f"{_pct(link)} of the new step, {'more than' if faster < 1 else 'about as much as'} halving each "
                 "device's reads saves.")
-    return (f"{head}; {body} Tokens per second per device: {per_device}. It buys latency, and the memory to hold "
-            f"a model one device cannot.{_fit_note(base, lever)}")
+    buys = ("It buys latency, not tokens per second per device" if faster >= PAYS else
+            "Here it buys neither latency nor tokens per second per device")
+    return f"{head}; {body} Tokens per second per device: {per_device}. {buys}.{_fit_note(base, lever)}"
 
 
 def readings(base: Lever, found: tuple[Lever, ...], workload) -> str:

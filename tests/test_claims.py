@@ -434,12 +434,15 @@ def check_levers(model, hardware, workload, texts):
             assert "cheapest lever" in batching and "as long per token" not in batching, batching
         else:
             assert ratio_in(batching, r"waits \*\*([\d.,]+)×\*\* as long") == pytest.approx(longer, rel=0.006)
-            # the reason named is what grows with the batch and takes the largest part of the step there
-            shares = _shares(model, hardware, replace(workload, batch=largest))
-            grows = max(("compute", "kv", "link", "activations"), key=shares.get)
+            # the reason named is what added the most time per step from the report's batch to that one
+            now, then = _shares(model, hardware, workload), _shares(model, hardware, replace(workload, batch=largest))
+            added = {k: then[k] * longer - now[k] for k in now}  # in units of the report's step time
+            grows = max(added, key=added.get)
             named = {"compute": "past the critical batch", "kv": "KV cache is read every step",
-                     "link": "the all-reduce carries", "activations": "activations move through memory"}
-            assert named[grows] in batching, (batching, shares)
+                     "link": "the all-reduce carries", "activations": "activations move through memory",
+                     "weights": "routed to more of the experts"}
+            assert grows != "weights" or model.num_experts > 1, (batching, added)
+            assert named[grows] in batching, (batching, added)
 
     quantisation = bullets["quantisation"]
     narrower = {16: 8, 32: 8, 8: 4}.get(workload.weight_bits)
