@@ -11,6 +11,7 @@ from dataclasses import asdict, fields, replace
 import numpy as np
 import pandas as pd
 
+from .expr import SUM_PRECEDENCE
 from .hardware import Hardware, get_hardware, hardware_names, sixteen_bit_precision
 from .models import ModelConfig, load_model
 from .operators import MEMORY_TRAFFIC, SYMBOLS, VERIFY_ONLY_SYMBOLS, WIDTH_SYMBOLS, operator_list, symbol_values
@@ -271,8 +272,12 @@ def worked_example(model: ModelConfig, hardware: Hardware, workload: Workload, n
     widths = element_bytes(workload)
     for kind, elements in op.traffic.items():
         width = float(widths[op.width(kind)])
-        lines.append(f"$$\\text{{{kind.replace('_', ' ')} bytes}} = {elements.latex()} \\cdot {width:g} = "
-                     f"{elements.latex_values(env)} \\cdot {width:g} = {_tex(row[kind + '_bytes'])} \\approx "
+        # a sum of elements times the width needs its brackets: (h·Hd + Hd)·0.5156, not h·Hd + Hd·0.5156
+        formula, values = elements.latex(), elements.latex_values(env)
+        if elements.precedence == SUM_PRECEDENCE:
+            formula, values = f"\\left({formula}\\right)", f"\\left({values}\\right)"
+        lines.append(f"$$\\text{{{kind.replace('_', ' ')} bytes}} = {formula} \\cdot {width:g} = "
+                     f"{values} \\cdot {width:g} = {_tex(row[kind + '_bytes'])} \\approx "
                      f"{latex_quantity(row[kind + '_bytes'], 'B')}$$")
     ridge = hardware.roof(row["peak_flops_per_s"]).ridge
     side = "above" if row["intensity"] >= ridge else "below"

@@ -99,3 +99,13 @@ def test_a_column_too_wide_for_one_unit_gives_each_cell_its_own():
     # within three decades of its unit a column keeps one unit in its header: 0.00344 ms is 3.44 µs
     narrow = pd.DataFrame({"decode (s)": [3.44e-6, 2.06e-2]})
     assert tables.formatted(narrow)["decode (ms)"].tolist() == ["0.00344", "20.6"]
+
+
+def test_a_worked_example_brackets_a_sum_before_its_width():
+    # Qwen2.5-7B's q_proj has a bias: (h·Hd + Hd) weights, each 4/8 + 16/8/128 = 0.515625 bytes at 4 bits in
+    # groups of 128 with fp16 scales: (3584·3584 + 3584)·0.515625 = 6,625,080 bytes
+    work = rl.Workload(weight_bits=4, weight_group_size=128)
+    text = summary.worked_example(rl.load_model("qwen2.5-7b"), get_hardware("a100-40gb-sxm"), work, "q_proj", "prefill")
+    line = next(line for line in text.splitlines() if "weight bytes" in line)
+    assert "\\left(3584 \\cdot 3584 + 3584\\right) \\cdot 0.515625" in line
+    assert "6\\,625\\,080" in line and (3584 * 3584 + 3584) * 0.515625 == 6_625_080
