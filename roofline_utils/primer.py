@@ -97,12 +97,15 @@ def critical_batch(model: ModelConfig, hardware: Hardware, peak_flops_per_s: flo
     """The MLP's up projection (h = hidden, f = one expert's width per device) in decode, where each
     sequence is one token; a routed expert sees k/E of the batch's tokens on average. Under tensor
     parallelism each device multiplies by its f / tp columns, a narrower GEMM that needs more tokens.
-    Bytes per weight and per activation are the linear layers' (group scales left out: a few percent)."""
+    Bytes per weight and per activation are the linear layers', group scales included (as chapter 3's w)."""
+    from .workload import element_bytes
+
     width = model.moe_intermediate_size or model.intermediate_size
     per_weight = model.experts_per_token / model.num_experts if model.num_experts > 1 else 1.0
     tp = int(workload.tp)
-    return CriticalBatch(model.hidden_size, width // tp if width % tp == 0 else width / tp, workload.weight_bits / 8,
-                         workload.act_bits / 8, hardware.roof(peak_flops_per_s).ridge, per_weight, tp,
+    widths = element_bytes(workload)
+    return CriticalBatch(model.hidden_size, width // tp if width % tp == 0 else width / tp,
+                         float(widths["weight_bits"]), float(widths["act_bits"]), hardware.roof(peak_flops_per_s).ridge, per_weight, tp,
                          model.num_dense_layers if model.num_experts > 1 else 0)
 
 

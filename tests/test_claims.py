@@ -84,7 +84,7 @@ ARTEFACTS = [
     (r"(?<![\d.,])1 (?:sequences|devices|points|settings|candidates|tokens|batches|heads|experts)\b", "1 + plural"),
     (r"\(s\)", "(s)"), (r"\(\)", "empty parentheses"), (r"up to batch 1(?![\d,])", "up to batch 1"),
     (r"batch(?:es)? ([\d,]+) to \1(?![\d,])", "a range of one batch"), (r"not even batch", "not even batch 1"),
-    (r"\bnan\b|\binf\b", "nan/inf"), (r"(?<![$\\_^{])\{[a-z_.]+\}", "an unfilled template field"),
+    (r"\bnan\b|\binf\b", "nan/inf"), (r"(?<![$\\_^{a-z])\{[a-z_.]+\}", "an unfilled template field"),
     (r"(?<=[a-z,.])  (?=[a-z])", "a double space"),
     (r"\d(?:\.\d+)?e[+-]?\d", "e-notation"), (r"\d{13}", "a 13-digit integer"),
     (r"at batch 1\. Below that", "a range below batch 1"), (r"\b(?:batch|batches|to|at|of|from) \d{4,}(?![\d,.])", "ungrouped digits"),
@@ -140,6 +140,13 @@ def check_ridge(model, hardware, workload, texts):
         assert "never reach the ridge" in text
         return
     assert f"at **batch {found.batch:,}**" in text
+    if model.num_experts == 1:  # 2.3's closed form, b* = ridge·w·h·f / (2hf − ridge·a·(h + f)), names the same batch
+        from roofline_utils import primer
+        closed = primer.critical_batch(model, hardware, float(np.max(rl.roofline.peak_flops(hardware, workload))),
+                                       workload)
+        texts.append(primer.critical_batch_markdown(closed))
+        assert f"batch {found.batch:,}" in texts[-1] or f"b\\* = {found.batch:,}" in texts[-1] \
+            or closed.batch == found.batch, (texts[-1], found.batch)
     if found.batch > 1:
         t1, below = decode_time(model, hardware, workload, [1, found.batch - 1])
         same = abs(below / t1 - 1) <= 0.10
