@@ -142,15 +142,16 @@ if draft is not None:
 # 7B shape, whatever the model above:
 
 # %%
-paper = rl.Workload(batch=1, seq_len=seq_len, tree_size=speculative.DEFAULT_TREE_SIZE,
-                    medusa_heads=speculative.DEFAULT_MEDUSA_HEADS)
-paper_curve = speculative.verify_curve("llama-7b", "a100-80gb-sxm", paper, batches, speculative.TREE_SIZES,
-                                       speculative.DEFAULT_MEDUSA_HEADS, speculative.DEFAULT_ACCEPTANCE)
-tables.show_markdown(markdown(findings.verify_reading(paper_curve, "llama-7b", "a100-80gb-sxm", paper,
-                                                      speculative.DEFAULT_ACCEPTANCE)))
+paper, paper_note = speculative.paper_setting(seq_len)
+paper_curve = speculative.verify_curve(speculative.PAPER_MODEL, speculative.PAPER_DEVICE, paper, batches,
+                                       speculative.TREE_SIZES, speculative.DEFAULT_MEDUSA_HEADS,
+                                       speculative.DEFAULT_ACCEPTANCE)
+tables.show_markdown(paper_note)
+tables.show_markdown(markdown(findings.verify_reading(paper_curve, speculative.PAPER_MODEL, speculative.PAPER_DEVICE,
+                                                      paper, speculative.DEFAULT_ACCEPTANCE)))
 
 # %% tags=["nbval-ignore-output"]
-figure = plot.speedup_chart(paper_curve, "tree_size", f"Medusa on Llama 7B, A100-80GB SXM, context {seq_len:,}",
+figure = plot.speedup_chart(paper_curve, "tree_size", f"Medusa on Llama 7B, A100-80GB SXM, context {paper.seq_len:,}",
                             marks={"nearly free (1.1×)": 1.1})
 plot.show(figure, alt="Verify-step overhead and predicted Medusa speedup against batch for Llama-7B on an A100-80GB "
                       "SXM, tree sizes 1, 4, 16, 64.",

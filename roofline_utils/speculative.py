@@ -238,3 +238,24 @@ def step_table(model: ModelConfig | str, hardware: Hardware | str, workload: Wor
     rows = pd.concat([rows, total], ignore_index=True)
     ratio = [f"{v / d:.2f}×" if d > 0 else "only in verify" for d, v in zip(rows["decode_s"], rows["verify_s"])]
     return rows.assign(ratio=ratio)[["operator", "decode_s", "verify_s", "ratio", "bound"]]
+
+
+PAPER_MODEL, PAPER_DEVICE = "llama-7b", "a100-80gb-sxm"  # Medusa's experiments: Vicuna-7B (Llama) on A100s
+
+
+def paper_setting(seq_len: int) -> tuple:
+    """The workload of the paper's setting (Llama-7B, the default tree) at the report's context, held within
+    Llama-7B's own: a verify step at s cached positions scores s − 1 + n of them, so s ≤ limit − n + 1.
+    Returns the workload and a sentence saying so when the report's context had to be cut ('' otherwise)."""
+    from .models import load_model
+    from .workload import Workload
+
+    model = load_model(PAPER_MODEL)
+    limit = model.max_position_embeddings - DEFAULT_TREE_SIZE + 1
+    context = min(int(seq_len), limit)
+    workload = Workload(batch=1, seq_len=context, tree_size=DEFAULT_TREE_SIZE, medusa_heads=DEFAULT_MEDUSA_HEADS)
+    note = ("" if context == seq_len else
+            f"{model.display_name}'s context holds {model.max_position_embeddings:,} positions, so this section runs "
+            f"at {context:,} cached tokens (with the tree's {DEFAULT_TREE_SIZE} candidates, {context - 1 + DEFAULT_TREE_SIZE:,} "
+            f"positions), not at the report's {int(seq_len):,}.")
+    return workload, note

@@ -228,3 +228,13 @@ def test_the_speedup_chart_labels_ratios_with_their_decimals():
     for ax in figure.axes:
         assert ax.yaxis.get_major_formatter()(1.5, 0) == "1.5"
         assert ax.xaxis.get_major_formatter()(1024, 0) == "1,024"
+
+
+def test_the_papers_setting_stays_within_llama_7bs_context():
+    from roofline_utils.speculative import paper_setting
+
+    # Llama-7B holds 2,048 positions; a 64-candidate tree at s cached positions scores s − 1 + 64: s ≤ 1,985
+    work, note = paper_setting(100_000)
+    assert work.seq_len == 2048 - 64 + 1 == 1985 and "1,985 cached tokens" in note and "100,000" in note
+    work, note = paper_setting(1024)
+    assert work.seq_len == 1024 and note == ""
