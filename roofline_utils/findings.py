@@ -222,6 +222,7 @@ class GroupReading:
     best_flops_per_s: float
     peak_flops_per_s: float
     ridge: float
+    barely_on: tuple[str, ...] = ()  # axes along which the intensity changes, but by 1% or less
 
 
 def chart_reading(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: float) -> tuple[GroupReading, ...]:
@@ -234,19 +235,21 @@ def chart_reading(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: fl
             rows = points[(points["label"] == group) & (points["phase"] == phase)]
             if rows.empty:
                 continue
-            depends = tuple(axis for axis, other in (("batch", "seq_len"), ("length", "batch"))
-                            if _varies(rows, by=other))
+            axes = (("batch", "seq_len"), ("length", "batch"))
+            depends = tuple(axis for axis, other in axes if _varies(rows, by=other))
+            barely = tuple(axis for axis, other in axes if axis not in depends and _varies(rows, by=other, above=1e-9))
             readings.append(GroupReading(f"{group} {word}", phase, float(rows["intensity"].min()),
                                          float(rows["intensity"].max()), int((rows["intensity"] < ridge).sum()),
                                          len(rows), depends, float(rows["performance_flops_per_s"].max()),
-                                         peak_flops_per_s, ridge))
+                                         peak_flops_per_s, ridge, barely))
     return tuple(readings)
 
 
-def _varies(rows: pd.DataFrame, by: str) -> bool:
-    """True when the intensity changes within groups of equal ``by`` (so along the other axis)."""
+def _varies(rows: pd.DataFrame, by: str, above: float = 0.01) -> bool:
+    """True when the intensity changes (relative spread above ``above``) within groups of equal ``by``, so
+    along the other axis."""
     spread = rows.groupby(by)["intensity"].agg(lambda x: (x.max() - x.min()) / x.max())
-    return bool((spread > 0.01).any())
+    return bool((spread > above).any())
 
 
 @dataclass(frozen=True)
@@ -708,14 +711,17 @@ def _(finding: RidgeBatch) -> str:
 
 @markdown.register
 def _(finding: GroupReading) -> str:
-    span = number(finding.intensity_low) if np.isclose(finding.intensity_low, finding.intensity_high, rtol=0.01) \
-        else f"{number(finding.intensity_low)} to {number(finding.intensity_high)}"
-    depends = " and ".join(finding.depends_on) or "neither batch nor length"
+    low, high = number(finding.intensity_low), number(finding.intensity_high)
+    span = low if low == high else f"{low} to {high}"  # a range whenever the points differ as written
+    depends = "depends on " + (" and ".join(finding.depends_on) or "neither batch nor length")
+    if finding.barely_on:
+        depends += (" (it changes by 1% or less with " if not finding.depends_on else " (by 1% or less with ") \
+            + " and ".join(finding.barely_on) + ")"
     bound = ("none of the settings" if finding.memory_bound == 0 else "the one setting" if finding.settings == 1
              else f"all {finding.settings:,} settings" if finding.memory_bound == finding.settings
              else f"{finding.memory_bound:,} of {plural('setting', finding.settings)}")
     return (f"**{finding.label}** ({finding.phase}): intensity {span} FLOP/byte; {bound} memory-bound (below the "
-            f"ridge at {finding.ridge:.1f}); depends on {depends}; "
+            f"ridge at {finding.ridge:.1f}); {depends}; "
             f"at best {si(finding.best_flops_per_s, 'FLOP/s')} "
             f"({100 * finding.best_flops_per_s / finding.peak_flops_per_s:.3g}% of peak).")
 

@@ -369,6 +369,13 @@ def check_chart(model, hardware, workload, texts):
         by_batch = rows.groupby("seq_len")["intensity"].agg(lambda x: (x.max() - x.min()) / x.max())
         depends = text.split("depends on ")[1].split(";")[0]
         assert (depends.startswith("batch")) == bool((by_batch > 0.01).any()), text
+        by_length = rows.groupby("batch")["intensity"].agg(lambda x: (x.max() - x.min()) / x.max())
+        barely = re.search(r"by 1% or less with ([a-z ]+)\)", depends)
+        named = barely.group(1).split(" and ") if barely else []
+        assert ("length" in named) == bool((by_length > 1e-9).any() and (by_length <= 0.01).all()), text
+        assert ("batch" in named) == bool((by_batch > 1e-9).any() and (by_batch <= 0.01).all()), text
+        low, high = rows["intensity"].min(), rows["intensity"].max()
+        assert (" to " in text.split("FLOP/byte")[0]) == (rl.units.number(low) != rl.units.number(high)), text
     texts.append(markdown(findings.axis_note(points, peak)))
     texts += [markdown(claim) for claim in findings.paper_claims(points, ridge)]
     texts.append(markdown(findings.decode_attention(model, hardware, workload)))
