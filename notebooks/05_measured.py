@@ -118,19 +118,23 @@ tables.show_markdown(markdown(findings.measured_source(run, r.model, r.hardware)
 # ### The empirical roofline
 #
 # Solid lines: the **achieved** ceilings. Hollow markers: the roofline's prediction for each operator group at
-# each measured setting; filled markers (the group's shape): what was measured. A filled marker sits on or below its hollow one.
+# each measured setting; filled markers (the group's shape): what was measured.
 
 # %% tags=["nbval-ignore-output"]
 flops_ceiling, bytes_ceiling = run.ceilings
 device = empirical.datasheet_device(run)
 measured = empirical.measured_points(run)
 figure = plot.empirical_chart(measured, flops_ceiling, bytes_ceiling,
-                              f"Measured vs predicted ({run.metadata.get('model')}, {run.metadata.get('device')})",
+                              f"Measured vs predicted: {findings.model_display_name(run.metadata.get('model', '?'))} "
+                              f"on {run.metadata.get('device')}",
                               datasheet=device, datasheet_peak=device.peak("fp16") if device else None)
 plot.show(figure, alt=f"Empirical roofline of {run.metadata.get('device')}: achieved ceilings of "
                       f"{flops_ceiling / 1e9:.4g} GFLOP/s and {bytes_ceiling / 1e9:.4g} GB/s, with {len(measured)} "
-                      "predicted hollow markers and measured filled markers at or below them.",
+                      "predicted hollow markers and the measured filled markers.",
           caption="Measured (filled) against predicted (hollow) under the achieved ceilings (solid).")
+
+# %%
+tables.show_markdown(empirical.markers_sentence(measured))
 
 # %% [markdown]
 # ### Measured / predicted time, per operator

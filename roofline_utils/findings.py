@@ -400,9 +400,17 @@ def measured_source(run, model: ModelConfig, hardware: Hardware) -> MeasuredSour
 
     device = datasheet_device(run)
     run_model = str(run.metadata.get("model", "?"))
-    return MeasuredSource(run_model, device.name if device is not None else run.metadata.get("device", "another machine"),
-                          model.name, hardware.name, run_model == model.name,
+    return MeasuredSource(model_display_name(run_model),
+                          device.name if device is not None else run.metadata.get("device", "another machine"),
+                          model.display_name, hardware.name, run_model == model.name,
                           device is not None and device.key == hardware.key)
+
+
+def model_display_name(name: str) -> str:
+    """A run's model as the report names models: a preset's display name ('Llama 33B'), else as recorded."""
+    from .models import preset, preset_names
+
+    return preset(name).display_name if name in preset_names() else name
 
 
 def measurement_for(model: ModelConfig, requested: str) -> str:

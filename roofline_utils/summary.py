@@ -351,8 +351,13 @@ def ridge_equation(hardware: Hardware, peak_flops_per_s: float, precision: str) 
 
 def run_table(run, keys=("device", "backend", "model", "date", "gemm", "stream_bytes",
                          "stream_kernels_bytes_per_s", "prediction")) -> pd.DataFrame:
-    """Where and how a measurement run was made, from its metadata."""
-    return pd.DataFrame([(key, _metadata_text(key, run.metadata.get(key, ""))) for key in keys], columns=["", "value"])
+    """Where and how a measurement run was made, from its metadata, each key named in words."""
+    return pd.DataFrame([(RUN_KEYS.get(key, key.replace("_", " ")), _metadata_text(key, run.metadata.get(key, "")))
+                         for key in keys], columns=["", "value"])
+
+
+RUN_KEYS = {"gemm": "GEMM ceiling measured on", "stream_bytes": "bytes per stream array",
+            "stream_kernels_bytes_per_s": "stream kernels (bandwidth)", "prediction": "predicted with"}
 
 
 def _metadata_text(key: str, value) -> str:

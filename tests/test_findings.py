@@ -72,7 +72,7 @@ def test_measured_source_says_when_model_or_device_differ():
     source = findings.measured_source(run, rl.preset("llama-2-70b"), rl.get_hardware("h100-sxm"))
     assert not source.same_model and not source.same_device
     text = markdown(source)
-    assert "the model differs" in text and "llama-2-70b" in text and "H100" in text
+    assert "the model differs" in text and "**Llama 2 70B**" in text and "**Llama 33B**" in text and "H100" in text
     same = findings.measured_source(run, rl.preset("llama-33b"), rl.get_hardware("a40"))
     assert same.same_model and "the model differs" not in markdown(same)
 

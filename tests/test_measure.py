@@ -245,3 +245,14 @@ def test_cuda_backend():
     assert {"q_proj", "attention", "lm_head"} <= set(run.rows["operator"])
     assert (run.rows["min_s"] > 0).all() and (run.rows["predicted_s"] > 0).all()
     assert np.isfinite(run.rows[["min_s", "predicted_s", "ratio"]].to_numpy(dtype=float)).all()
+
+
+def test_the_markers_sentence_counts_measured_points_above_their_prediction():
+    import pandas as pd
+    from roofline_utils.measure.empirical import markers_sentence
+
+    points = pd.DataFrame({"group": ["qkv mlp", "qk/pv", "qk/pv"], "phase": ["decode", "decode", "prefill"],
+                           # 2% above, exactly on, half of the prediction
+                           "measured_flops_per_s": [1.02e9, 5e8, 1e8], "performance_flops_per_s": [1e9, 5e8, 2e8]})
+    assert markers_sentence(points).startswith("1 of 3 filled markers sit above their hollow ones (`qkv mlp` decode)")
+    assert markers_sentence(points.iloc[1:]).startswith("All 2 filled markers sit on or below their hollow ones")

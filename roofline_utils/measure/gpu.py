@@ -437,7 +437,7 @@ SUBSECTIONS = {
               "delivers them, which a roofline with HBM as its one memory level does not model."),
     "reading": ("### The reading\n\n"
                 "Computed from the measured kernels: how close each group comes to its bound, whether the bound held, "
-                "what fraction of each roof real kernels reach, and why some beat the HBM roof."),
+                "what fraction of each roof real kernels reach, and, where any beat the HBM roof, why."),
     "end_to_end": ("### End to end from measured kernels\n\n"
                    "The report's request timed twice: every operator at its roofline time, and every operator a measured "
                    "kernel covers at that kernel's time (the rest at its roofline time, in both)."),
