@@ -80,11 +80,13 @@ def hardware_card(hardware: Hardware) -> pd.DataFrame:
     def gave(*names: str) -> bool:  # a catalog device shows every figure it has
         return given is None or any(name in given for name in names)
 
-    link = hardware.link or "n/a"
+    # the link's kind (NVLink 4, ...) where known, then its figures; a user's file may give only the figures
+    parts = [hardware.link] if hardware.link else []
     if hardware.link_bytes_per_s is not None:
-        link += f", {si(hardware.link_bytes_per_s, 'B/s')} per direction"
+        parts.append(f"{si(hardware.link_bytes_per_s, 'B/s')} per direction")
     if hardware.link_latency_s is not None:
-        link += f", {si(hardware.link_latency_s, 's', 3)} per hop"
+        parts.append(f"{si(hardware.link_latency_s, 's', 3)} per hop")
+    link = ", ".join(parts) or "n/a"
     if hardware.reported_memory_bytes is None:
         reported = "not given: the datasheet figure read as decimal GB" if user else \
             "not in the catalog: the datasheet figure read as decimal GB"

@@ -55,8 +55,8 @@ def test_run_metadata_rates_read_with_prefixes():
         metadata = {"stream_kernels_bytes_per_s": "read 4.377e+10, copy 2.5e9", "stream_bytes": "536870912"}
 
     values = summary.run_table(Run(), keys=("stream_kernels_bytes_per_s", "stream_bytes")).set_index("")["value"]
-    assert values["stream_kernels_bytes_per_s"] == "read 43.77 GB/s, copy 2.5 GB/s"
-    assert values["stream_bytes"] == "536.9 MB"  # 536,870,912 B to four figures
+    assert values["stream kernels (bandwidth)"] == "read 43.77 GB/s, copy 2.5 GB/s"
+    assert values["bytes per stream array"] == "536.9 MB"  # 536,870,912 B to four figures
 
 
 def test_a_quantity_cell_does_not_break_between_number_and_unit():
@@ -109,3 +109,11 @@ def test_a_worked_example_brackets_a_sum_before_its_width():
     line = next(line for line in text.splitlines() if "weight bytes" in line)
     assert "\\left(3584 \\cdot 3584 + 3584\\right) \\cdot 0.515625" in line
     assert "6\\,625\\,080" in line and (3584 * 3584 + 3584) * 0.515625 == 6_625_080
+
+
+def test_a_user_link_shows_only_its_figures(tmp_path):
+    path = tmp_path / "my_gpu.yaml"
+    path.write_text("name: My GPU\nbandwidth_gb_s: 1000\nmemory_gb: 32\npeak_tflops:\n  fp16: 100\nlink_gb_s: 300\n")
+    card = summary.hardware_card(get_hardware(str(path))).set_index("figure")["value"]
+    assert card["link to peers"] == "300 GB/s per direction"  # no "n/a, " for the kind it did not name
+    assert card["memory"] == "32 GB"  # as its datasheet field says, not GiB
