@@ -107,8 +107,9 @@ tables.show_markdown(summary.figures_reference(r.hardware))
 # ## A. The device's datasheet
 #
 # Every figure of the device this report uses, and where it comes from. Whether a model fits is judged
-# against the memory the device reports to software where that is known (an A40 reports 46,068 MiB of
-# its "48 GB": ECC and the driver's reservations take the rest), else against the stated size.
+# against the memory the device reports to software where that is known (an A40, for example, reports
+# 46,068 MiB of its "48 GB": ECC and the driver's reservations take the rest), else against the datasheet's
+# figure read as decimal GB.
 
 # %%
 tables.show_markdown(summary.device_source_sentence(r.hardware))

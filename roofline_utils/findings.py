@@ -1082,7 +1082,7 @@ def _weights_phrase(parameters, workload) -> str:
     if model.quantization is None:
         return f"{workload.weight_bits}-bit weights"
     if parameters.checkpoint_weights():
-        return f"weights as the checkpoint's quantization_config stores them ({markdown_text(model.quantization.label)})"
+        return f"weights as the checkpoint stores them: {markdown_text(model.quantization.label)}"
     return (f"{workload.weight_bits}-bit weights as given, not the checkpoint's "
             f"{markdown_text(model.quantization.label)}")
 

@@ -447,7 +447,8 @@ def speedup_chart(curve: pd.DataFrame, series: str, title: str, marks: dict[str,
     # the reference lines are named in the legend: a label on the line sat under the curves that cross it
     for label, level in (marks or {}).items():
         left.axhline(level, color="gray", ls=":", lw=1.2, label=label)
-    right.axhline(1.0, color="black", ls="--", lw=1, label="no speedup (1×)")  # red would read as a series
+    # red would read as a series; drawn below the series, so a 1-token tree (speedup exactly 1) shows on it
+    right.axhline(1.0, color="black", ls="--", lw=1, label="no speedup (1×)", zorder=1)
     for ax, label in ((left, "step time / plain decode step"), (right, "predicted speedup")):
         ax.set_xscale("log", base=2)  # ratios of 0.3 to 12 read best on a linear axis: no decade to label
         _si_ticks(ax, counts=True)  # batches on x as counts (1,024)

@@ -184,7 +184,7 @@ def test_the_abstract_and_the_model_card_name_the_source():
     from roofline_utils.summary import model_card
 
     text = abstract(ReportParameters(model="deepseek-v3", hardware="h200", tp=8))
-    assert "weights as the checkpoint's quantization_config stores them (FP8 (e4m3), 128×128 blocks" in text
+    assert "weights as the checkpoint stores them: FP8 (e4m3), 128×128 blocks" in text
     assert "16-bit weights as given, not the checkpoint's FP8" in abstract(
         ReportParameters(model="deepseek-v3", hardware="h200", tp=8, weights_from="flags"))
     card = model_card(preset("deepseek-v3")).set_index("field")
