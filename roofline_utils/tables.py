@@ -81,6 +81,8 @@ def formatted(table: pd.DataFrame) -> pd.DataFrame:
     return in_units(table)
 
 
+LONG_TABLE_ROWS = 12  # a table longer than this may continue on the next printed page
+
 # a number and its unit ("93.4 GB", "7.66 ms"): one cell that must not break between the two
 QUANTITY = re.compile(r"^-?[\d.,]+(?:×10\S+)? ?[^\s\d]{1,8}$")
 
@@ -105,7 +107,8 @@ def to_html(table: pd.DataFrame, caption: str = "", math_columns: tuple[str, ...
             cells.append(f'<td class="{kind}">{value}</td>')
         rows.append(f"<tr>{''.join(cells)}</tr>")
     caption_html = f"<caption>{html.escape(caption)}</caption>" if caption else ""
-    return (f'<table class="rl-table">{caption_html}<thead><tr>{head}</tr></thead>'
+    kind = "rl-table rl-long" if len(table) > LONG_TABLE_ROWS else "rl-table"  # a long one may break in print
+    return (f'<table class="{kind}">{caption_html}<thead><tr>{head}</tr></thead>'
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
