@@ -92,7 +92,8 @@ a.anchor-link { display: none; }
   details.rl-params { display: none; }
   table, figure, math[display="block"], .jp-OutputArea-output pre { break-inside: avoid; }
   /* a long table may continue overleaf (its header repeats), so it does not push a mostly empty page ahead */
-  table.rl-long { break-inside: auto; } table.rl-long tr { break-inside: avoid; }
+  table.rl-long, .jp-OutputArea-child:has(table.rl-long) { break-inside: auto; }  /* over nbconvert's avoid-page */
+  table.rl-long tr { break-inside: avoid; }
   table.rl-long thead { display: table-header-group; }
   table { font-size: 7.5pt; } .rl-scroll { overflow: visible; }
   a { color: inherit; text-decoration: none; }
