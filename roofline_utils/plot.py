@@ -28,7 +28,7 @@ GROUP_STYLES: dict[tuple[str, str], dict] = {
     (QKV, "decode"): {"color": "tab:orange", "marker": "s", "s": 45},  # 9.5 pt corner to corner
     (MLP, "prefill"): {"color": "tab:green", "marker": "^", "s": 50},
     (ATTN, "prefill"): {"color": "tab:purple", "marker": "+", "s": 30},
-    (ATTN, "decode"): {"color": "tab:brown", "marker": "x", "s": 16},
+    (ATTN, "decode"): {"color": "tab:brown", "marker": "x", "s": 30},
 }
 OVERLAP_NOTE = "where groups coincide, larger markers lie below"  # the legend's title where groups are drawn
 # the other operators (show_other): small dots in the lighter tab20 shades, which no group uses
@@ -49,8 +49,11 @@ def group_style(label: str, phase: str, other_index: int = 0) -> dict:
                 "zorder": 3 + len(order) + other_index}
     style = dict(GROUP_STYLES[label, phase])
     colour = style.pop("color")
-    if style["marker"] in ("+", "x"):  # line markers have no face
-        style.update(color=colour, linewidths=MARKER_EDGE_PT)
+    if style["marker"] in ("+", "x"):  # line markers have no face; a white halo keeps them readable on others
+        from matplotlib import patheffects
+
+        style.update(color=colour, linewidths=MARKER_EDGE_PT,
+                     path_effects=[patheffects.withStroke(linewidth=MARKER_EDGE_PT + 2.5, foreground="white")])
     else:
         style.update(facecolors="none", edgecolors=colour, linewidths=MARKER_EDGE_PT)
     return style | {"zorder": 3 + order.index((label, phase))}
@@ -355,14 +358,33 @@ def time_breakdown_chart(breakdown: pd.DataFrame, title: str):
     return figure
 
 
+LABEL_GAP_DECADES = 0.12  # batch labels at least this far apart on the log intensity axis
+
+
 def batch_trajectory_chart(points: pd.DataFrame, hardware: Hardware, peak_flops_per_s: float, title: str,
                            ridge_batch: int | None = None):
     """Decode points of the three groups as the batch grows, each batch labelled, on the roofline."""
     figure = roofline_chart(points, hardware, peak_flops_per_s, title)
     ax = figure.axes[0]
-    for _, row in points[points["label"] == "up/gate/down"].iterrows():
-        ax.annotate(f"b={int(row['batch']):,}", (row["intensity"], row["performance_flops_per_s"]),
-                    textcoords="offset points", xytext=(3, 9), fontsize=FONT_PT - 1, rotation=45)  # clear of its marker
+    mlp = points[points["label"] == "up/gate/down"].sort_values("batch")
+    labelled_at = None
+    for i, (_, row) in enumerate(mlp.iterrows()):
+        # a label only where it clears the last one (a mixture's first batches sit within a few % of each
+        # other) and on the last point, so no two overprint
+        x = float(np.log10(row["intensity"]))
+        if labelled_at is None or x - labelled_at >= LABEL_GAP_DECADES or i == len(mlp) - 1 and \
+                x - labelled_at >= LABEL_GAP_DECADES / 2:
+            ax.annotate(f"b={int(row['batch']):,}", (row["intensity"], row["performance_flops_per_s"]),
+                        textcoords="offset points", xytext=(3, 9), fontsize=FONT_PT - 1, rotation=45)
+            labelled_at = x
+    attention = points[points["label"] == "qk/pv"]
+    if len(attention):  # its points sit under the GEMMs' at small batches: named with an arrow
+        spot = attention.iloc[len(attention) // 2]
+        distinct = attention[["intensity", "performance_flops_per_s"]].round(6).drop_duplicates()
+        ax.annotate("qk/pv ar, every batch" if len(distinct) == 1 else "qk/pv ar",
+                    (spot["intensity"], spot["performance_flops_per_s"]), textcoords="offset points",
+                    xytext=(25, -35), fontsize=FONT_PT - 1, color=group_colour("qk/pv", "decode"),
+                    arrowprops={"arrowstyle": "->", "color": group_colour("qk/pv", "decode")})
     if ridge_batch is not None:
         ax.annotate(f"MLP reaches the ridge at batch {ridge_batch:,}",
                     (hardware.roof(peak_flops_per_s).ridge, peak_flops_per_s),
