@@ -27,7 +27,7 @@ GROUP_STYLES: dict[tuple[str, str], dict] = {
     (QKV, "prefill"): {"color": "tab:blue", "marker": "D", "s": 80},
     (QKV, "decode"): {"color": "tab:orange", "marker": "s", "s": 45},  # 9.5 pt corner to corner
     (MLP, "prefill"): {"color": "tab:green", "marker": "^", "s": 50},
-    (ATTN, "prefill"): {"color": "tab:purple", "marker": "+", "s": 30},
+    (ATTN, "prefill"): {"color": "tab:purple", "marker": "+", "s": 60},  # arms reach past the x and its halo
     (ATTN, "decode"): {"color": "tab:brown", "marker": "x", "s": 30},
 }
 OVERLAP_NOTE = "where groups coincide, larger markers lie below"  # the legend's title where groups are drawn
