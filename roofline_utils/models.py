@@ -36,12 +36,19 @@ SUPPORTED_ARCHITECTURES = {
     "DeepseekV2ForCausalLM": "deepseek_v2",
     "PhiMoEForCausalLM": "phimoe",  # Phi-3.5-MoE's own config.json names its remote-code class so
     "PhimoeForCausalLM": "phimoe",  # transformers' PhimoeForCausalLM (the same model)
+    "DeepseekV32ForCausalLM": "deepseek_v32",  # DeepSeek-V3's MLA and MoE with DeepSeek sparse attention (DSA)
+    "GlmMoeDsaForCausalLM": "glm_moe_dsa",  # GLM-5: the same blocks, its own sizes
+    "Qwen3NextForCausalLM": "qwen3_next",  # Gated DeltaNet and gated attention, 3 to 1; MoE with a shared expert
+    "Qwen3_5ForCausalLM": "qwen3_5_text",  # Qwen3.5's text model (the checkpoints wrap it, see WRAPPERS)
+    "Qwen3_5MoeForCausalLM": "qwen3_5_moe_text",
 }
 # Vision-language wrappers whose text model sits in text_config: the wrapper's model_type, and the text
 # model's family when text_config names neither its architectures nor its model_type.
 WRAPPERS = {
     "Gemma3ForConditionalGeneration": ("gemma3", "gemma3_text"),
     "KimiK25ForConditionalGeneration": ("kimi_k25", "deepseek_v3"),
+    "Qwen3_5ForConditionalGeneration": ("qwen3_5", "qwen3_5_text"),
+    "Qwen3_5MoeForConditionalGeneration": ("qwen3_5_moe", "qwen3_5_moe_text"),
 }  # Llama4ForConditionalGeneration is recognised only to be refused (see LLAMA4_UNSUPPORTED)
 # text_config model_types read as a family above: Kimi K2's text model is a DeepSeek-V3 (MLA + MoE)
 MODEL_TYPE_ALIASES = {"kimi_k2": "deepseek_v3"}
@@ -62,12 +69,25 @@ PHIMOE_DEFAULTS = {"num_local_experts": 16, "num_experts_per_tok": 2}  # PhimoeC
 # The config field that holds the number of routed experts, per family.
 EXPERT_COUNT_FIELD = {"mixtral": "num_local_experts", "qwen3_moe": "num_experts", "deepseek_v3": "n_routed_experts",
                       "gpt_oss": "num_local_experts", "qwen2_moe": "num_experts", "deepseek_v2": "n_routed_experts",
-                      "phimoe": "num_local_experts"}
+                      "phimoe": "num_local_experts", "deepseek_v32": "n_routed_experts",
+                      "glm_moe_dsa": "n_routed_experts", "qwen3_next": "num_experts", "qwen3_5_moe_text": "num_experts"}
+# Qwen2-MoE's shared expert: one, shared_expert_intermediate_size wide, scaled by a sigmoid gate (Qwen3-Next and
+# Qwen3.5-MoE keep it)
+GATED_SHARED_EXPERT_FAMILIES = ("qwen2_moe", "qwen3_next", "qwen3_5_moe_text")
 # Families whose routed experts are intermediate_size wide (no moe_intermediate_size field)
 EXPERTS_AS_WIDE_AS_MLP = ("mixtral", "gpt_oss", "phimoe")
 # DeepSeek-V2 reads as DeepSeek-V3 does (MLA, first_k_dense_replace, shared experts): DeepseekV2Config names the
 # same fields; V3's e_score_correction_bias (not counted either way) and its routing are what differ
-MLA_FAMILIES = ("deepseek_v3", "deepseek_v2")
+MLA_FAMILIES = ("deepseek_v3", "deepseek_v2", "deepseek_v32", "glm_moe_dsa")
+# DeepSeek sparse attention (DeepseekV32Config, GlmMoeDsaConfig): the indexer's heads, width and top-k
+DSA_FAMILIES = ("deepseek_v32", "glm_moe_dsa")
+DSA_FIELDS = ("index_n_heads", "index_head_dim", "index_topk")
+# Gated DeltaNet (Qwen3NextConfig, Qwen3_5TextConfig): the linear_attention layers' sizes; layer_types, or full
+# attention every full_attention_interval-th layer (default 4)
+GDN_FAMILIES = ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")
+GDN_FIELDS = ("linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim", "linear_value_head_dim",
+              "linear_conv_kernel_dim")
+GDN_CHUNK = 64  # FLA's chunk_gated_delta_rule, which vLLM and SGLang run in prefill, works on 64-token chunks
 # GptOssConfig's defaults (transformers' configuration_gpt_oss.py) for the fields the operators read
 GPT_OSS_DEFAULTS = {"sliding_window": 128, "num_experts_per_tok": 4, "head_dim": 64}
 MLA_FIELDS = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
@@ -79,7 +99,7 @@ HEAD_DIM_DEFAULTS = {"qwen3": 128, "gemma2": 256, "gemma3_text": 256}
 SLIDING_WINDOW_DEFAULTS = {"gemma2": 4096, "gemma3_text": 4096}
 # Qwen's configs window only layers i >= max_window_layers, and only with use_sliding_window true (its
 # default is false); Qwen2Config and Qwen3Config default max_window_layers to 28.
-QWEN_FAMILIES = ("qwen2", "qwen3", "qwen3_moe", "qwen2_moe")
+QWEN_FAMILIES = ("qwen2", "qwen3", "qwen3_moe", "qwen2_moe", *GDN_FAMILIES)
 QWEN_MAX_WINDOW_LAYERS_DEFAULT = {"qwen2": 28, "qwen3": 28, "qwen2_moe": 28}
 DISPLAY_WORDS = {"deepseek": "DeepSeek", "gpt2": "GPT-2", "xl": "XL", "olmo": "OLMo", "gpt": "GPT", "oss": "OSS",
                  "moe": "MoE"}  # capitals capitalize() would lose
@@ -147,6 +167,28 @@ class ModelConfig:
     max_position_embeddings: int | None = None  # the context the model was trained for (None: not given)
     source_name: str | None = None  # the checkpoint's own name (_name_or_path), preferred for titles
     quantization: WeightFormat | None = None  # the checkpoint's quantization_config (quantization.py)
+    # DeepSeek sparse attention (DeepSeek-V3.2, GLM-5): the indexer, and the top-k positions MLA attends to
+    index_n_heads: int = 0
+    index_head_dim: int = 0
+    index_topk: int | None = None  # None: attention over every cached position
+    # Hybrid models: layers whose sequence mixer is a recurrent one instead of softmax attention
+    num_linear_layers: int = 0  # Gated DeltaNet layers (Qwen3-Next, Qwen3.5: layer_types "linear_attention")
+    linear_num_key_heads: int = 0
+    linear_num_value_heads: int = 0
+    linear_key_head_dim: int = 0
+    linear_value_head_dim: int = 0
+    attn_output_gate: bool = False  # q_proj also produces a gate, out·sigmoid(gate) before o_proj (Qwen3-Next)
+    num_mamba_layers: int = 0  # Mamba-2 layers (Nemotron-H's M)
+    mamba_num_heads: int = 0
+    mamba_head_dim: int = 0
+    ssm_state_size: int = 0
+    mamba_n_groups: int = 0
+    mamba_conv_bias: bool = False
+    conv_kernel: int = 0  # the recurrent layers' short convolution (linear_conv_kernel_dim, conv_kernel)
+    chunk_size: int = 0  # the chunked scan's chunk in prefill (Gated DeltaNet 64; Mamba-2's chunk_size)
+    one_block_per_layer: bool = False  # each layer one mixer or one MLP behind one norm (Nemotron-H)
+    num_channel_only_layers: int = 0  # layers with an MLP and no sequence mixer (Nemotron-H's - and E)
+    num_mixer_only_layers: int = 0  # layers with a sequence mixer and no MLP (Nemotron-H's M and *)
 
     @property
     def q_dim(self) -> int:
@@ -170,13 +212,28 @@ class ModelConfig:
 
     @property
     def num_moe_layers(self) -> int:
-        return self.num_hidden_layers - self.num_dense_layers if self.num_experts > 1 else 0
+        channel = self.num_hidden_layers - self.num_mixer_only_layers  # the layers with an MLP
+        return channel - self.num_dense_layers if self.num_experts > 1 else 0
+
+    @property
+    def num_attention_layers(self) -> int:
+        """Layers with softmax attention (and a KV cache): all of them but a hybrid's recurrent layers."""
+        return (self.num_hidden_layers - self.num_linear_layers - self.num_mamba_layers
+                - self.num_channel_only_layers)
+
+    @property
+    def hybrid(self) -> bool:
+        """Some layers mix tokens otherwise than by attention (Gated DeltaNet, Mamba-2), or not at all."""
+        return self.num_attention_layers < self.num_hidden_layers
 
     def layer_count(self, layers: str) -> int:
         """How many decoder layers run an operator tagged ``layers`` (see operators.LAYER_KINDS)."""
         total, sliding = self.num_hidden_layers, self.num_sliding_layers
-        return {"all": total, "dense": total - self.num_moe_layers, "moe": self.num_moe_layers,
-                "local": sliding, "global": total - sliding, "once": 1}[layers]
+        channel = total - self.num_mixer_only_layers
+        return {"all": total, "dense": channel - self.num_moe_layers, "moe": self.num_moe_layers,
+                "local": sliding, "global": self.num_attention_layers - sliding, "once": 1,
+                "linear": self.num_linear_layers, "mamba": self.num_mamba_layers,
+                "attn": self.num_attention_layers}[layers]
 
     @property
     def display_name(self) -> str:
@@ -363,6 +420,7 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
     experts, per_token, moe = _experts(config, family, where)
     dense_layers = _dense_layers(config, family, layers, where) if experts > 1 else 0
     window, sliding_layers = _sliding_layers(config, family, layers, where)
+    blocks = {**_dsa(config, family, where), **_gated_deltanet(config, family, layers, where)}
     act_field = "hidden_activation" if config.get("hidden_activation") else "hidden_act"
     act = config.get(act_field) or "silu"
     gpt2 = family == "gpt2"
@@ -387,7 +445,7 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
         partial_rotary_factor=_fraction(config, "partial_rotary_factor", where),
         num_experts=experts, experts_per_token=per_token, num_dense_layers=dense_layers, **moe,
         sliding_window=window, num_sliding_layers=sliding_layers, hidden_act=act,
-        qk_norm=family in ("qwen3", "qwen3_moe", "gemma3_text", "olmo2"),
+        qk_norm=family in ("qwen3", "qwen3_moe", "gemma3_text", "olmo2", *GDN_FAMILIES), **blocks,
         qk_norm_per_head=family != "olmo2",  # Olmo2Attention: q_norm over H·d, k_norm over Hkv·d
         pre_norms=family != "olmo2", sandwich_norms=family in (*GEMMA_FAMILIES, "olmo2"),
         embedding_scale=family in GEMMA_FAMILIES, gated_mlp=not gpt2,
@@ -399,6 +457,39 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
         max_position_embeddings=_positive_int(config, "max_position_embeddings", where)
         if config.get("max_position_embeddings") is not None else None,
         source_name=_source_name(config), quantization=read_quantization_config(config, where))
+
+
+def _dsa(config: Mapping, family: str, where: str) -> dict:
+    """DeepSeek sparse attention's three fields (DeepSeek-V3.2, GLM-5), each a positive integer."""
+    if family not in DSA_FAMILIES:
+        return {}
+    return {f: _positive_int(config, f, where) for f in DSA_FIELDS}
+
+
+def _gated_deltanet(config: Mapping, family: str, layers: int, where: str) -> dict:
+    """Qwen3-Next's and Qwen3.5's Gated DeltaNet layers: their sizes, and how many of the layers they are:
+    layer_types ("linear_attention" / "full_attention" per layer), or every full_attention_interval-th layer
+    full attention (Qwen3NextConfig's and Qwen3_5TextConfig's default interval, 4). Their full-attention layers
+    gate the output (attn_output_gate, true unless the config says otherwise)."""
+    if family not in GDN_FAMILIES:
+        return {}
+    sizes = {f: _positive_int(config, f, where) for f in GDN_FIELDS}
+    if sizes["linear_num_value_heads"] % sizes["linear_num_key_heads"]:
+        raise RooflineInputError("linear_num_value_heads", f"{sizes['linear_num_value_heads']} is not a multiple of "
+                                 f"linear_num_key_heads={sizes['linear_num_key_heads']} in {where}")
+    types = config.get("layer_types")
+    if types is not None:
+        allowed = ("linear_attention", "full_attention")
+        if not isinstance(types, list) or len(types) != layers or not all(t in allowed for t in types):
+            raise RooflineInputError("layer_types", f"must list {layers} of {', '.join(allowed)} in {where}, got "
+                                     f"{shown(types)}")
+        linear = types.count("linear_attention")
+    else:
+        interval = _positive_int(config, "full_attention_interval", where) \
+            if config.get("full_attention_interval") is not None else 4
+        linear = layers - layers // interval  # layer i is full attention when (i + 1) is a multiple of it
+    return {"num_linear_layers": linear, "conv_kernel": sizes.pop("linear_conv_kernel_dim"), **sizes,
+            "chunk_size": GDN_CHUNK, "attn_output_gate": _bool(config, "attn_output_gate", True, where)}
 
 
 def _fraction(config: Mapping, field_name: str, where: str) -> float:
@@ -433,7 +524,7 @@ def _experts(config: Mapping, family: str, where: str) -> tuple[int, int, dict]:
     sizes = {}
     if family not in EXPERTS_AS_WIDE_AS_MLP:  # Mixtral's and gpt-oss's experts are intermediate_size wide
         sizes["moe_intermediate_size"] = _positive_int(config, "moe_intermediate_size", where)
-    if family == "qwen2_moe":  # Qwen2MoeSparseMoeBlock: one shared expert, its own width, a sigmoid gate
+    if family in GATED_SHARED_EXPERT_FAMILIES:  # Qwen2MoeSparseMoeBlock: one shared expert, its own width, a gate
         sizes["num_shared_experts"] = 1
         sizes["shared_expert_intermediate_size"] = _positive_int(config, "shared_expert_intermediate_size", where)
         sizes["shared_expert_gate"] = True
@@ -454,7 +545,7 @@ def _dense_layers(config: Mapping, family: str, layers: int, where: str) -> int:
         step = _positive_int(config, "moe_layer_freq", where) if config.get("moe_layer_freq") is not None else 1
         # layers first, first + step, ... are MoE: ceil((layers - first) / step) of them (no loop over layers)
         return layers - -(-(layers - first) // step)
-    if family in ("qwen3_moe", "qwen2_moe"):
+    if family in ("qwen3_moe", "qwen2_moe", "qwen3_next", "qwen3_5_moe_text"):
         step = _positive_int(config, "decoder_sparse_step", where) \
             if config.get("decoder_sparse_step") is not None else 1
         dense = config.get("mlp_only_layers")

@@ -46,8 +46,12 @@ from ..models import ModelConfig
 from ..workload import Workload, as_floats, element_bytes
 from .attention import GQA, GQA_LOCAL, AttentionShape, attention, causal_scores_per_head, gqa_attention  # noqa: F401
 from .core import *  # noqa: F401,F403
-from .core import (FULL, OTHER, QUANTISED, TRAFFIC_BITS, VERIFY, WIDTH_FIELDS, ALL_PHASES, Operator, T, T_logits,
-                   T_rows, V, _paren, _traffic, h, linear, model_norm, residual_add, s_pos)  # noqa: F401
+from .core import (FIXED_STATE, FULL, INDEX, OTHER, QUANTISED, TRAFFIC_BITS, VERIFY, WIDTH_FIELDS, ALL_PHASES,
+                   Operator, T, T_logits, T_rows, V, _paren, _traffic, h, linear, model_norm, residual_add,
+                   s_pos)  # noqa: F401
+from .deltanet import gated_deltanet
+from .dsa import indexer  # noqa: F401
+from .mamba import mamba2
 from .medusa import medusa_heads
 from .mla import mla_attention
 from .mlp import CLAMPED_SWIGLU_EXTRA_FLOPS, mlp, plain_mlp, shared_expert_gate  # noqa: F401
@@ -66,7 +70,7 @@ def operator_list(model: ModelConfig, workload: Workload, phase: str | None = No
     post = model.sandwich_norms
     layer = [
         *([model_norm(model, "attn_norm", w)] if pre else []),
-        *(mla_attention(model, w, phase) if model.mla else gqa_attention(model, w)),
+        *sequence_mixers(model, w, phase),
         *_allreduce("attn_allreduce", w.tp),
         *([model_norm(model, "post_attn_norm", w)] if post else []),
         residual_add("attn_add"),
@@ -76,6 +80,9 @@ def operator_list(model: ModelConfig, workload: Workload, phase: str | None = No
         *([model_norm(model, "post_mlp_norm", w)] if post else []),
         residual_add("mlp_add"),
     ]
+    if model.one_block_per_layer:  # Nemotron-H: each layer is one norm, one mixer or MLP, one residual add
+        layer = [model_norm(model, "norm", w), *sequence_mixers(model, w, phase), *mlp(model, w),
+                 *_allreduce("allreduce", w.tp), residual_add("add")]
     # Gemma scales the embeddings by sqrt(h): one multiply per element
     embed_flops = T * h if model.embedding_scale else ZERO
     head = QUANTISED if w.quantize_head else FULL  # GPTQ and AWQ keep embed_tokens and lm_head at 16 bits
@@ -102,6 +109,26 @@ def operator_list(model: ModelConfig, workload: Workload, phase: str | None = No
 
 
 
+def _tagged(ops: list[Operator], layers: str) -> list[Operator]:
+    """The operators of one kind of layer in a hybrid model: those that would run in every layer run in
+    ``layers`` only (its Gated DeltaNet, Mamba-2 or attention layers)."""
+    return [replace(op, layers=layers) if op.layers == "all" else op for op in ops]
+
+
+def sequence_mixers(model: ModelConfig, w: Workload, phase: str | None) -> list[Operator]:
+    """What mixes tokens in each kind of layer: grouped-query attention or MLA (with DeepSeek sparse attention's
+    indexer), and in a hybrid model Gated DeltaNet ("linear" layers) or Mamba-2 ("mamba"), each in its own layers."""
+    ops: list[Operator] = []
+    if model.num_linear_layers:
+        ops += _tagged(gated_deltanet(model, w), "linear")
+    if model.num_mamba_layers:
+        ops += _tagged(mamba2(model, w), "mamba")
+    if model.num_attention_layers:
+        attention_ops = mla_attention(model, w, phase) if model.mla else gqa_attention(model, w)
+        ops += _tagged(attention_ops, "attn") if model.hybrid else attention_ops
+    return ops
+
+
 def check_phases(phases: object) -> tuple[str, ...]:
     """One phase name or a non-empty sequence of them, as a tuple; a named error otherwise."""
     if isinstance(phases, str) and phases in ALL_PHASES:
@@ -118,7 +145,8 @@ def check_phases(phases: object) -> tuple[str, ...]:
 
 def check_tensor_parallel(model: ModelConfig, tp: int) -> None:
     """Tensor parallelism splits heads and the MLPs (experts' too) evenly: each must divide by ``tp``."""
-    split = ("num_attention_heads", "intermediate_size", "expert_intermediate_size")
+    split = ("num_attention_heads", "intermediate_size", "expert_intermediate_size", "linear_num_key_heads",
+             "linear_num_value_heads", "mamba_num_heads")
     for field_name in split:
         if getattr(model, field_name) % tp:
             divisors = [n for n in range(1, 129) if all(getattr(model, f) % n == 0 for f in split)]
@@ -167,11 +195,37 @@ def kv_cache_elements(model: ModelConfig, workload: Workload, seq_len) -> np.nda
     """
     env = symbol_values(model, replace(workload, batch=1, seq_len=1), "decode")
     per_position = sum(model.layer_count(op.layers) * op.traffic["kv_write"](env)
-                       for op in operator_list(model, workload, "decode") if "kv_write" in op.traffic)
-    per_position /= model.num_hidden_layers  # the writers run in every layer: per layer
+                       for op in operator_list(model, workload, "decode")
+                       if "kv_write" in op.traffic and op.precision in (QUANTISED, FULL))
+    attention_layers = model.num_attention_layers
+    per_position /= max(attention_layers, 1)  # the writers run in every attention layer: per layer
     seq = np.asarray(seq_len, dtype=float)
     windowed = seq if model.sliding_window is None else np.minimum(seq, model.sliding_window)
     return per_position * (model.layer_count("global") * seq + model.num_sliding_layers * windowed)
+
+
+def index_cache_elements(model: ModelConfig, workload: Workload, seq_len) -> np.ndarray:
+    """DeepSeek sparse attention's indexer cache per sequence at ``seq_len`` positions: one d_i-wide key per
+    position and layer (what index_k_cache writes), at workload.INDEX_KEY_BITS each. 0 without DSA."""
+    env = symbol_values(model, replace(workload, batch=1, seq_len=1), "decode")
+    per_position = sum(model.layer_count(op.layers) * op.traffic["kv_write"](env)
+                       for op in operator_list(model, workload, "decode")
+                       if "kv_write" in op.traffic and op.precision == INDEX)
+    return per_position * np.asarray(seq_len, dtype=float)
+
+
+def state_bytes(model: ModelConfig, workload: Workload) -> float:
+    """The recurrent and convolution states one sequence keeps, per device, whatever its length: Gated DeltaNet's
+    Hv·dk·dv and Mamba-2's H·P·N per layer at workload.RECURRENT_STATE_BITS, the short convolutions' (w_conv - 1)
+    × channels at 16 bits. 0 for a model without such layers.
+
+    Qwen3-Next-80B-A3B: 36 layers · (32·128·128 · 4 B + 3 · 8192 · 2 B) = 36 · 2,146,304 = 77,266,944 B.
+    """
+    env = symbol_values(model, replace(workload, batch=1, seq_len=1), "decode")
+    widths = element_bytes(workload)
+    return float(sum(model.layer_count(op.layers) * op.traffic["kv_write"](env) * widths[op.width("kv_write")]
+                     for op in operator_list(model, workload, "decode")
+                     if "kv_write" in op.traffic and op.precision in FIXED_STATE))
 
 
 def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[str, np.ndarray]:
@@ -206,6 +260,17 @@ def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[st
         positions = 1.0
     if model.max_position_embeddings is not None:
         positions = _minimum(positions, float(model.max_position_embeddings))
+    topk = model.index_topk
+    kv_len_top, computed_top, _, _ = _span(workload, phase, batch, seq, heads, topk)
+    _, computed_all, _, _ = _span(workload, phase, batch, seq, heads, None)
+    if phase == "prefill":  # each of the s queries keeps min(s, index_topk) of the keys
+        full_top = stored_top = batch * heads * seq * (_minimum(seq, float(topk)) if topk else seq)
+        positions_scored = computed_all / heads
+        chunk, carried = _minimum(seq, float(model.chunk_size or 1)), batch * 0.0
+    else:
+        full_top = stored_top = computed_top
+        positions_scored = computed_all / heads
+        chunk, carried = 1.0, batch
     experts, per_token = model.num_experts, model.experts_per_token
     r_kv_, d_rope_ = float(model.kv_lora_rank or 0), float(model.qk_rope_head_dim)
     return {
@@ -223,6 +288,14 @@ def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[st
         "H": heads, "r_q": float(model.q_lora_rank or 0), "r_kv": r_kv_,
         "d_nope": float(model.qk_nope_head_dim), "d_rope": d_rope_, "d_v": float(model.v_head_dim),
         "d_qk": float(model.qk_nope_head_dim) + d_rope_, "d_c": r_kv_ + d_rope_,
+        "H_i": float(model.index_n_heads), "d_i": float(model.index_head_dim),
+        "n_pos": positions_scored, "n_sel": computed_top / heads, "s_kv_top": kv_len_top,
+        "n_scores_top": computed_top, "n_scores_full_top": full_top, "n_scores_stored_top": stored_top,
+        "Hk_l": model.linear_num_key_heads / p, "Hv_l": model.linear_num_value_heads / p,
+        "dk_l": float(model.linear_key_head_dim), "dv_l": float(model.linear_value_head_dim),
+        "H_m": model.mamba_num_heads / p, "P_m": float(model.mamba_head_dim), "N_m": float(model.ssm_state_size),
+        "G_m": max(model.mamba_n_groups / p, 1.0) if model.mamba_n_groups else 0.0,
+        "w_conv": float(model.conv_kernel), "c": chunk, "b_prev": carried,
     }
 
 
@@ -253,7 +326,8 @@ def operator_costs(model: ModelConfig, workload: Workload, phase: str
     saving; equal to ``flops`` elsewhere) and one ``<kind>_bytes`` entry per traffic kind.
     """
     env = symbol_values(model, workload, phase)
-    env_full = {**env, "n_scores": env["n_scores_full"], "n_scores_w": env["n_scores_full_w"]}
+    env_full = {**env, "n_scores": env["n_scores_full"], "n_scores_w": env["n_scores_full_w"],
+                "n_scores_top": env["n_scores_full_top"]}
     widths = element_bytes(workload)
     costs = []
     for op in operator_list(model, workload, phase):

@@ -91,11 +91,12 @@ def gqa_attention(model: ModelConfig, w: Workload) -> list[Operator]:
     window in its local layers, the plain ones over the whole context in its global layers.
     """
     bias = model.attention_bias
+    gate = 2 if model.attn_output_gate else 1  # Qwen3-Next: q_proj also produces each query element's gate
     if model.fused_projections:
         projections = [linear("qkv_proj", QKV, h, Hd + 2 * Hkvd, bias=bias,
                               writes={"act_write": T * Hd, "kv_write": 2 * T * Hkvd})]
     else:
-        projections = [linear("q_proj", QKV, h, Hd, bias=bias),
+        projections = [linear("q_proj", QKV, h, gate * Hd, bias=bias),
                        linear("k_proj", QKV, h, Hkvd, bias=bias, out="kv_write"),
                        linear("v_proj", QKV, h, Hkvd, bias=bias, out="kv_write")]
     if model.qk_norm:  # per head: one d-wide gain for q and one for k; whole-width (OLMo 2): H·d and Hkv·d
@@ -118,6 +119,9 @@ def gqa_attention(model: ModelConfig, w: Workload) -> list[Operator]:
         *(rope if model.position_embedding == "rope" else []),  # GPT-2 adds learned positions to the embedding
         *kernels,
         *(sinks if model.attention_sinks else []),
+        *([Operator("attn_gate", OTHER, 5 * T * Hd, {"act_read": 2 * T * Hd, "act_write": T * Hd},
+                    note="gated attention (Qwen3-Next): the output times sigmoid of the gate q_proj produced, "
+                         "5 FLOPs per element (sigmoid's 4 and the multiply)")] if model.attn_output_gate else []),
         linear("o_proj", OTHER, Hd, h, bias=model.o_proj_bias),
     ]
 

@@ -24,16 +24,25 @@ GROUPS = (QKV, MLP, ATTN)
 # attention, the activation function and the all-reduce at 16 bits or more, the norm gains, the MoE
 # router and (unless quantize_head) embed_tokens and lm_head too. At 16 bits the two are the same.
 QUANTISED, FULL = "quantised", "full"
+# Three more precisions, FULL but for what their cache-like traffic (kv_read, kv_write) holds:
+#   STATE  a recurrent state (Gated DeltaNet, Mamba-2) at state_bits (workload.RECURRENT_STATE_BITS, fp32);
+#   CONV   a short convolution's state, kept in the model's 16-bit format (stream_bits);
+#   INDEX  DeepSeek sparse attention's indexer cache: FP8 keys with an fp32 scale per 128 (index_bits).
+STATE, CONV, INDEX = "state", "conv", "index"
 WIDTHS = {
     QUANTISED: {"weight": "weight_bits", "act_read": "act_bits", "act_write": "act_bits",
                 "kv_read": "kv_bits", "kv_write": "kv_bits", "link": "act_bits"},
     FULL: {"weight": "full_weight_bits", "act_read": "stream_bits", "act_write": "stream_bits",
            "kv_read": "kv_bits", "kv_write": "kv_bits", "link": "stream_bits"},
 }
+WIDTHS[STATE] = {**WIDTHS[FULL], "kv_read": "state_bits", "kv_write": "state_bits"}
+WIDTHS[CONV] = {**WIDTHS[FULL], "kv_read": "stream_bits", "kv_write": "stream_bits"}
+WIDTHS[INDEX] = {**WIDTHS[FULL], "kv_read": "index_bits", "kv_write": "index_bits"}
+FIXED_STATE = (STATE, CONV)  # precisions whose kv traffic is a per-sequence state, whatever the length
 TRAFFIC_BITS = WIDTHS[QUANTISED]  # the traffic kinds, each with the width a quantised operator moves it at
-WIDTH_FIELDS = ("weight_bits", "full_weight_bits", "act_bits", "stream_bits", "kv_bits")
+WIDTH_FIELDS = ("weight_bits", "full_weight_bits", "act_bits", "stream_bits", "kv_bits", "state_bits", "index_bits")
 WIDTH_SYMBOLS = {"weight_bits": "w", "full_weight_bits": "w_{16}", "act_bits": "a", "stream_bits": "a_{16}",
-                 "kv_bits": "kv"}  # as the formulas write each width's bytes per element
+                 "kv_bits": "kv", "state_bits": "st", "index_bits": "ix"}  # as the formulas write each width's bytes
 MEMORY_TRAFFIC = ("weight", "act_read", "act_write", "kv_read", "kv_write")  # HBM; not the link
 
 # Symbols. Their values per phase come from symbol_values(); their meaning, for the report:
@@ -51,6 +60,14 @@ ring = Sym("2(p-1)/p")
 s_kv_w, n_scores_w, n_scores_stored_w = Sym("s_kv_w"), Sym("n_scores_w"), Sym("n_scores_stored_w")
 H, r_q, r_kv = Sym("H"), Sym("r_q"), Sym("r_kv")
 d_nope, d_rope, d_v, d_qk, d_c = Sym("d_nope"), Sym("d_rope"), Sym("d_v"), Sym("d_qk"), Sym("d_c")
+# DeepSeek sparse attention (DSA): the indexer and the top-k attention
+H_i, d_i = Sym("H_i"), Sym("d_i")
+n_pos, n_sel = Sym("n_pos"), Sym("n_sel")
+s_kv_top, n_scores_top, n_scores_stored_top = Sym("s_kv_top"), Sym("n_scores_top"), Sym("n_scores_stored_top")
+# Gated DeltaNet and Mamba-2: heads and widths of the recurrent layers, the chunk, the short convolution
+Hk_l, Hv_l, dk_l, dv_l = Sym("Hk_l"), Sym("Hv_l"), Sym("dk_l"), Sym("dv_l")
+H_m, P_m, N_m, G_m = Sym("H_m"), Sym("P_m"), Sym("N_m"), Sym("G_m")
+w_conv, c_chunk, b_prev = Sym("w_conv"), Sym("c"), Sym("b_prev")
 
 SYMBOLS = {
     "b": "batch size (sequences)",
@@ -90,15 +107,39 @@ SYMBOLS = {
     "d_v": "MLA: v_head_dim, each head's value width",
     "d_qk": "MLA: d_nope + d_rope, each head's query/key width",
     "d_c": "MLA: r_kv + d_rope, the elements cached per token and layer (the latent and the rotary key)",
+    "H_i": "DSA: index_n_heads, the indexer's heads (replicated under tensor parallelism)",
+    "d_i": "DSA: index_head_dim, each indexer head's query/key width (one key per token, shared by the heads)",
+    "n_pos": "DSA: cached positions the indexer scores, over the batch's query tokens: b·s·(s+1)/2 causal "
+             "prefill, b·s_kv decode, b·n·s_kv verify",
+    "n_sel": "DSA: positions the top-k selects, over the batch's query tokens (each query keeps at most index_topk)",
+    "s_kv_top": "DSA: positions each query attends to, min(s_kv, index_topk)",
+    "n_scores_top": "DSA: attention scores over the selected positions (n_scores with s_kv_top; causal prefill: "
+                    "query i sees min(i, index_topk))",
+    "n_scores_stored_top": "DSA: scores unfused attention materialises over the selected positions",
+    "Hk_l": "Gated DeltaNet: linear_num_key_heads, the query/key heads (per device under tensor parallelism)",
+    "Hv_l": "Gated DeltaNet: linear_num_value_heads, the value heads, each with its own state (per device)",
+    "dk_l": "Gated DeltaNet: linear_key_head_dim",
+    "dv_l": "Gated DeltaNet: linear_value_head_dim",
+    "H_m": "Mamba-2: mamba_num_heads (per device under tensor parallelism)",
+    "P_m": "Mamba-2: mamba_head_dim, each head's channels",
+    "N_m": "Mamba-2: ssm_state_size, the state's width per channel",
+    "G_m": "Mamba-2: n_groups, the groups sharing one B and one C (per device)",
+    "w_conv": "the short causal convolution's kernel (linear_conv_kernel_dim, conv_kernel)",
+    "c": "chunk of the chunked scan: the model's chunk size, or the prompt when shorter (prefill); 1 in decode and "
+         "verify (the recurrent step)",
+    "b_prev": "sequences that bring a recurrent state in: 0 in prefill (a prompt starts from zeros), b in decode "
+              "and verify",
 }
 VERIFY_ONLY_SYMBOLS = frozenset({"K"})  # used by the verify phase's operators alone
 # Symbols fixed by the model and the workload's switches: the same at every batch x length grid point.
 MODEL_SYMBOLS = frozenset({"h", "d", "H·d", "Hkv·d", "f", "f_e", "f_s", "V", "E", "2(p-1)/p", "K",
-                           "H", "r_q", "r_kv", "d_nope", "d_rope", "d_v", "d_qk", "d_c"})
+                           "H", "r_q", "r_kv", "d_nope", "d_rope", "d_v", "d_qk", "d_c", "H_i", "d_i",
+                           "Hk_l", "Hv_l", "dk_l", "dv_l", "H_m", "P_m", "N_m", "G_m", "w_conv"})
 # Which decoder layers run an operator (ModelConfig.layer_count): every layer; the dense or the MoE
 # layers of a model that mixes them; the sliding-window (local) or the full-context (global) layers;
-# "once": not a decoder-layer operator (embedding, final norm, lm_head, Medusa heads).
-LAYER_KINDS = ("all", "dense", "moe", "local", "global", "once")
+# "once": not a decoder-layer operator (embedding, final norm, lm_head, Medusa heads). Hybrid models: the
+# Gated DeltaNet ("linear") or Mamba-2 ("mamba") layers, and those with softmax attention ("attn").
+LAYER_KINDS = ("all", "dense", "moe", "local", "global", "once", "linear", "mamba", "attn")
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@ from ..expr import ZERO
 from ..models import ModelConfig
 from ..workload import Workload
 from .attention import AttentionShape, attention
-from .core import (OTHER, QKV, QUANTISED, Operator, H, T, b, d_c, d_nope, d_qk, d_rope, d_v, h, linear, r_kv, r_q,
-                   rms_norm, s_kv)
+from .core import (OTHER, QKV, QUANTISED, Operator, H, T, b, d_c, d_nope, d_qk, d_rope, d_v, h, linear, n_scores,
+                   n_scores_stored, n_scores_stored_top, n_scores_top, r_kv, r_q, rms_norm, s_kv, s_kv_top)
+from .dsa import indexer
 
 def mla_attention(model: ModelConfig, w: Workload, phase: str | None) -> list[Operator]:
     """Multi-head latent attention (DeepSeek-V2/V3, arXiv:2405.04434 §2.1): K and V of every head are
@@ -34,6 +35,13 @@ def mla_attention(model: ModelConfig, w: Workload, phase: str | None) -> list[Op
     """
     norm = w.norm_flops_per_element
     absorbed_decode = w.mla == "absorbed" and phase != "prefill"
+    # DeepSeek sparse attention (DSA): the indexer picks index_topk positions per query, and attention
+    # scores and reads those only (a prompt's own K and V, fresh activations in prefill, are read once whole)
+    sparse = model.index_topk is not None
+    span = s_kv_top if sparse and phase != "prefill" else s_kv
+    scores = {"scores": n_scores_top, "stored": n_scores_stored_top} if sparse else \
+        {"scores": n_scores, "stored": n_scores_stored}
+    dsa = indexer(w) if sparse else []
     cache_latent = w.mla == "absorbed"
     if model.q_lora_rank:
         query = [linear("q_a_proj", QKV, h, r_q, bias=model.attention_bias), rms_norm("q_a_norm", norm, width=r_q),
@@ -47,9 +55,9 @@ def mla_attention(model: ModelConfig, w: Workload, phase: str | None) -> list[Op
     if absorbed_decode:
         rope = Operator("rope", OTHER, w.rope_flops_per_element * rope_elements,
                         {"act_read": rope_elements, "act_write": rope_elements}, note=rope_note)
-        shape = AttentionShape(qk_width=d_c, pv_width=r_kv, q=T * H * d_c, k=b * s_kv * d_c, v=None
-                               if w.attention_io == "fused" else b * s_kv * r_kv, out=T * H * r_kv)
-        return [*query, *latent,
+        shape = AttentionShape(qk_width=d_c, pv_width=r_kv, q=T * H * d_c, k=b * span * d_c, v=None
+                               if w.attention_io == "fused" else b * span * r_kv, out=T * H * r_kv, **scores)
+        return [*query, *latent, *dsa,
                 Operator("q_absorb", QKV, 2 * T * H * d_nope * r_kv,
                          {"weight": H * d_nope * r_kv, "act_read": T * H * d_nope, "act_write": T * H * r_kv},
                          note="each head's q_nope times its W_UK (the key half of kv_b_proj): the query in latent space",
@@ -68,9 +76,9 @@ def mla_attention(model: ModelConfig, w: Workload, phase: str | None) -> list[Op
                     {"act_read": rope_elements, "act_write": T * H * d_rope + (T * d_rope if cache_latent else ZERO),
                      **({} if cache_latent else {"kv_write": T * H * d_rope})},
                     note=rope_note + ("" if cache_latent else "; the rotary key is written to every head's cached K"))
-    shape = AttentionShape(qk_width=d_qk, pv_width=d_v, q=T * H * d_qk, k=b * s_kv * H * d_qk,
-                           v=b * s_kv * H * d_v, out=T * H * d_v, kv_kind=kind)
-    return [*query, *latent,
+    shape = AttentionShape(qk_width=d_qk, pv_width=d_v, q=T * H * d_qk, k=b * span * H * d_qk,
+                           v=b * span * H * d_v, out=T * H * d_v, kv_kind=kind, **scores)
+    return [*query, *latent, *dsa,
             linear("kv_b_proj", QKV, r_kv, H * (d_nope + d_v), out=writes),
             rope,
             *attention(w.attention_io, w.softmax_flops_per_element, shape),
