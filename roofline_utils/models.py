@@ -631,8 +631,12 @@ def _with_family_defaults(config: Mapping, family: str, where: str = "config") -
             and config["num_nextn_predict_layers"] > 0:
         notes.append("the multi-token-prediction module (num_nextn_predict_layers) is left out: it serves "
                      "speculative decoding, not the base forward pass")
-    if family in MLA_FAMILIES:
+    if family in (*MLA_FAMILIES, "qwen3_5_moe_text"):  # no dense MLP width: every layer is MoE (or first_k_dense)
         config.setdefault("intermediate_size", config.get("moe_intermediate_size"))
+    if family in GDN_FAMILIES and isinstance(config.get("mtp_num_hidden_layers"), int) \
+            and config["mtp_num_hidden_layers"] > 0:
+        notes.append("the multi-token-prediction layer (mtp_num_hidden_layers) is left out: it serves speculative "
+                     "decoding, not the base forward pass")
     if family == "gpt_oss":
         for field_name, default in GPT_OSS_DEFAULTS.items():
             if config.get(field_name) is None:

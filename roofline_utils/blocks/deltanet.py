@@ -26,7 +26,7 @@ from __future__ import annotations
 from ..models import ModelConfig
 from ..workload import Workload
 from .core import (ATTN, CONV, OTHER, QKV, STATE, Hk_l, Hv_l, Operator, T, b, b_prev, c_chunk, dk_l, dv_l, h,
-                   linear, w_conv)
+                   linear, w_conv, w_state)
 
 
 
@@ -36,7 +36,7 @@ def short_conv(name: str, channels, bias: bool) -> Operator:
     (a multiply-add per tap, + 1 with a bias) and SiLU's 4; reads the w_conv·channels weights, its input and the
     (w_conv - 1)·channels state it carries per sequence (none in prefill), writes its output and the new state."""
     per_element = 2 * w_conv + 4 + (1 if bias else 0)
-    state = (w_conv - 1) * channels
+    state = w_state * channels
     return Operator(name, OTHER, per_element * T * channels,
                     {"weight": w_conv * channels + (channels if bias else 0), "act_read": T * channels,
                      "act_write": T * channels, "kv_read": b_prev * state, "kv_write": b * state},
