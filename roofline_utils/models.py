@@ -41,6 +41,7 @@ SUPPORTED_ARCHITECTURES = {
     "Qwen3NextForCausalLM": "qwen3_next",  # Gated DeltaNet and gated attention, 3 to 1; MoE with a shared expert
     "Qwen3_5ForCausalLM": "qwen3_5_text",  # Qwen3.5's text model (the checkpoints wrap it, see WRAPPERS)
     "Qwen3_5MoeForCausalLM": "qwen3_5_moe_text",
+    "NemotronHForCausalLM": "nemotron_h",  # Mamba-2, attention, MLP and MoE layers, one per layer
 }
 # Vision-language wrappers whose text model sits in text_config: the wrapper's model_type, and the text
 # model's family when text_config names neither its architectures nor its model_type.
@@ -70,7 +71,8 @@ PHIMOE_DEFAULTS = {"num_local_experts": 16, "num_experts_per_tok": 2}  # PhimoeC
 EXPERT_COUNT_FIELD = {"mixtral": "num_local_experts", "qwen3_moe": "num_experts", "deepseek_v3": "n_routed_experts",
                       "gpt_oss": "num_local_experts", "qwen2_moe": "num_experts", "deepseek_v2": "n_routed_experts",
                       "phimoe": "num_local_experts", "deepseek_v32": "n_routed_experts",
-                      "glm_moe_dsa": "n_routed_experts", "qwen3_next": "num_experts", "qwen3_5_moe_text": "num_experts"}
+                      "glm_moe_dsa": "n_routed_experts", "qwen3_next": "num_experts", "qwen3_5_moe_text": "num_experts",
+                      "nemotron_h": "n_routed_experts"}
 # Qwen2-MoE's shared expert: one, shared_expert_intermediate_size wide, scaled by a sigmoid gate (Qwen3-Next and
 # Qwen3.5-MoE keep it)
 GATED_SHARED_EXPERT_FAMILIES = ("qwen2_moe", "qwen3_next", "qwen3_5_moe_text")
@@ -87,6 +89,13 @@ DSA_FIELDS = ("index_n_heads", "index_head_dim", "index_topk")
 GDN_FAMILIES = ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")
 GDN_FIELDS = ("linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim", "linear_value_head_dim",
               "linear_conv_kernel_dim")
+# Nemotron-H (NemotronHConfig): each layer one block, hybrid_override_pattern's characters (or layers_block_type's
+# names): M Mamba-2, * attention, - MLP, E MoE
+NEMOTRON_BLOCKS = {"M": "mamba", "*": "attention", "-": "mlp", "E": "moe"}
+NEMOTRON_BLOCK_NAMES = {"mamba": "M", "linear_attention": "M", "attention": "*", "full_attention": "*", "mlp": "-",
+                        "moe": "E"}
+MAMBA_FIELDS = ("mamba_num_heads", "mamba_head_dim", "ssm_state_size", "n_groups", "conv_kernel")
+MAMBA_CHUNK_DEFAULT = 128  # NemotronHConfig's chunk_size
 GDN_CHUNK = 64  # FLA's chunk_gated_delta_rule, which vLLM and SGLang run in prefill, works on 64-token chunks
 # GptOssConfig's defaults (transformers' configuration_gpt_oss.py) for the fields the operators read
 GPT_OSS_DEFAULTS = {"sliding_window": 128, "num_experts_per_tok": 4, "head_dim": 64}
@@ -156,7 +165,8 @@ class ModelConfig:
     sandwich_norms: bool = False  # a norm after attention and after the MLP (Gemma 2/3 too: 4 per layer; OLMo 2)
     norm_type: str = "rms"  # "rms" (RMSNorm, a gain) or "layer" (LayerNorm, a gain and a bias: GPT-2)
     embedding_scale: bool = False  # the embeddings are multiplied by sqrt(hidden_size) (Gemma)
-    position_embedding: str = "rope"  # "rope" (rotary, in attention) or "learned" (GPT-2's absolute wpe table)
+    position_embedding: str = "rope"  # "rope" (rotary, in attention), "learned" (GPT-2's absolute wpe table) or
+    # "none" (Nemotron-H: its few attention layers carry no positions; its Mamba-2 layers order the tokens)
     fused_projections: bool = False  # checkpoint holds qkv_proj and gate_up_proj as one matrix each (Phi-3)
     q_lora_rank: int | None = None  # MLA (DeepSeek-V3): query down-projection rank (None: a plain q_proj)
     kv_lora_rank: int | None = None  # MLA: the latent K/V width cached per token (None: not MLA)
@@ -187,6 +197,7 @@ class ModelConfig:
     conv_kernel: int = 0  # the recurrent layers' short convolution (linear_conv_kernel_dim, conv_kernel)
     chunk_size: int = 0  # the chunked scan's chunk in prefill (Gated DeltaNet 64; Mamba-2's chunk_size)
     one_block_per_layer: bool = False  # each layer one mixer or one MLP behind one norm (Nemotron-H)
+    moe_latent_size: int | None = None  # the experts' latent width (Nemotron 3 Super's latent MoE)
     num_channel_only_layers: int = 0  # layers with an MLP and no sequence mixer (Nemotron-H's - and E)
     num_mixer_only_layers: int = 0  # layers with a sequence mixer and no MLP (Nemotron-H's M and *)
 
@@ -420,11 +431,18 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
     experts, per_token, moe = _experts(config, family, where)
     dense_layers = _dense_layers(config, family, layers, where) if experts > 1 else 0
     window, sliding_layers = _sliding_layers(config, family, layers, where)
-    blocks = {**_dsa(config, family, where), **_gated_deltanet(config, family, layers, where)}
+    blocks = {**_dsa(config, family, where), **_gated_deltanet(config, family, layers, where),
+              **_nemotron_h(config, family, layers, where)}
+    if family == "nemotron_h":
+        dense_layers = blocks.pop("num_dense_layers")
     act_field = "hidden_activation" if config.get("hidden_activation") else "hidden_act"
+    if family == "nemotron_h":  # NemotronHConfig: mlp_hidden_act, default relu2 (mamba_hidden_act is the conv's SiLU)
+        act_field = "mlp_hidden_act"
+        config = {**config, "mlp_hidden_act": config.get("mlp_hidden_act") or "relu2"}
     act = config.get(act_field) or "silu"
     gpt2 = family == "gpt2"
-    allowed_acts = PLAIN_MLP_ACTIVATIONS if gpt2 else ("silu", "gelu_pytorch_tanh")
+    allowed_acts = PLAIN_MLP_ACTIVATIONS if gpt2 else ("relu2",) if family == "nemotron_h" else \
+        ("silu", "gelu_pytorch_tanh")
     if act not in allowed_acts:
         raise RooflineInputError("activation_function" if gpt2 else act_field, f"{shown(act)} in {where} is not "
                                  "supported", ", ".join(allowed_acts))
@@ -448,10 +466,10 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
         qk_norm=family in ("qwen3", "qwen3_moe", "gemma3_text", "olmo2", *GDN_FAMILIES), **blocks,
         qk_norm_per_head=family != "olmo2",  # Olmo2Attention: q_norm over H·d, k_norm over Hkv·d
         pre_norms=family != "olmo2", sandwich_norms=family in (*GEMMA_FAMILIES, "olmo2"),
-        embedding_scale=family in GEMMA_FAMILIES, gated_mlp=not gpt2,
+        embedding_scale=family in GEMMA_FAMILIES, gated_mlp=not gpt2 and family != "nemotron_h",
         # PhimoeDecoderLayer and PhimoeModel: nn.LayerNorm with elementwise_affine, a gain and a bias each
         norm_type="layer" if family in ("gpt2", "phimoe") else "rms",
-        lm_head_bias=family == "phimoe" and _bool(config, "lm_head_bias", False, where), position_embedding="learned" if gpt2 else "rope",
+        lm_head_bias=family == "phimoe" and _bool(config, "lm_head_bias", False, where), position_embedding="learned" if gpt2 else "none" if family == "nemotron_h" else "rope",
         fused_projections=family in ("phi3", "gpt2"),  # Phi-3's qkv_proj, GPT-2's c_attn
         notes=notes, **mla, **sizes,
         max_position_embeddings=_positive_int(config, "max_position_embeddings", where)
@@ -492,6 +510,50 @@ def _gated_deltanet(config: Mapping, family: str, layers: int, where: str) -> di
             "chunk_size": GDN_CHUNK, "attn_output_gate": _bool(config, "attn_output_gate", True, where)}
 
 
+def _nemotron_pattern(config: Mapping, where: str) -> str:
+    """Nemotron-H's layers as pattern characters: hybrid_override_pattern, or layers_block_type's names."""
+    pattern = config.get("hybrid_override_pattern")
+    if pattern is None and isinstance(config.get("layers_block_type"), list):
+        names = config["layers_block_type"]
+        if not all(isinstance(n, str) and n in NEMOTRON_BLOCK_NAMES for n in names):
+            raise RooflineInputError("layers_block_type", f"must list {', '.join(NEMOTRON_BLOCK_NAMES)} in {where}, "
+                                     f"got {shown(names)}")
+        pattern = "".join(NEMOTRON_BLOCK_NAMES[n] for n in names)
+    if not isinstance(pattern, str) or not pattern or any(c not in NEMOTRON_BLOCKS for c in pattern):
+        raise RooflineInputError("hybrid_override_pattern", f"must be a string of {', '.join(NEMOTRON_BLOCKS)} "
+                                 f"(Mamba-2, attention, MLP, MoE) in {where}, got {shown(pattern)}")
+    return pattern
+
+
+def _nemotron_h(config: Mapping, family: str, layers: int, where: str) -> dict:
+    """Nemotron-H's layer pattern and its Mamba-2 sizes: d_inner = mamba_num_heads · mamba_head_dim (expand ·
+    hidden_size in the configs), n_groups groups of B and C, a conv_kernel-wide convolution with a bias
+    (use_conv_bias, default true)."""
+    if family != "nemotron_h":
+        return {}
+    pattern = _nemotron_pattern(config, where)
+    if len(pattern) != layers:
+        raise RooflineInputError("hybrid_override_pattern", f"has {len(pattern)} layers, num_hidden_layers is "
+                                 f"{layers} in {where}")
+    counts = {c: pattern.count(c) for c in NEMOTRON_BLOCKS}
+    sizes = {f: _positive_int(config, f, where) for f in MAMBA_FIELDS}
+    if sizes["mamba_num_heads"] % sizes["n_groups"]:
+        raise RooflineInputError("n_groups", f"{sizes['n_groups']} does not divide mamba_num_heads="
+                                 f"{sizes['mamba_num_heads']} in {where}")
+    if counts["E"] and config.get("n_routed_experts") is None:
+        raise RooflineInputError("n_routed_experts", f"missing from {where}, whose pattern has MoE (E) layers")
+    latent = config.get("moe_latent_size")
+    return {"one_block_per_layer": True, "num_mamba_layers": counts["M"],
+            "num_channel_only_layers": counts["-"] + counts["E"], "num_mixer_only_layers": counts["M"] + counts["*"],
+            "num_dense_layers": counts["-"], "mamba_num_heads": sizes["mamba_num_heads"],
+            "mamba_head_dim": sizes["mamba_head_dim"], "ssm_state_size": sizes["ssm_state_size"],
+            "mamba_n_groups": sizes["n_groups"], "conv_kernel": sizes["conv_kernel"],
+            "mamba_conv_bias": _bool(config, "use_conv_bias", True, where),
+            "chunk_size": _positive_int(config, "chunk_size", where) if config.get("chunk_size") is not None
+            else MAMBA_CHUNK_DEFAULT,
+            "moe_latent_size": _positive_int(config, "moe_latent_size", where) if latent is not None else None}
+
+
 def _fraction(config: Mapping, field_name: str, where: str) -> float:
     value = config.get(field_name, 1.0)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:
@@ -530,6 +592,9 @@ def _experts(config: Mapping, family: str, where: str) -> tuple[int, int, dict]:
         sizes["shared_expert_gate"] = True
     elif config.get("n_shared_experts"):
         sizes["num_shared_experts"] = _positive_int(config, "n_shared_experts", where)
+        if family == "nemotron_h":  # NemotronHMOE: one shared expert of its own width
+            sizes["shared_expert_intermediate_size"] = sizes["num_shared_experts"] * _positive_int(
+                config, "moe_shared_expert_intermediate_size", where)
     return experts, per_token, sizes
 
 
@@ -633,6 +698,11 @@ def _with_family_defaults(config: Mapping, family: str, where: str = "config") -
                      "speculative decoding, not the base forward pass")
     if family in (*MLA_FAMILIES, "qwen3_5_moe_text"):  # no dense MLP width: every layer is MoE (or first_k_dense)
         config.setdefault("intermediate_size", config.get("moe_intermediate_size"))
+    if family == "nemotron_h":
+        config.setdefault("intermediate_size", config.get("moe_intermediate_size"))  # used by - layers only
+        if isinstance(config.get("num_nextn_predict_layers"), int) and config["num_nextn_predict_layers"] > 0:
+            notes.append("the multi-token-prediction layers (num_nextn_predict_layers) are left out: they serve "
+                         "speculative decoding, not the base forward pass")
     if family in GDN_FAMILIES and isinstance(config.get("mtp_num_hidden_layers"), int) \
             and config["mtp_num_hidden_layers"] > 0:
         notes.append("the multi-token-prediction layer (mtp_num_hidden_layers) is left out: it serves speculative "

@@ -1,5 +1,5 @@
 """Hybrid models whose recurrent layers keep a state instead of a KV cache: Gated DeltaNet (Qwen3-Next,
-Qwen3.5), checked against numbers worked out by hand from each config.
+Qwen3.5) and Mamba-2 (Nemotron 3 Super), checked against numbers worked out by hand from each config.
 
 The same rules as test_architectures.py: every expected value is a closed form on the config's numbers,
 never a value copied from the package's output; 16 bits (2 bytes per element) unless a test says otherwise;
@@ -195,6 +195,121 @@ def test_hybrid_presets_give_a_finite_table(name, tmp_path, capsys):
     from roofline_utils.cli import main
     out = tmp_path / "t.csv"
     assert main(["table", "--model", name, "--hardware", DEVICE, "--seq-len", "4096", "--out", str(out)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    numbers = pd.read_csv(out).select_dtypes("number").to_numpy()
+    assert np.isfinite(numbers).all() and (numbers >= 0).all()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Nemotron 3 Super (NemotronHForCausalLM, transformers' modeling_nemotron_h.py): one block per layer,
+# M Mamba-2, * attention, E latent MoE
+# ---------------------------------------------------------------------------------------------------
+NS = "nemotron-3-super-120b-a12b"
+NS_H, NS_V, NS_M, NS_ATT, NS_E = 4096, 131072, 40, 8, 40  # hidden, vocabulary, and the pattern's M, * and E
+NS_HM, NS_P, NS_N, NS_G, NS_CONV = 128, 64, 128, 8, 4  # Mamba-2: heads, head_dim, state, groups, kernel
+NS_HEADS, NS_KV, NS_D = 32, 2, 128
+NS_EXPERTS, NS_TOPK, NS_FE, NS_FS, NS_LATENT = 512, 22, 2688, 5376, 1024
+
+
+def nemotron_super_parameters(active: bool) -> int:
+    inner = NS_HM * NS_P  # 8192
+    channels = inner + 2 * NS_G * NS_N  # x, B and C through the convolution: 10,240
+    mamba = (NS_H * (2 * inner + 2 * NS_G * NS_N + NS_HM)  # in_proj: z, x, B, C, dt
+             + NS_CONV * channels + channels  # conv1d and its bias
+             + 3 * NS_HM  # A_log, dt_bias, D
+             + inner  # the gated RMSNorm's gain
+             + inner * NS_H)  # out_proj
+    attention = NS_H * NS_HEADS * NS_D + 2 * NS_H * NS_KV * NS_D + NS_HEADS * NS_D * NS_H  # q, k, v, o; no RoPE
+    expert = 2 * NS_LATENT * NS_FE  # up (latent → f_e) and down, not gated
+    moe = (NS_H * NS_EXPERTS + NS_EXPERTS  # the router and its e_score_correction_bias
+           + 2 * NS_H * NS_LATENT  # fc1_latent_proj, fc2_latent_proj
+           + (NS_TOPK if active else NS_EXPERTS) * expert
+           + 2 * NS_H * NS_FS)  # the shared expert (up, down)
+    return NS_M * mamba + NS_ATT * attention + NS_E * moe + 88 * NS_H + NS_H + 2 * NS_V * NS_H
+
+
+def test_nemotron_super_parameters_against_the_card():
+    # https://huggingface.co/nvidia/NVIDIA-Nemotron-3-Super-120B-A12B-BF16: 120B total, 12B active
+    model = preset(NS)
+    assert (model.num_mamba_layers, model.num_attention_layers, model.num_moe_layers) == (40, 8, 40)
+    assert model.parameter_count() == nemotron_super_parameters(False) == 120_668_707_840
+    assert model.parameter_count(active=True) == nemotron_super_parameters(True) == 12_770_237_440
+    assert abs(model.parameter_count() - 120e9) < 1e9
+    assert abs(model.parameter_count(active=True) - NS_V * NS_H - 12e9) < 0.5e9  # the embedding rows left out
+
+
+def test_nemotron_super_cache_and_state_bytes():
+    model = preset(NS)
+    kv_per_token = NS_ATT * 2 * NS_KV * NS_D * BYTES  # 8,192 B
+    state = NS_M * (NS_HM * NS_P * NS_N * STATE_BYTES + (NS_CONV - 1) * (NS_HM * NS_P + 2 * NS_G * NS_N) * BYTES)
+    assert (kv_per_token, state) == (8_192, 170_229_760)
+    for s in (1, 4096, 262144):
+        assert float(kv_cache_bytes(model, 1, s, 16)) == s * kv_per_token + state
+
+
+def test_nemotron_super_decode_by_hand():
+    b = T = 2
+    t = table(preset(NS), "decode", b, 4096)
+    scan = t.loc["ssm_scan"]
+    assert scan["flops"] == T * (NS_HM * (5 * NS_N * NS_P + 4 * NS_P + 6) + NS_G * 2 * NS_N)
+    assert scan["kv_read_bytes"] == scan["kv_write_bytes"] == b * NS_HM * NS_P * NS_N * STATE_BYTES
+    assert scan["weight_bytes"] == 3 * NS_HM * BYTES
+    assert t.loc["in_proj", "weight_bytes"] == NS_H * (2 * 8192 + 2 * 1024 + 128) * BYTES
+    assert t.loc["conv1d", "weight_bytes"] == (NS_CONV + 1) * 10240 * BYTES
+    assert t.loc["conv1d", "flops"] == (2 * NS_CONV + 5) * T * 10240
+    pairs = T * NS_TOPK
+    touched = NS_EXPERTS * (1 - (1 - NS_TOPK / NS_EXPERTS) ** T)  # distinct experts two tokens reach
+    up = t.loc["up_proj"]
+    assert up["flops"] == 2 * pairs * NS_LATENT * NS_FE
+    assert up["weight_bytes"] == pytest.approx(touched * NS_LATENT * NS_FE * BYTES, rel=1e-12)
+    assert t.loc["act", "flops"] == 2 * pairs * NS_FE  # ReLU²: max and square
+    assert t.loc["fc1_latent_proj", "flops"] == 2 * T * NS_H * NS_LATENT
+    assert t.loc["shared_up_proj", "weight_bytes"] == NS_H * NS_FS * BYTES
+    assert "rope" not in t.index  # Nemotron-H's attention carries no positions
+    counts = t["count"]
+    assert (counts["ssm_scan"], counts["qk_matmul"], counts["router"], counts["norm"], counts["add"]) == \
+        (40, 8, 40, 88, 88)
+
+
+@pytest.mark.parametrize("s, chunk", [(4096, 128), (100, 100)])
+def test_nemotron_super_prefill_runs_the_chunked_scan(s, chunk):
+    t = table(preset(NS), "prefill", 1, s)
+    per_token = NS_HM * (4 * NS_N * NS_P + NS_N * NS_P / chunk + 2 * chunk * NS_P + 2 * NS_P + 6) \
+        + NS_G * 2 * chunk * NS_N
+    assert t.loc["ssm_scan", "flops"] == pytest.approx(s * per_token, rel=1e-12)
+    assert t.loc["ssm_scan", "kv_read_bytes"] == 0
+
+
+def test_nemotron_config_with_infinity_and_block_names_reads():
+    text = rl.models._preset_files()[NS].read_text()
+    assert "Infinity" in text  # the real file's time_step_limit; Python's json reads it
+    config = json.loads(text)
+    names = {"M": "mamba", "*": "attention", "E": "moe"}
+    listed = {**config, "layers_block_type": [names[c] for c in config.pop("hybrid_override_pattern")]}
+    assert model_from_dict(listed, "x").parameter_count() == preset(NS).parameter_count()
+
+
+@pytest.mark.parametrize("change, field", [
+    ({"hybrid_override_pattern": "MEMX"}, "hybrid_override_pattern"),
+    ({"num_hidden_layers": 87}, "hybrid_override_pattern"),
+    ({"n_groups": 7}, "n_groups"),
+    ({"mamba_num_heads": None}, "mamba_num_heads"),
+])
+def test_bad_nemotron_configs_are_named_in_one_line(tmp_path, capsys, change, field):
+    from roofline_utils.cli import main
+    config = json.loads(rl.models._preset_files()[NS].read_text())
+    config = {k: v for k, v in {**config, **change}.items() if v is not None}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    assert main(["table", "--model", str(path), "--hardware", DEVICE]) == 2
+    err = capsys.readouterr().err
+    assert field in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_nemotron_preset_gives_a_finite_table(tmp_path, capsys):
+    from roofline_utils.cli import main
+    out = tmp_path / "t.csv"
+    assert main(["table", "--model", NS, "--hardware", DEVICE, "--seq-len", "4096", "--out", str(out)]) == 0
     assert "Traceback" not in capsys.readouterr().err
     numbers = pd.read_csv(out).select_dtypes("number").to_numpy()
     assert np.isfinite(numbers).all() and (numbers >= 0).all()

@@ -295,7 +295,7 @@ def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[st
         "dk_l": float(model.linear_key_head_dim), "dv_l": float(model.linear_value_head_dim),
         "H_m": model.mamba_num_heads / p, "P_m": float(model.mamba_head_dim), "N_m": float(model.ssm_state_size),
         "G_m": max(model.mamba_n_groups / p, 1.0) if model.mamba_n_groups else 0.0,
-        "w_conv": float(model.conv_kernel), "w_state": max(model.conv_kernel - 1.0, 0.0), "c": chunk, "b_prev": carried,
+        "l": float(model.moe_latent_size or 0), "w_conv": float(model.conv_kernel), "w_state": max(model.conv_kernel - 1.0, 0.0), "c": chunk, "b_prev": carried,
     }
 
 

@@ -67,6 +67,7 @@ s_kv_top, n_scores_top, n_scores_stored_top = Sym("s_kv_top"), Sym("n_scores_top
 # Gated DeltaNet and Mamba-2: heads and widths of the recurrent layers, the chunk, the short convolution
 Hk_l, Hv_l, dk_l, dv_l = Sym("Hk_l"), Sym("Hv_l"), Sym("dk_l"), Sym("dv_l")
 H_m, P_m, N_m, G_m = Sym("H_m"), Sym("P_m"), Sym("N_m"), Sym("G_m")
+L_moe = Sym("l")  # Nemotron 3 Super's latent MoE width
 w_conv, w_state, c_chunk, b_prev = Sym("w_conv"), Sym("w_state"), Sym("c"), Sym("b_prev")
 
 SYMBOLS = {
@@ -125,6 +126,7 @@ SYMBOLS = {
     "N_m": "Mamba-2: ssm_state_size, the state's width per channel",
     "G_m": "Mamba-2: n_groups, the groups sharing one B and one C (per device)",
     "w_conv": "the short causal convolution's kernel (linear_conv_kernel_dim, conv_kernel)",
+    "l": "latent MoE: moe_latent_size, the width the experts read and write (Nemotron 3 Super)",
     "w_state": "the inputs the short convolution keeps per channel and sequence: w_conv - 1",
     "c": "chunk of the chunked scan: the model's chunk size, or the prompt when shorter (prefill); 1 in decode and "
          "verify (the recurrent step)",
@@ -135,7 +137,7 @@ VERIFY_ONLY_SYMBOLS = frozenset({"K"})  # used by the verify phase's operators a
 # Symbols fixed by the model and the workload's switches: the same at every batch x length grid point.
 MODEL_SYMBOLS = frozenset({"h", "d", "H·d", "Hkv·d", "f", "f_e", "f_s", "V", "E", "2(p-1)/p", "K",
                            "H", "r_q", "r_kv", "d_nope", "d_rope", "d_v", "d_qk", "d_c", "H_i", "d_i",
-                           "Hk_l", "Hv_l", "dk_l", "dv_l", "H_m", "P_m", "N_m", "G_m", "w_conv", "w_state"})
+                           "Hk_l", "Hv_l", "dk_l", "dv_l", "H_m", "P_m", "N_m", "G_m", "w_conv", "w_state", "l"})
 # Which decoder layers run an operator (ModelConfig.layer_count): every layer; the dense or the MoE
 # layers of a model that mixes them; the sliding-window (local) or the full-context (global) layers;
 # "once": not a decoder-layer operator (embedding, final norm, lm_head, Medusa heads). Hybrid models: the

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..expr import ONE, Expr
 from ..models import ModelConfig
 from ..workload import Workload
-from .core import FULL, MLP, OTHER, E, E_read, I, I_e, I_s, Kernel, Operator, T, T_routed, h, linear
+from .core import FULL, MLP, OTHER, E, E_read, I, I_e, I_s, Kernel, L_moe, Operator, T, T_routed, h, linear
 
 CLAMPED_SWIGLU_EXTRA_FLOPS = 5  # gpt-oss's SwiGLU beyond the plain one: two clamps (1 + 2), the alpha scale, the + 1
 
@@ -21,7 +21,9 @@ def mlp(model: ModelConfig, w: Workload) -> list[Operator]:
     layers dense (``dense_`` operators, in those layers only).
     """
     if not model.gated_mlp:
-        return plain_mlp(model, w)
+        if model.num_experts > 1:
+            return plain_moe(model, w)
+        return plain_mlp(model, w, layers="dense" if model.num_mixer_only_layers else "all")
     geglu = model.hidden_act == "gelu_pytorch_tanh"
     per_element = w.geglu_flops_per_element if geglu else w.swiglu_flops_per_element
     act_note = ("GeGLU gelu_tanh(gate)·up, {:g} FLOPs per element (cube, scale, add, scale, tanh, add, halve, "
@@ -65,17 +67,46 @@ def shared_expert_gate(w: Workload, layers: str) -> list[Operator]:
                      note="sigmoid(gate) per token, 4 FLOPs, times each element of the shared expert's output")]
 
 
-def plain_mlp(model: ModelConfig, w: Workload) -> list[Operator]:
-    """GPT-2's MLP, not gated: up_proj (c_fc, h → f, bias), GELU, down_proj (c_proj, f → h, bias).
+RELU2_FLOPS = 2  # ReLU² (Nemotron-H's relu2): max(x, 0), then its square
+
+
+def plain_mlp(model: ModelConfig, w: Workload, prefix: str = "", width: Expr = I, n_in: Expr = h,
+              tokens: Expr = T, copies: Expr = ONE, layers: str = "all") -> list[Operator]:
+    """A MLP that is not gated: up_proj (h → f), the activation, down_proj (f → h). GPT-2's (c_fc, c_proj with
+    biases) and Nemotron-H's (its dense layers and its experts, relu2).
 
     GELU in its tanh form, 0.5·x·(1 + tanh(c·(x + 0.044715·x³))): the GeGLU count less its multiply by
-    up (9 FLOPs per element with GeGLU's default 10); reads the f-wide up output once, writes it once.
+    up (9 FLOPs per element with GeGLU's default 10); ReLU², 2 (max and square). Reads the f-wide up output
+    once, writes it once.
     """
-    per_element = w.geglu_flops_per_element - 1
+    if model.hidden_act == "relu2":
+        per_element, note = RELU2_FLOPS, f"ReLU² max(x, 0)², {RELU2_FLOPS} FLOPs per element"
+    else:
+        per_element = w.geglu_flops_per_element - 1
+        note = (f"GELU gelu_tanh(x), {per_element:g} FLOPs per element (cube, scale, add, scale, tanh, add, halve, "
+                "multiply x)")
     return [
-        linear("up_proj", MLP, h, I, bias=model.mlp_bias),
-        Operator("act", OTHER, per_element * T * I, {"act_read": T * I, "act_write": T * I},
-                 note=f"GELU gelu_tanh(x), {per_element:g} FLOPs per element (cube, scale, add, scale, tanh, add, "
-                      "halve, multiply x)"),
-        linear("down_proj", MLP, I, h, bias=model.mlp_bias),
+        linear(prefix + "up_proj", MLP, n_in, width, tokens=tokens, copies=copies, layers=layers, bias=model.mlp_bias),
+        Operator(prefix + "act", OTHER, per_element * tokens * width, {"act_read": tokens * width,
+                                                                       "act_write": tokens * width},
+                 layers, note=note),
+        linear(prefix + "down_proj", MLP, width, n_in, tokens=tokens, copies=copies, layers=layers, bias=model.mlp_bias),
     ]
+
+
+def plain_moe(model: ModelConfig, w: Workload) -> list[Operator]:
+    """Nemotron-H's mixture of experts (NemotronHMOE), its experts not gated (up, ReLU², down), in its MoE (E)
+    layers: the router (h → E, with the e_score_correction_bias), the routed experts on the T·k token-expert
+    pairs, the shared expert on every token. Nemotron 3 Super's latent MoE (moe_latent_size) projects each token
+    to the latent width l before the experts (fc1_latent_proj, h → l) and back after them (fc2_latent_proj):
+    the experts are l → f_e → l. Its dense (-) layers run a plain MLP of intermediate_size."""
+    latent = L_moe if model.moe_latent_size else h
+    experts = [
+        linear("router", OTHER, h, E, layers="moe", precision=FULL, bias=True),
+        *([linear("fc1_latent_proj", MLP, h, L_moe, layers="moe")] if model.moe_latent_size else []),
+        *plain_mlp(model, w, "", I_e, latent, T_routed, E_read, "moe"),
+        *([linear("fc2_latent_proj", MLP, L_moe, h, layers="moe")] if model.moe_latent_size else []),
+        *(plain_mlp(model, w, "shared_", I_s, layers="moe") if model.num_shared_experts else []),
+    ]
+    dense = plain_mlp(model, w, "dense_", layers="dense") if model.layer_count("dense") else []
+    return [*dense, *experts]
