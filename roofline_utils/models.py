@@ -42,6 +42,9 @@ SUPPORTED_ARCHITECTURES = {
     "Qwen3_5ForCausalLM": "qwen3_5_text",  # Qwen3.5's text model (the checkpoints wrap it, see WRAPPERS)
     "Qwen3_5MoeForCausalLM": "qwen3_5_moe_text",
     "NemotronHForCausalLM": "nemotron_h",  # Mamba-2, attention, MLP and MoE layers, one per layer
+    "MiniMaxM2ForCausalLM": "minimax_m2",  # GQA with whole-width q/k norms; 256 experts, no shared one
+    "GPTJForCausalLM": "gptj",  # attention and a GELU MLP in parallel behind one LayerNorm; partial rotary
+    "FalconForCausalLM": "falcon",  # parallel attention and MLP; multi-query (7B) or grouped K/V (40B)
 }
 # Vision-language wrappers whose text model sits in text_config: the wrapper's model_type, and the text
 # model's family when text_config names neither its architectures nor its model_type.
@@ -50,9 +53,10 @@ WRAPPERS = {
     "KimiK25ForConditionalGeneration": ("kimi_k25", "deepseek_v3"),
     "Qwen3_5ForConditionalGeneration": ("qwen3_5", "qwen3_5_text"),
     "Qwen3_5MoeForConditionalGeneration": ("qwen3_5_moe", "qwen3_5_moe_text"),
+    "Qwen3VLForConditionalGeneration": ("qwen3_vl", "qwen3_vl_text"),
 }  # Llama4ForConditionalGeneration is recognised only to be refused (see LLAMA4_UNSUPPORTED)
 # text_config model_types read as a family above: Kimi K2's text model is a DeepSeek-V3 (MLA + MoE)
-MODEL_TYPE_ALIASES = {"kimi_k2": "deepseek_v3"}
+MODEL_TYPE_ALIASES = {"kimi_k2": "deepseek_v3", "qwen3_vl_text": "qwen3"}  # Qwen3-VL's text model is a Qwen3
 # Gemma3TextConfig's defaults (transformers' configuration_gemma3.py) for the fields the wrapper's sparse
 # text_config leaves out (google/gemma-3-4b-it names 6 keys, gemma-3-27b-it 10).
 GEMMA3_TEXT_DEFAULTS = {"vocab_size": 262_208, "hidden_size": 2304, "intermediate_size": 9216,
@@ -63,7 +67,8 @@ GPT2_FIELDS = {"n_embd": "hidden_size", "n_head": "num_attention_heads", "n_laye
                "n_positions": "max_position_embeddings"}
 GPT2_POSITIONS_DEFAULT = 1024  # GPT2Config's n_positions
 # the tanh form of GELU (GPT-2's gelu_new, GPT2Config's default activation); GPT-2's MLP is not gated
-PLAIN_MLP_ACTIVATIONS = ("gelu_new", "gelu_pytorch_tanh")
+PLAIN_MLP_ACTIVATIONS = ("gelu_new", "gelu_pytorch_tanh", "gelu")  # gelu: Falcon's exact GELU, counted alike
+PLAIN_FAMILIES = ("gpt2", "gptj", "falcon")  # LayerNorm, a GELU MLP that is not gated
 # Hugging Face's MixtralConfig defaults, used when a Mixtral config leaves the fields out.
 MIXTRAL_DEFAULTS = {"num_local_experts": 8, "num_experts_per_tok": 2}
 PHIMOE_DEFAULTS = {"num_local_experts": 16, "num_experts_per_tok": 2}  # PhimoeConfig's
@@ -72,12 +77,12 @@ EXPERT_COUNT_FIELD = {"mixtral": "num_local_experts", "qwen3_moe": "num_experts"
                       "gpt_oss": "num_local_experts", "qwen2_moe": "num_experts", "deepseek_v2": "n_routed_experts",
                       "phimoe": "num_local_experts", "deepseek_v32": "n_routed_experts",
                       "glm_moe_dsa": "n_routed_experts", "qwen3_next": "num_experts", "qwen3_5_moe_text": "num_experts",
-                      "nemotron_h": "n_routed_experts"}
+                      "nemotron_h": "n_routed_experts", "minimax_m2": "num_local_experts"}
 # Qwen2-MoE's shared expert: one, shared_expert_intermediate_size wide, scaled by a sigmoid gate (Qwen3-Next and
 # Qwen3.5-MoE keep it)
 GATED_SHARED_EXPERT_FAMILIES = ("qwen2_moe", "qwen3_next", "qwen3_5_moe_text")
 # Families whose routed experts are intermediate_size wide (no moe_intermediate_size field)
-EXPERTS_AS_WIDE_AS_MLP = ("mixtral", "gpt_oss", "phimoe")
+EXPERTS_AS_WIDE_AS_MLP = ("mixtral", "gpt_oss", "phimoe", "minimax_m2")
 # DeepSeek-V2 reads as DeepSeek-V3 does (MLA, first_k_dense_replace, shared experts): DeepseekV2Config names the
 # same fields; V3's e_score_correction_bias (not counted either way) and its routing are what differ
 MLA_FAMILIES = ("deepseek_v3", "deepseek_v2", "deepseek_v32", "glm_moe_dsa")
@@ -197,6 +202,8 @@ class ModelConfig:
     conv_kernel: int = 0  # the recurrent layers' short convolution (linear_conv_kernel_dim, conv_kernel)
     chunk_size: int = 0  # the chunked scan's chunk in prefill (Gated DeltaNet 64; Mamba-2's chunk_size)
     one_block_per_layer: bool = False  # each layer one mixer or one MLP behind one norm (Nemotron-H)
+    parallel_block: bool = False  # attention and the MLP side by side on one norm's output, one add (GPT-J, Falcon)
+    parallel_mlp_norm: bool = False  # a second norm for the MLP branch (Falcon's new_decoder_architecture)
     moe_latent_size: int | None = None  # the experts' latent width (Nemotron 3 Super's latent MoE)
     num_channel_only_layers: int = 0  # layers with an MLP and no sequence mixer (Nemotron-H's - and E)
     num_mixer_only_layers: int = 0  # layers with a sequence mixer and no MLP (Nemotron-H's M and *)
@@ -441,36 +448,46 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
         config = {**config, "mlp_hidden_act": config.get("mlp_hidden_act") or "relu2"}
     act = config.get(act_field) or "silu"
     gpt2 = family == "gpt2"
-    allowed_acts = PLAIN_MLP_ACTIVATIONS if gpt2 else ("relu2",) if family == "nemotron_h" else \
+    plain = family in PLAIN_FAMILIES
+    allowed_acts = PLAIN_MLP_ACTIVATIONS if plain else ("relu2",) if family == "nemotron_h" else \
         ("silu", "gelu_pytorch_tanh")
     if act not in allowed_acts:
-        raise RooflineInputError("activation_function" if gpt2 else act_field, f"{shown(act)} in {where} is not "
+        raise RooflineInputError("activation_function" if family in ("gpt2", "gptj") else
+                                 "activation" if family == "falcon" else act_field, f"{shown(act)} in {where} is not "
                                  "supported", ", ".join(allowed_acts))
     return ModelConfig(
         name=name, architecture=arch, head_dim=head_dim, num_key_value_heads=kv_heads,
         # PretrainedConfig ties by default; LlamaConfig, Olmo2Config and most others override it to false
-        tie_word_embeddings=_bool(config, "tie_word_embeddings", family in (*GEMMA_FAMILIES, "gpt2"), where),
+        tie_word_embeddings=_bool(config, "tie_word_embeddings", family in (*GEMMA_FAMILIES, "gpt2", "falcon"), where),
         attention_bias=_attention_bias(config, family, where),
         # LlamaAttention, Qwen3, Gemma and DeepseekV3 give o_proj bias=config.attention_bias; Qwen2's o_proj has none
         # (GptOssAttention too, its attention_bias defaulting to true); Qwen2-MoE's o_proj has none either
-        o_proj_bias=gpt2 or (family not in ("qwen2", "qwen2_moe", "phi3", "mixtral", "mistral")
+        o_proj_bias=gpt2 or (family == "falcon" and _bool(config, "bias", False, where)) or (
+            family not in ("qwen2", "qwen2_moe", "phi3", "mixtral", "mistral", "falcon")
                              and _bool(config, "attention_bias", family == "gpt_oss", where)),  # GPT-2: c_proj's bias
         # LlamaMLP: bias=config.mlp_bias; GPT-2's Conv1D c_fc and c_proj always carry one; GptOssExperts hold
         # gate_up_proj_bias (2·f per expert) and down_proj_bias (h per expert)
-        mlp_bias=gpt2 or family == "gpt_oss" or (family == "llama" and _bool(config, "mlp_bias", False, where)),
-        router_bias=family == "gpt_oss", attention_sinks=family == "gpt_oss", clamped_swiglu=family == "gpt_oss",
+        mlp_bias=gpt2 or family in ("gpt_oss", "gptj") or (family == "llama" and _bool(config, "mlp_bias", False, where))
+        or (family == "falcon" and _bool(config, "bias", False, where)),  # GPT-J's fc_in, fc_out; Falcon's bias
+        # gpt-oss's router bias; MiniMax-M2's e_score_correction_bias (use_routing_bias), one per expert too
+        router_bias=family == "gpt_oss" or (family == "minimax_m2" and _bool(config, "use_routing_bias", True, where)), attention_sinks=family == "gpt_oss", clamped_swiglu=family == "gpt_oss",
         fused_gate_up=family == "gpt_oss",  # GptOssExperts.gate_up_proj: one [E, h, 2·f] tensor
         partial_rotary_factor=_fraction(config, "partial_rotary_factor", where),
         num_experts=experts, experts_per_token=per_token, num_dense_layers=dense_layers, **moe,
         sliding_window=window, num_sliding_layers=sliding_layers, hidden_act=act,
-        qk_norm=family in ("qwen3", "qwen3_moe", "gemma3_text", "olmo2", *GDN_FAMILIES), **blocks,
-        qk_norm_per_head=family != "olmo2",  # Olmo2Attention: q_norm over H·d, k_norm over Hkv·d
+        qk_norm=family in ("qwen3", "qwen3_moe", "gemma3_text", "olmo2", *GDN_FAMILIES)
+        or (family == "minimax_m2" and _bool(config, "use_qk_norm", True, where)), **blocks,
+        # Olmo2Attention and MiniMaxM2Attention (qk_norm_type "per_layer"): q_norm over H·d, k_norm over Hkv·d
+        qk_norm_per_head=family not in ("olmo2", "minimax_m2"),
         pre_norms=family != "olmo2", sandwich_norms=family in (*GEMMA_FAMILIES, "olmo2"),
-        embedding_scale=family in GEMMA_FAMILIES, gated_mlp=not gpt2 and family != "nemotron_h",
+        embedding_scale=family in GEMMA_FAMILIES, gated_mlp=not plain and family != "nemotron_h",
         # PhimoeDecoderLayer and PhimoeModel: nn.LayerNorm with elementwise_affine, a gain and a bias each
-        norm_type="layer" if family in ("gpt2", "phimoe") else "rms",
-        lm_head_bias=family == "phimoe" and _bool(config, "lm_head_bias", False, where), position_embedding="learned" if gpt2 else "none" if family == "nemotron_h" else "rope",
-        fused_projections=family in ("phi3", "gpt2"),  # Phi-3's qkv_proj, GPT-2's c_attn
+        norm_type="layer" if family in ("gpt2", "phimoe", "gptj", "falcon") else "rms",
+        parallel_block=family in ("gptj", "falcon"),
+        parallel_mlp_norm=family == "falcon" and _bool(config, "new_decoder_architecture", False, where),
+        lm_head_bias=family == "gptj" or (family == "phimoe" and _bool(config, "lm_head_bias", False, where)), position_embedding="learned" if gpt2 else "none" if family == "nemotron_h" else "rope",
+        fused_projections=family in ("phi3", "gpt2", "falcon"),  # Phi-3's qkv_proj, GPT-2's c_attn, Falcon's
+        # query_key_value
         notes=notes, **mla, **sizes,
         max_position_embeddings=_positive_int(config, "max_position_embeddings", where)
         if config.get("max_position_embeddings") is not None else None,
@@ -567,6 +584,8 @@ def _attention_bias(config: Mapping, family: str, where: str) -> bool:
     ``attention_bias``."""
     if family in ("qwen2", "gpt2"):
         return True
+    if family == "falcon":  # FalconAttention: query_key_value and dense with bias=config.bias
+        return _bool(config, "bias", False, where)
     if family in ("phi3", "mixtral", "mistral"):
         return False
     if family == "qwen2_moe":  # Qwen2MoeAttention: bias=config.qkv_bias, Qwen2MoeConfig defaulting it to true
@@ -679,13 +698,44 @@ def _gpt2_fields(config: dict, where: str) -> list[str]:
     return notes
 
 
+def _falcon_fields(config: dict, where: str) -> list[str]:
+    """FalconConfig's fields read into the common ones: num_kv_heads (new_decoder_architecture) or one K/V head
+    (multi_query) or as many as the queries; ffn_hidden_size (default 4·hidden_size); the activation, GELU.
+    ALiBi (alibi true, Falcon-RW) and a sequential block (parallel_attn false) are refused by name."""
+    for field_name, name in (("n_head", "num_attention_heads"), ("n_layer", "num_hidden_layers")):
+        if config.get(name) is None and config.get(field_name) is not None:  # FalconConfig's attribute_map
+            config[name] = config[field_name]
+    if _bool(config, "alibi", False, where):
+        raise RooflineInputError("alibi", f"ALiBi attention biases in {where} are not supported",
+                                 "alibi false (rotary positions)")
+    if not _bool(config, "parallel_attn", True, where):
+        raise RooflineInputError("parallel_attn", f"a sequential Falcon block in {where} is not supported", "true")
+    heads = _positive_int(config, "num_attention_heads", where)
+    if _bool(config, "new_decoder_architecture", False, where):
+        config["num_key_value_heads"] = _positive_int(config, "num_kv_heads", where) \
+            if config.get("num_kv_heads") is not None else heads
+    else:
+        config["num_key_value_heads"] = 1 if _bool(config, "multi_query", True, where) else heads
+    notes = []
+    if config.get("ffn_hidden_size") is None:
+        config["intermediate_size"] = 4 * _positive_int(config, "hidden_size", where)
+        notes.append(f"ffn_hidden_size absent: FalconConfig's 4 · hidden_size = {config['intermediate_size']:,} used")
+    else:
+        config["intermediate_size"] = _positive_int(config, "ffn_hidden_size", where)
+    config["hidden_act"] = config.get("activation", "gelu")
+    config.pop("hidden_activation", None)
+    return notes
+
+
 def _with_family_defaults(config: Mapping, family: str, where: str = "config") -> tuple[dict, tuple[str, ...]]:
     """Fill what a family's Hugging Face config class defaults (a Mixtral without
     num_local_experts is still a mixture of experts), and say so in one sentence each; name
     the parts of a family the counting leaves out."""
     config, notes = dict(config), []
-    if family == "gpt2":
+    if family in ("gpt2", "gptj"):  # GPTJConfig keeps GPT-2's field names
         notes += _gpt2_fields(config, where)
+    if family == "falcon":
+        notes += _falcon_fields(config, where)
     if family in ("mixtral", "phimoe"):
         defaults, cls = (MIXTRAL_DEFAULTS, "MixtralConfig") if family == "mixtral" else (PHIMOE_DEFAULTS, "PhimoeConfig")
         for field_name, default in defaults.items():
@@ -698,6 +748,9 @@ def _with_family_defaults(config: Mapping, family: str, where: str = "config") -
                      "speculative decoding, not the base forward pass")
     if family in (*MLA_FAMILIES, "qwen3_5_moe_text"):  # no dense MLP width: every layer is MoE (or first_k_dense)
         config.setdefault("intermediate_size", config.get("moe_intermediate_size"))
+    if family == "minimax_m2" and config.get("use_mtp") is True:
+        notes.append("the multi-token-prediction modules (use_mtp, num_mtp_modules) are left out: they serve "
+                     "speculative decoding, not the base forward pass")
     if family == "nemotron_h":
         config.setdefault("intermediate_size", config.get("moe_intermediate_size"))  # used by - layers only
         if isinstance(config.get("num_nextn_predict_layers"), int) and config["num_nextn_predict_layers"] > 0:

@@ -80,6 +80,10 @@ def operator_list(model: ModelConfig, workload: Workload, phase: str | None = No
         *([model_norm(model, "post_mlp_norm", w)] if post else []),
         residual_add("mlp_add"),
     ]
+    if model.parallel_block:  # GPT-J, Falcon: attention and the MLP read one norm's output (Falcon-40B: two norms)
+        layer = [model_norm(model, "attn_norm", w), *([model_norm(model, "mlp_norm", w)] if model.parallel_mlp_norm else []),
+                 *sequence_mixers(model, w, phase), *mlp(model, w), *_allreduce("attn_allreduce", w.tp),
+                 *_allreduce("mlp_allreduce", w.tp), parallel_add()]
     if model.one_block_per_layer:  # Nemotron-H: each layer is one norm, one mixer or MLP, one residual add
         layer = [model_norm(model, "norm", w), *sequence_mixers(model, w, phase), *mlp(model, w),
                  *_allreduce("allreduce", w.tp), residual_add("add")]
@@ -107,6 +111,13 @@ def operator_list(model: ModelConfig, workload: Workload, phase: str | None = No
         ops = [replace(op, precision=FULL) if op.name in kept else op for op in ops]
     return ops
 
+
+
+def parallel_add() -> Operator:
+    """x + attn(x') + mlp(x'): GPT-J's and Falcon's one residual add of both branches, 2 adds per element; reads
+    the stream and both outputs (3·T·h), writes the sum."""
+    return Operator("parallel_add", OTHER, 2 * T * h, {"act_read": 3 * T * h, "act_write": T * h},
+                    note="residual add of the parallel attention and MLP outputs to the stream")
 
 
 def _tagged(ops: list[Operator], layers: str) -> list[Operator]:
