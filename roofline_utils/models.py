@@ -116,7 +116,7 @@ SLIDING_WINDOW_DEFAULTS = {"gemma2": 4096, "gemma3_text": 4096}
 QWEN_FAMILIES = ("qwen2", "qwen3", "qwen3_moe", "qwen2_moe", *GDN_FAMILIES)
 QWEN_MAX_WINDOW_LAYERS_DEFAULT = {"qwen2": 28, "qwen3": 28, "qwen2_moe": 28}
 DISPLAY_WORDS = {"deepseek": "DeepSeek", "gpt2": "GPT-2", "xl": "XL", "olmo": "OLMo", "gpt": "GPT", "oss": "OSS",
-                 "moe": "MoE"}  # capitals capitalize() would lose
+                 "moe": "MoE", "glm": "GLM", "minimax": "MiniMax", "vl": "VL"}  # capitals capitalize() would lose
 MAX_SIZE = 2**31 - 1  # any size beyond int32 is not a real model, and keeps every count finite
 MAX_CONFIG_BYTES = 1_000_000  # real config.json files are a few kB; a bigger one is not a model config
 REQUIRED_FIELDS = ("hidden_size", "intermediate_size", "num_attention_heads",

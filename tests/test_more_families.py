@@ -140,6 +140,13 @@ def test_falcon_multi_query_off_keeps_every_head():
     assert model_from_dict({**config, "multi_query": False}, "x").num_key_value_heads == 71
 
 
+@pytest.mark.parametrize("name, shown", [("minimax-m2.5", "MiniMax M2.5"), ("qwen3-vl-8b", "Qwen3 VL 8B"),
+                                         ("glm-5", "GLM 5"), ("gpt-j-6b", "GPT J 6B"),
+                                         ("nemotron-3-super-120b-a12b", "Nemotron 3 Super 120B A12B")])
+def test_new_display_names_keep_their_capitals(name, shown):
+    assert preset(name).display_name == shown
+
+
 @pytest.mark.parametrize("name", ["minimax-m2.5", "qwen3-vl-8b", "gpt-j-6b", "falcon-7b", "falcon-40b"])
 def test_more_presets_give_a_finite_table(name, tmp_path, capsys):
     from roofline_utils.cli import main
