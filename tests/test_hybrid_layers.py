@@ -313,3 +313,28 @@ def test_nemotron_preset_gives_a_finite_table(tmp_path, capsys):
     assert "Traceback" not in capsys.readouterr().err
     numbers = pd.read_csv(out).select_dtypes("number").to_numpy()
     assert np.isfinite(numbers).all() and (numbers >= 0).all()
+
+
+TINY_NH = {"architectures": ["NemotronHForCausalLM"], "hidden_size": 32, "intermediate_size": 64,
+           "num_hidden_layers": 4, "hybrid_override_pattern": "M*-E", "num_attention_heads": 4,
+           "num_key_value_heads": 2, "head_dim": 8, "mamba_num_heads": 4, "mamba_head_dim": 8, "ssm_state_size": 16,
+           "n_groups": 2, "conv_kernel": 4, "n_routed_experts": 4, "num_experts_per_tok": 2,
+           "moe_intermediate_size": 16, "n_shared_experts": 1, "moe_shared_expert_intermediate_size": 24,
+           "vocab_size": 50, "tie_word_embeddings": False}
+
+
+def test_nemotron_h_with_every_block_kind_by_hand():
+    """One layer of each kind: M (Mamba-2), * (attention), - (a ReLU² MLP), E (MoE without a latent)."""
+    mamba = 32 * (2 * 32 + 2 * 2 * 16 + 4) + (4 * 96 + 96) + 3 * 4 + 32 + 32 * 32  # in_proj, conv1d, A/dt/D, norm, out
+    attention = 32 * 32 + 2 * 32 * 16 + 32 * 32  # q, k, v, o
+    mlp = 2 * 32 * 64  # up, down
+    moe = 32 * 4 + 4 + 4 * 2 * 32 * 16 + 2 * 32 * 24  # router and its bias, 4 experts, the shared expert
+    rest = 4 * 32 + 32 + 2 * 50 * 32  # a norm per layer, the final norm, embedding and lm_head
+    assert (mamba, attention, mlp, moe) == (5772, 3072, 4096, 5764)
+    model = model_from_dict(TINY_NH, "x")
+    assert model.parameter_count() == mamba + attention + mlp + moe + rest == 22_064
+    assert model.parameter_count(active=True) == 22_064 - 2 * 2 * 32 * 16 == 20_016  # 2 of the 4 experts
+    counts = table(model, "decode", 1, 8)["count"]
+    assert (counts["ssm_scan"], counts["qk_matmul"], counts["dense_up_proj"], counts["up_proj"]) == (1, 1, 1, 1)
+    assert (counts["shared_up_proj"], counts["router"], counts["norm"], counts["add"]) == (1, 1, 4, 4)
+    assert (model.layer_count("dense"), model.layer_count("moe"), model.layer_count("attn")) == (1, 1, 1)
