@@ -29,7 +29,7 @@ from .models import ModelConfig
 import numpy as np
 
 from .expr import ZERO, Expr
-from .operators import (FULL, MEMORY_TRAFFIC, MODEL_SYMBOLS, SYMBOLS, VERIFY, WIDTH_FIELDS, operator_list,
+from .operators import (QUANTISED, MEMORY_TRAFFIC, MODEL_SYMBOLS, SYMBOLS, VERIFY, WIDTH_FIELDS, operator_list,
                         symbol_values)
 from .workload import Workload
 
@@ -110,7 +110,7 @@ def phase_source(model: ModelConfig, workload: Workload, arrays: bool = True, ph
         moved = " + ".join(f"{code(elements)}*{width}" for width, elements in _elements(op).items()
                            if elements is not ZERO) or "0.0"
         link = f"{code(op.traffic['link'])}*{op.width('link')}" if "link" in op.traffic else None
-        roof = "full_peak" if op.precision == FULL else "peak"
+        roof = "peak" if op.precision == QUANTISED else "full_peak"
         signature = (code(op.flops), moved, link, roof)
         if signature in seen:
             lines.append(f"    # {op.name}: costs the same as {seen[signature]}")

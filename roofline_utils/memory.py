@@ -19,8 +19,9 @@ import numpy as np
 from .errors import RooflineInputError
 from .hardware import Hardware, get_hardware
 from .models import ModelConfig, load_model
-from .operators import PHASES, check_tensor_parallel, kv_cache_elements, operator_costs, weight_elements
-from .workload import Workload, check_workload, element_bytes
+from .operators import (PHASES, check_tensor_parallel, index_cache_elements, kv_cache_elements, operator_costs,
+                        state_bytes, weight_elements)
+from .workload import INDEX_KEY_BITS, Workload, check_workload, element_bytes
 
 MAX_BATCH_SEARCHED = 1 << 18  # the batch grid is evaluated at once; beyond this it costs gigabytes
 
@@ -51,9 +52,19 @@ def kv_cache_bytes(model: ModelConfig, batch, seq_len, kv_bits: float, tp: int =
     2 · Hkv · d for grouped-query attention (max(Hkv/tp, 1) heads per device), MLA's latent
     (r_kv + d_rope, on every device) in its ``mla`` form; sliding-window layers keep at most the
     window. Llama-33B, b=1, s=1024, 16 bits: 2 · 60 · 1 · 1024 · 52 · 128 · 2 = 1,635,778,560 B.
+
+    Beside the KV cache, what a sequence keeps in the same way: DeepSeek sparse attention's indexer cache
+    (index_head_dim per position and layer at INDEX_KEY_BITS, whatever ``kv_bits``: 132 B per token and layer
+    at 128), and the recurrent states of Gated DeltaNet and Mamba-2 layers (operators.state_bytes: fp32
+    states and 16-bit convolution states, one per sequence, however long).
     """
-    per_sequence = kv_cache_elements(model, Workload(tp=tp, mla=mla), seq_len)
-    return np.asarray(batch, dtype=float) * per_sequence * kv_bits / 8
+    work = Workload(tp=tp, mla=mla)
+    per_sequence = kv_cache_elements(model, work, seq_len) * kv_bits / 8
+    if model.index_topk is not None:
+        per_sequence = per_sequence + index_cache_elements(model, work, seq_len) * INDEX_KEY_BITS / 8
+    if model.hybrid:
+        per_sequence = per_sequence + state_bytes(model, work)
+    return np.asarray(batch, dtype=float) * per_sequence
 
 
 def activation_bytes(model: ModelConfig, workload: Workload, phases: tuple[str, ...] = PHASES) -> np.ndarray:

@@ -36,15 +36,27 @@ SUPPORTED_ARCHITECTURES = {
     "DeepseekV2ForCausalLM": "deepseek_v2",
     "PhiMoEForCausalLM": "phimoe",  # Phi-3.5-MoE's own config.json names its remote-code class so
     "PhimoeForCausalLM": "phimoe",  # transformers' PhimoeForCausalLM (the same model)
+    "DeepseekV32ForCausalLM": "deepseek_v32",  # DeepSeek-V3's MLA and MoE with DeepSeek sparse attention (DSA)
+    "GlmMoeDsaForCausalLM": "glm_moe_dsa",  # GLM-5: the same blocks, its own sizes
+    "Qwen3NextForCausalLM": "qwen3_next",  # Gated DeltaNet and gated attention, 3 to 1; MoE with a shared expert
+    "Qwen3_5ForCausalLM": "qwen3_5_text",  # Qwen3.5's text model (the checkpoints wrap it, see WRAPPERS)
+    "Qwen3_5MoeForCausalLM": "qwen3_5_moe_text",
+    "NemotronHForCausalLM": "nemotron_h",  # Mamba-2, attention, MLP and MoE layers, one per layer
+    "MiniMaxM2ForCausalLM": "minimax_m2",  # GQA with whole-width q/k norms; 256 experts, no shared one
+    "GPTJForCausalLM": "gptj",  # attention and a GELU MLP in parallel behind one LayerNorm; partial rotary
+    "FalconForCausalLM": "falcon",  # parallel attention and MLP; multi-query (7B) or grouped K/V (40B)
 }
 # Vision-language wrappers whose text model sits in text_config: the wrapper's model_type, and the text
 # model's family when text_config names neither its architectures nor its model_type.
 WRAPPERS = {
     "Gemma3ForConditionalGeneration": ("gemma3", "gemma3_text"),
     "KimiK25ForConditionalGeneration": ("kimi_k25", "deepseek_v3"),
+    "Qwen3_5ForConditionalGeneration": ("qwen3_5", "qwen3_5_text"),
+    "Qwen3_5MoeForConditionalGeneration": ("qwen3_5_moe", "qwen3_5_moe_text"),
+    "Qwen3VLForConditionalGeneration": ("qwen3_vl", "qwen3_vl_text"),
 }  # Llama4ForConditionalGeneration is recognised only to be refused (see LLAMA4_UNSUPPORTED)
 # text_config model_types read as a family above: Kimi K2's text model is a DeepSeek-V3 (MLA + MoE)
-MODEL_TYPE_ALIASES = {"kimi_k2": "deepseek_v3"}
+MODEL_TYPE_ALIASES = {"kimi_k2": "deepseek_v3", "qwen3_vl_text": "qwen3"}  # Qwen3-VL's text model is a Qwen3
 # Gemma3TextConfig's defaults (transformers' configuration_gemma3.py) for the fields the wrapper's sparse
 # text_config leaves out (google/gemma-3-4b-it names 6 keys, gemma-3-27b-it 10).
 GEMMA3_TEXT_DEFAULTS = {"vocab_size": 262_208, "hidden_size": 2304, "intermediate_size": 9216,
@@ -55,19 +67,41 @@ GPT2_FIELDS = {"n_embd": "hidden_size", "n_head": "num_attention_heads", "n_laye
                "n_positions": "max_position_embeddings"}
 GPT2_POSITIONS_DEFAULT = 1024  # GPT2Config's n_positions
 # the tanh form of GELU (GPT-2's gelu_new, GPT2Config's default activation); GPT-2's MLP is not gated
-PLAIN_MLP_ACTIVATIONS = ("gelu_new", "gelu_pytorch_tanh")
+PLAIN_MLP_ACTIVATIONS = ("gelu_new", "gelu_pytorch_tanh", "gelu")  # gelu: Falcon's exact GELU, counted alike
+PLAIN_FAMILIES = ("gpt2", "gptj", "falcon")  # LayerNorm, a GELU MLP that is not gated
 # Hugging Face's MixtralConfig defaults, used when a Mixtral config leaves the fields out.
 MIXTRAL_DEFAULTS = {"num_local_experts": 8, "num_experts_per_tok": 2}
 PHIMOE_DEFAULTS = {"num_local_experts": 16, "num_experts_per_tok": 2}  # PhimoeConfig's
 # The config field that holds the number of routed experts, per family.
 EXPERT_COUNT_FIELD = {"mixtral": "num_local_experts", "qwen3_moe": "num_experts", "deepseek_v3": "n_routed_experts",
                       "gpt_oss": "num_local_experts", "qwen2_moe": "num_experts", "deepseek_v2": "n_routed_experts",
-                      "phimoe": "num_local_experts"}
+                      "phimoe": "num_local_experts", "deepseek_v32": "n_routed_experts",
+                      "glm_moe_dsa": "n_routed_experts", "qwen3_next": "num_experts", "qwen3_5_moe_text": "num_experts",
+                      "nemotron_h": "n_routed_experts", "minimax_m2": "num_local_experts"}
+# Qwen2-MoE's shared expert: one, shared_expert_intermediate_size wide, scaled by a sigmoid gate (Qwen3-Next and
+# Qwen3.5-MoE keep it)
+GATED_SHARED_EXPERT_FAMILIES = ("qwen2_moe", "qwen3_next", "qwen3_5_moe_text")
 # Families whose routed experts are intermediate_size wide (no moe_intermediate_size field)
-EXPERTS_AS_WIDE_AS_MLP = ("mixtral", "gpt_oss", "phimoe")
+EXPERTS_AS_WIDE_AS_MLP = ("mixtral", "gpt_oss", "phimoe", "minimax_m2")
 # DeepSeek-V2 reads as DeepSeek-V3 does (MLA, first_k_dense_replace, shared experts): DeepseekV2Config names the
 # same fields; V3's e_score_correction_bias (not counted either way) and its routing are what differ
-MLA_FAMILIES = ("deepseek_v3", "deepseek_v2")
+MLA_FAMILIES = ("deepseek_v3", "deepseek_v2", "deepseek_v32", "glm_moe_dsa")
+# DeepSeek sparse attention (DeepseekV32Config, GlmMoeDsaConfig): the indexer's heads, width and top-k
+DSA_FAMILIES = ("deepseek_v32", "glm_moe_dsa")
+DSA_FIELDS = ("index_n_heads", "index_head_dim", "index_topk")
+# Gated DeltaNet (Qwen3NextConfig, Qwen3_5TextConfig): the linear_attention layers' sizes; layer_types, or full
+# attention every full_attention_interval-th layer (default 4)
+GDN_FAMILIES = ("qwen3_next", "qwen3_5_text", "qwen3_5_moe_text")
+GDN_FIELDS = ("linear_num_key_heads", "linear_num_value_heads", "linear_key_head_dim", "linear_value_head_dim",
+              "linear_conv_kernel_dim")
+# Nemotron-H (NemotronHConfig): each layer one block, hybrid_override_pattern's characters (or layers_block_type's
+# names): M Mamba-2, * attention, - MLP, E MoE
+NEMOTRON_BLOCKS = {"M": "mamba", "*": "attention", "-": "mlp", "E": "moe"}
+NEMOTRON_BLOCK_NAMES = {"mamba": "M", "linear_attention": "M", "attention": "*", "full_attention": "*", "mlp": "-",
+                        "moe": "E"}
+MAMBA_FIELDS = ("mamba_num_heads", "mamba_head_dim", "ssm_state_size", "n_groups", "conv_kernel")
+MAMBA_CHUNK_DEFAULT = 128  # NemotronHConfig's chunk_size
+GDN_CHUNK = 64  # FLA's chunk_gated_delta_rule, which vLLM and SGLang run in prefill, works on 64-token chunks
 # GptOssConfig's defaults (transformers' configuration_gpt_oss.py) for the fields the operators read
 GPT_OSS_DEFAULTS = {"sliding_window": 128, "num_experts_per_tok": 4, "head_dim": 64}
 MLA_FIELDS = ("q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim")
@@ -79,10 +113,10 @@ HEAD_DIM_DEFAULTS = {"qwen3": 128, "gemma2": 256, "gemma3_text": 256}
 SLIDING_WINDOW_DEFAULTS = {"gemma2": 4096, "gemma3_text": 4096}
 # Qwen's configs window only layers i >= max_window_layers, and only with use_sliding_window true (its
 # default is false); Qwen2Config and Qwen3Config default max_window_layers to 28.
-QWEN_FAMILIES = ("qwen2", "qwen3", "qwen3_moe", "qwen2_moe")
+QWEN_FAMILIES = ("qwen2", "qwen3", "qwen3_moe", "qwen2_moe", *GDN_FAMILIES)
 QWEN_MAX_WINDOW_LAYERS_DEFAULT = {"qwen2": 28, "qwen3": 28, "qwen2_moe": 28}
 DISPLAY_WORDS = {"deepseek": "DeepSeek", "gpt2": "GPT-2", "xl": "XL", "olmo": "OLMo", "gpt": "GPT", "oss": "OSS",
-                 "moe": "MoE"}  # capitals capitalize() would lose
+                 "moe": "MoE", "glm": "GLM", "minimax": "MiniMax", "vl": "VL"}  # capitals capitalize() would lose
 MAX_SIZE = 2**31 - 1  # any size beyond int32 is not a real model, and keeps every count finite
 MAX_CONFIG_BYTES = 1_000_000  # real config.json files are a few kB; a bigger one is not a model config
 REQUIRED_FIELDS = ("hidden_size", "intermediate_size", "num_attention_heads",
@@ -136,7 +170,8 @@ class ModelConfig:
     sandwich_norms: bool = False  # a norm after attention and after the MLP (Gemma 2/3 too: 4 per layer; OLMo 2)
     norm_type: str = "rms"  # "rms" (RMSNorm, a gain) or "layer" (LayerNorm, a gain and a bias: GPT-2)
     embedding_scale: bool = False  # the embeddings are multiplied by sqrt(hidden_size) (Gemma)
-    position_embedding: str = "rope"  # "rope" (rotary, in attention) or "learned" (GPT-2's absolute wpe table)
+    position_embedding: str = "rope"  # "rope" (rotary, in attention), "learned" (GPT-2's absolute wpe table) or
+    # "none" (Nemotron-H: its few attention layers carry no positions; its Mamba-2 layers order the tokens)
     fused_projections: bool = False  # checkpoint holds qkv_proj and gate_up_proj as one matrix each (Phi-3)
     q_lora_rank: int | None = None  # MLA (DeepSeek-V3): query down-projection rank (None: a plain q_proj)
     kv_lora_rank: int | None = None  # MLA: the latent K/V width cached per token (None: not MLA)
@@ -147,6 +182,31 @@ class ModelConfig:
     max_position_embeddings: int | None = None  # the context the model was trained for (None: not given)
     source_name: str | None = None  # the checkpoint's own name (_name_or_path), preferred for titles
     quantization: WeightFormat | None = None  # the checkpoint's quantization_config (quantization.py)
+    # DeepSeek sparse attention (DeepSeek-V3.2, GLM-5): the indexer, and the top-k positions MLA attends to
+    index_n_heads: int = 0
+    index_head_dim: int = 0
+    index_topk: int | None = None  # None: attention over every cached position
+    # Hybrid models: layers whose sequence mixer is a recurrent one instead of softmax attention
+    num_linear_layers: int = 0  # Gated DeltaNet layers (Qwen3-Next, Qwen3.5: layer_types "linear_attention")
+    linear_num_key_heads: int = 0
+    linear_num_value_heads: int = 0
+    linear_key_head_dim: int = 0
+    linear_value_head_dim: int = 0
+    attn_output_gate: bool = False  # q_proj also produces a gate, out·sigmoid(gate) before o_proj (Qwen3-Next)
+    num_mamba_layers: int = 0  # Mamba-2 layers (Nemotron-H's M)
+    mamba_num_heads: int = 0
+    mamba_head_dim: int = 0
+    ssm_state_size: int = 0
+    mamba_n_groups: int = 0
+    mamba_conv_bias: bool = False
+    conv_kernel: int = 0  # the recurrent layers' short convolution (linear_conv_kernel_dim, conv_kernel)
+    chunk_size: int = 0  # the chunked scan's chunk in prefill (Gated DeltaNet 64; Mamba-2's chunk_size)
+    one_block_per_layer: bool = False  # each layer one mixer or one MLP behind one norm (Nemotron-H)
+    parallel_block: bool = False  # attention and the MLP side by side on one norm's output, one add (GPT-J, Falcon)
+    parallel_mlp_norm: bool = False  # a second norm for the MLP branch (Falcon's new_decoder_architecture)
+    moe_latent_size: int | None = None  # the experts' latent width (Nemotron 3 Super's latent MoE)
+    num_channel_only_layers: int = 0  # layers with an MLP and no sequence mixer (Nemotron-H's - and E)
+    num_mixer_only_layers: int = 0  # layers with a sequence mixer and no MLP (Nemotron-H's M and *)
 
     @property
     def q_dim(self) -> int:
@@ -170,13 +230,28 @@ class ModelConfig:
 
     @property
     def num_moe_layers(self) -> int:
-        return self.num_hidden_layers - self.num_dense_layers if self.num_experts > 1 else 0
+        channel = self.num_hidden_layers - self.num_mixer_only_layers  # the layers with an MLP
+        return channel - self.num_dense_layers if self.num_experts > 1 else 0
+
+    @property
+    def num_attention_layers(self) -> int:
+        """Layers with softmax attention (and a KV cache): all of them but a hybrid's recurrent layers."""
+        return (self.num_hidden_layers - self.num_linear_layers - self.num_mamba_layers
+                - self.num_channel_only_layers)
+
+    @property
+    def hybrid(self) -> bool:
+        """Some layers mix tokens otherwise than by attention (Gated DeltaNet, Mamba-2), or not at all."""
+        return self.num_attention_layers < self.num_hidden_layers
 
     def layer_count(self, layers: str) -> int:
         """How many decoder layers run an operator tagged ``layers`` (see operators.LAYER_KINDS)."""
         total, sliding = self.num_hidden_layers, self.num_sliding_layers
-        return {"all": total, "dense": total - self.num_moe_layers, "moe": self.num_moe_layers,
-                "local": sliding, "global": total - sliding, "once": 1}[layers]
+        channel = total - self.num_mixer_only_layers
+        return {"all": total, "dense": channel - self.num_moe_layers, "moe": self.num_moe_layers,
+                "local": sliding, "global": self.num_attention_layers - sliding, "once": 1,
+                "linear": self.num_linear_layers, "mamba": self.num_mamba_layers,
+                "attn": self.num_attention_layers}[layers]
 
     @property
     def display_name(self) -> str:
@@ -363,42 +438,137 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
     experts, per_token, moe = _experts(config, family, where)
     dense_layers = _dense_layers(config, family, layers, where) if experts > 1 else 0
     window, sliding_layers = _sliding_layers(config, family, layers, where)
+    blocks = {**_dsa(config, family, where), **_gated_deltanet(config, family, layers, where),
+              **_nemotron_h(config, family, layers, where)}
+    if family == "nemotron_h":
+        dense_layers = blocks.pop("num_dense_layers")
     act_field = "hidden_activation" if config.get("hidden_activation") else "hidden_act"
+    if family == "nemotron_h":  # NemotronHConfig: mlp_hidden_act, default relu2 (mamba_hidden_act is the conv's SiLU)
+        act_field = "mlp_hidden_act"
+        config = {**config, "mlp_hidden_act": config.get("mlp_hidden_act") or "relu2"}
     act = config.get(act_field) or "silu"
     gpt2 = family == "gpt2"
-    allowed_acts = PLAIN_MLP_ACTIVATIONS if gpt2 else ("silu", "gelu_pytorch_tanh")
+    plain = family in PLAIN_FAMILIES
+    allowed_acts = PLAIN_MLP_ACTIVATIONS if plain else ("relu2",) if family == "nemotron_h" else \
+        ("silu", "gelu_pytorch_tanh")
     if act not in allowed_acts:
-        raise RooflineInputError("activation_function" if gpt2 else act_field, f"{shown(act)} in {where} is not "
+        raise RooflineInputError("activation_function" if family in ("gpt2", "gptj") else
+                                 "activation" if family == "falcon" else act_field, f"{shown(act)} in {where} is not "
                                  "supported", ", ".join(allowed_acts))
     return ModelConfig(
         name=name, architecture=arch, head_dim=head_dim, num_key_value_heads=kv_heads,
         # PretrainedConfig ties by default; LlamaConfig, Olmo2Config and most others override it to false
-        tie_word_embeddings=_bool(config, "tie_word_embeddings", family in (*GEMMA_FAMILIES, "gpt2"), where),
+        tie_word_embeddings=_bool(config, "tie_word_embeddings", family in (*GEMMA_FAMILIES, "gpt2", "falcon"), where),
         attention_bias=_attention_bias(config, family, where),
         # LlamaAttention, Qwen3, Gemma and DeepseekV3 give o_proj bias=config.attention_bias; Qwen2's o_proj has none
         # (GptOssAttention too, its attention_bias defaulting to true); Qwen2-MoE's o_proj has none either
-        o_proj_bias=gpt2 or (family not in ("qwen2", "qwen2_moe", "phi3", "mixtral", "mistral")
+        o_proj_bias=gpt2 or (family == "falcon" and _bool(config, "bias", False, where)) or (
+            family not in ("qwen2", "qwen2_moe", "phi3", "mixtral", "mistral", "falcon")
                              and _bool(config, "attention_bias", family == "gpt_oss", where)),  # GPT-2: c_proj's bias
         # LlamaMLP: bias=config.mlp_bias; GPT-2's Conv1D c_fc and c_proj always carry one; GptOssExperts hold
         # gate_up_proj_bias (2·f per expert) and down_proj_bias (h per expert)
-        mlp_bias=gpt2 or family == "gpt_oss" or (family == "llama" and _bool(config, "mlp_bias", False, where)),
-        router_bias=family == "gpt_oss", attention_sinks=family == "gpt_oss", clamped_swiglu=family == "gpt_oss",
+        mlp_bias=gpt2 or family in ("gpt_oss", "gptj") or (family == "llama" and _bool(config, "mlp_bias", False, where))
+        or (family == "falcon" and _bool(config, "bias", False, where)),  # GPT-J's fc_in, fc_out; Falcon's bias
+        # gpt-oss's router bias; MiniMax-M2's e_score_correction_bias (use_routing_bias), one per expert too
+        router_bias=family == "gpt_oss" or (family == "minimax_m2" and _bool(config, "use_routing_bias", True, where)), attention_sinks=family == "gpt_oss", clamped_swiglu=family == "gpt_oss",
         fused_gate_up=family == "gpt_oss",  # GptOssExperts.gate_up_proj: one [E, h, 2·f] tensor
         partial_rotary_factor=_fraction(config, "partial_rotary_factor", where),
         num_experts=experts, experts_per_token=per_token, num_dense_layers=dense_layers, **moe,
         sliding_window=window, num_sliding_layers=sliding_layers, hidden_act=act,
-        qk_norm=family in ("qwen3", "qwen3_moe", "gemma3_text", "olmo2"),
-        qk_norm_per_head=family != "olmo2",  # Olmo2Attention: q_norm over H·d, k_norm over Hkv·d
+        qk_norm=family in ("qwen3", "qwen3_moe", "gemma3_text", "olmo2", *GDN_FAMILIES)
+        or (family == "minimax_m2" and _bool(config, "use_qk_norm", True, where)), **blocks,
+        # Olmo2Attention and MiniMaxM2Attention (qk_norm_type "per_layer"): q_norm over H·d, k_norm over Hkv·d
+        qk_norm_per_head=family not in ("olmo2", "minimax_m2"),
         pre_norms=family != "olmo2", sandwich_norms=family in (*GEMMA_FAMILIES, "olmo2"),
-        embedding_scale=family in GEMMA_FAMILIES, gated_mlp=not gpt2,
+        embedding_scale=family in GEMMA_FAMILIES, gated_mlp=not plain and family != "nemotron_h",
         # PhimoeDecoderLayer and PhimoeModel: nn.LayerNorm with elementwise_affine, a gain and a bias each
-        norm_type="layer" if family in ("gpt2", "phimoe") else "rms",
-        lm_head_bias=family == "phimoe" and _bool(config, "lm_head_bias", False, where), position_embedding="learned" if gpt2 else "rope",
-        fused_projections=family in ("phi3", "gpt2"),  # Phi-3's qkv_proj, GPT-2's c_attn
+        norm_type="layer" if family in ("gpt2", "phimoe", "gptj", "falcon") else "rms",
+        parallel_block=family in ("gptj", "falcon"),
+        parallel_mlp_norm=family == "falcon" and _bool(config, "new_decoder_architecture", False, where),
+        lm_head_bias=family == "gptj" or (family == "phimoe" and _bool(config, "lm_head_bias", False, where)), position_embedding="learned" if gpt2 else "none" if family == "nemotron_h" else "rope",
+        fused_projections=family in ("phi3", "gpt2", "falcon"),  # Phi-3's qkv_proj, GPT-2's c_attn, Falcon's
+        # query_key_value
         notes=notes, **mla, **sizes,
         max_position_embeddings=_positive_int(config, "max_position_embeddings", where)
         if config.get("max_position_embeddings") is not None else None,
         source_name=_source_name(config), quantization=read_quantization_config(config, where))
+
+
+def _dsa(config: Mapping, family: str, where: str) -> dict:
+    """DeepSeek sparse attention's three fields (DeepSeek-V3.2, GLM-5), each a positive integer."""
+    if family not in DSA_FAMILIES:
+        return {}
+    return {f: _positive_int(config, f, where) for f in DSA_FIELDS}
+
+
+def _gated_deltanet(config: Mapping, family: str, layers: int, where: str) -> dict:
+    """Qwen3-Next's and Qwen3.5's Gated DeltaNet layers: their sizes, and how many of the layers they are:
+    layer_types ("linear_attention" / "full_attention" per layer), or every full_attention_interval-th layer
+    full attention (Qwen3NextConfig's and Qwen3_5TextConfig's default interval, 4). Their full-attention layers
+    gate the output (attn_output_gate, true unless the config says otherwise)."""
+    if family not in GDN_FAMILIES:
+        return {}
+    sizes = {f: _positive_int(config, f, where) for f in GDN_FIELDS}
+    if sizes["linear_num_value_heads"] % sizes["linear_num_key_heads"]:
+        raise RooflineInputError("linear_num_value_heads", f"{sizes['linear_num_value_heads']} is not a multiple of "
+                                 f"linear_num_key_heads={sizes['linear_num_key_heads']} in {where}")
+    types = config.get("layer_types")
+    if types is not None:
+        allowed = ("linear_attention", "full_attention")
+        if not isinstance(types, list) or len(types) != layers or not all(t in allowed for t in types):
+            raise RooflineInputError("layer_types", f"must list {layers} of {', '.join(allowed)} in {where}, got "
+                                     f"{shown(types)}")
+        linear = types.count("linear_attention")
+    else:
+        interval = _positive_int(config, "full_attention_interval", where) \
+            if config.get("full_attention_interval") is not None else 4
+        linear = layers - layers // interval  # layer i is full attention when (i + 1) is a multiple of it
+    return {"num_linear_layers": linear, "conv_kernel": sizes.pop("linear_conv_kernel_dim"), **sizes,
+            "chunk_size": GDN_CHUNK, "attn_output_gate": _bool(config, "attn_output_gate", True, where)}
+
+
+def _nemotron_pattern(config: Mapping, where: str) -> str:
+    """Nemotron-H's layers as pattern characters: hybrid_override_pattern, or layers_block_type's names."""
+    pattern = config.get("hybrid_override_pattern")
+    if pattern is None and isinstance(config.get("layers_block_type"), list):
+        names = config["layers_block_type"]
+        if not all(isinstance(n, str) and n in NEMOTRON_BLOCK_NAMES for n in names):
+            raise RooflineInputError("layers_block_type", f"must list {', '.join(NEMOTRON_BLOCK_NAMES)} in {where}, "
+                                     f"got {shown(names)}")
+        pattern = "".join(NEMOTRON_BLOCK_NAMES[n] for n in names)
+    if not isinstance(pattern, str) or not pattern or any(c not in NEMOTRON_BLOCKS for c in pattern):
+        raise RooflineInputError("hybrid_override_pattern", f"must be a string of {', '.join(NEMOTRON_BLOCKS)} "
+                                 f"(Mamba-2, attention, MLP, MoE) in {where}, got {shown(pattern)}")
+    return pattern
+
+
+def _nemotron_h(config: Mapping, family: str, layers: int, where: str) -> dict:
+    """Nemotron-H's layer pattern and its Mamba-2 sizes: d_inner = mamba_num_heads · mamba_head_dim (expand ·
+    hidden_size in the configs), n_groups groups of B and C, a conv_kernel-wide convolution with a bias
+    (use_conv_bias, default true)."""
+    if family != "nemotron_h":
+        return {}
+    pattern = _nemotron_pattern(config, where)
+    if len(pattern) != layers:
+        raise RooflineInputError("hybrid_override_pattern", f"has {len(pattern)} layers, num_hidden_layers is "
+                                 f"{layers} in {where}")
+    counts = {c: pattern.count(c) for c in NEMOTRON_BLOCKS}
+    sizes = {f: _positive_int(config, f, where) for f in MAMBA_FIELDS}
+    if sizes["mamba_num_heads"] % sizes["n_groups"]:
+        raise RooflineInputError("n_groups", f"{sizes['n_groups']} does not divide mamba_num_heads="
+                                 f"{sizes['mamba_num_heads']} in {where}")
+    if counts["E"] and config.get("n_routed_experts") is None:
+        raise RooflineInputError("n_routed_experts", f"missing from {where}, whose pattern has MoE (E) layers")
+    latent = config.get("moe_latent_size")
+    return {"one_block_per_layer": True, "num_mamba_layers": counts["M"],
+            "num_channel_only_layers": counts["-"] + counts["E"], "num_mixer_only_layers": counts["M"] + counts["*"],
+            "num_dense_layers": counts["-"], "mamba_num_heads": sizes["mamba_num_heads"],
+            "mamba_head_dim": sizes["mamba_head_dim"], "ssm_state_size": sizes["ssm_state_size"],
+            "mamba_n_groups": sizes["n_groups"], "conv_kernel": sizes["conv_kernel"],
+            "mamba_conv_bias": _bool(config, "use_conv_bias", True, where),
+            "chunk_size": _positive_int(config, "chunk_size", where) if config.get("chunk_size") is not None
+            else MAMBA_CHUNK_DEFAULT,
+            "moe_latent_size": _positive_int(config, "moe_latent_size", where) if latent is not None else None}
 
 
 def _fraction(config: Mapping, field_name: str, where: str) -> float:
@@ -414,6 +584,8 @@ def _attention_bias(config: Mapping, family: str, where: str) -> bool:
     ``attention_bias``."""
     if family in ("qwen2", "gpt2"):
         return True
+    if family == "falcon":  # FalconAttention: query_key_value and dense with bias=config.bias
+        return _bool(config, "bias", False, where)
     if family in ("phi3", "mixtral", "mistral"):
         return False
     if family == "qwen2_moe":  # Qwen2MoeAttention: bias=config.qkv_bias, Qwen2MoeConfig defaulting it to true
@@ -433,12 +605,15 @@ def _experts(config: Mapping, family: str, where: str) -> tuple[int, int, dict]:
     sizes = {}
     if family not in EXPERTS_AS_WIDE_AS_MLP:  # Mixtral's and gpt-oss's experts are intermediate_size wide
         sizes["moe_intermediate_size"] = _positive_int(config, "moe_intermediate_size", where)
-    if family == "qwen2_moe":  # Qwen2MoeSparseMoeBlock: one shared expert, its own width, a sigmoid gate
+    if family in GATED_SHARED_EXPERT_FAMILIES:  # Qwen2MoeSparseMoeBlock: one shared expert, its own width, a gate
         sizes["num_shared_experts"] = 1
         sizes["shared_expert_intermediate_size"] = _positive_int(config, "shared_expert_intermediate_size", where)
         sizes["shared_expert_gate"] = True
     elif config.get("n_shared_experts"):
         sizes["num_shared_experts"] = _positive_int(config, "n_shared_experts", where)
+        if family == "nemotron_h":  # NemotronHMOE: one shared expert of its own width
+            sizes["shared_expert_intermediate_size"] = sizes["num_shared_experts"] * _positive_int(
+                config, "moe_shared_expert_intermediate_size", where)
     return experts, per_token, sizes
 
 
@@ -454,7 +629,7 @@ def _dense_layers(config: Mapping, family: str, layers: int, where: str) -> int:
         step = _positive_int(config, "moe_layer_freq", where) if config.get("moe_layer_freq") is not None else 1
         # layers first, first + step, ... are MoE: ceil((layers - first) / step) of them (no loop over layers)
         return layers - -(-(layers - first) // step)
-    if family in ("qwen3_moe", "qwen2_moe"):
+    if family in ("qwen3_moe", "qwen2_moe", "qwen3_next", "qwen3_5_moe_text"):
         step = _positive_int(config, "decoder_sparse_step", where) \
             if config.get("decoder_sparse_step") is not None else 1
         dense = config.get("mlp_only_layers")
@@ -523,13 +698,44 @@ def _gpt2_fields(config: dict, where: str) -> list[str]:
     return notes
 
 
+def _falcon_fields(config: dict, where: str) -> list[str]:
+    """FalconConfig's fields read into the common ones: num_kv_heads (new_decoder_architecture) or one K/V head
+    (multi_query) or as many as the queries; ffn_hidden_size (default 4·hidden_size); the activation, GELU.
+    ALiBi (alibi true, Falcon-RW) and a sequential block (parallel_attn false) are refused by name."""
+    for field_name, name in (("n_head", "num_attention_heads"), ("n_layer", "num_hidden_layers")):
+        if config.get(name) is None and config.get(field_name) is not None:  # FalconConfig's attribute_map
+            config[name] = config[field_name]
+    if _bool(config, "alibi", False, where):
+        raise RooflineInputError("alibi", f"ALiBi attention biases in {where} are not supported",
+                                 "alibi false (rotary positions)")
+    if not _bool(config, "parallel_attn", True, where):
+        raise RooflineInputError("parallel_attn", f"a sequential Falcon block in {where} is not supported", "true")
+    heads = _positive_int(config, "num_attention_heads", where)
+    if _bool(config, "new_decoder_architecture", False, where):
+        config["num_key_value_heads"] = _positive_int(config, "num_kv_heads", where) \
+            if config.get("num_kv_heads") is not None else heads
+    else:
+        config["num_key_value_heads"] = 1 if _bool(config, "multi_query", True, where) else heads
+    notes = []
+    if config.get("ffn_hidden_size") is None:
+        config["intermediate_size"] = 4 * _positive_int(config, "hidden_size", where)
+        notes.append(f"ffn_hidden_size absent: FalconConfig's 4 · hidden_size = {config['intermediate_size']:,} used")
+    else:
+        config["intermediate_size"] = _positive_int(config, "ffn_hidden_size", where)
+    config["hidden_act"] = config.get("activation", "gelu")
+    config.pop("hidden_activation", None)
+    return notes
+
+
 def _with_family_defaults(config: Mapping, family: str, where: str = "config") -> tuple[dict, tuple[str, ...]]:
     """Fill what a family's Hugging Face config class defaults (a Mixtral without
     num_local_experts is still a mixture of experts), and say so in one sentence each; name
     the parts of a family the counting leaves out."""
     config, notes = dict(config), []
-    if family == "gpt2":
+    if family in ("gpt2", "gptj"):  # GPTJConfig keeps GPT-2's field names
         notes += _gpt2_fields(config, where)
+    if family == "falcon":
+        notes += _falcon_fields(config, where)
     if family in ("mixtral", "phimoe"):
         defaults, cls = (MIXTRAL_DEFAULTS, "MixtralConfig") if family == "mixtral" else (PHIMOE_DEFAULTS, "PhimoeConfig")
         for field_name, default in defaults.items():
@@ -540,8 +746,20 @@ def _with_family_defaults(config: Mapping, family: str, where: str = "config") -
             and config["num_nextn_predict_layers"] > 0:
         notes.append("the multi-token-prediction module (num_nextn_predict_layers) is left out: it serves "
                      "speculative decoding, not the base forward pass")
-    if family in MLA_FAMILIES:
+    if family in (*MLA_FAMILIES, "qwen3_5_moe_text"):  # no dense MLP width: every layer is MoE (or first_k_dense)
         config.setdefault("intermediate_size", config.get("moe_intermediate_size"))
+    if family == "minimax_m2" and config.get("use_mtp") is True:
+        notes.append("the multi-token-prediction modules (use_mtp, num_mtp_modules) are left out: they serve "
+                     "speculative decoding, not the base forward pass")
+    if family == "nemotron_h":
+        config.setdefault("intermediate_size", config.get("moe_intermediate_size"))  # used by - layers only
+        if isinstance(config.get("num_nextn_predict_layers"), int) and config["num_nextn_predict_layers"] > 0:
+            notes.append("the multi-token-prediction layers (num_nextn_predict_layers) are left out: they serve "
+                         "speculative decoding, not the base forward pass")
+    if family in GDN_FAMILIES and isinstance(config.get("mtp_num_hidden_layers"), int) \
+            and config["mtp_num_hidden_layers"] > 0:
+        notes.append("the multi-token-prediction layer (mtp_num_hidden_layers) is left out: it serves speculative "
+                     "decoding, not the base forward pass")
     if family == "gpt_oss":
         for field_name, default in GPT_OSS_DEFAULTS.items():
             if config.get(field_name) is None:

@@ -24,7 +24,7 @@ from .errors import RooflineInputError
 from .hardware import PRECISION_BITS, Hardware, Roof, get_hardware
 from .models import ModelConfig, load_model
 from .engine import TOTALS, phase_function
-from .operators import FULL, MEMORY_TRAFFIC, PHASES, TRAFFIC_BITS, check_phases, operator_costs, symbol_values
+from .operators import QUANTISED, MEMORY_TRAFFIC, PHASES, TRAFFIC_BITS, check_phases, operator_costs, symbol_values
 from .workload import Workload, check_compute_precision, check_workload, compute_precision, element_bytes, is_number
 
 BYTE_COLUMNS = [f"{kind}_bytes" for kind in TRAFFIC_BITS]
@@ -179,7 +179,7 @@ def operator_columns(model: ModelConfig | str, hardware: Hardware | str, workloa
     stacked = lambda values: np.concatenate([np.broadcast_to(v, batch.shape).ravel() for v in values])  # noqa: E731
     columns = {key: stacked(cost[key] for *_, cost in rows) for key in ("flops", "flops_full_square", *BYTE_COLUMNS)}
     columns["bytes"] = stacked(memory_bytes(cost) for *_, cost in rows)
-    peaks = stacked(full_peak if op.precision == FULL else peak for _, op, _ in rows)
+    peaks = stacked(peak if op.precision == QUANTISED else full_peak for _, op, _ in rows)
     point = roofline(columns["flops"], columns["bytes"], columns["link_bytes"], peaks,
                      hardware.bandwidth_bytes_per_s, link, link_latency_s(hardware, workload))
     repeat = lambda values: np.repeat(np.array(list(values)), batch.size)  # noqa: E731

@@ -220,6 +220,9 @@ WIDTH_MEANINGS = {  # workload.element_bytes, in words
     "stream_bits": "bytes per activation of every other operator (residual stream, norms, attention, "
                    "all-reduce): max(act_bits, 16)/8 unless quantize_stream",
     "kv_bits": "bytes per KV-cache element: kv_bits/8",
+    "state_bits": "bytes per element of a recurrent state (Gated DeltaNet, Mamba-2): fp32, 4",
+    "index_bits": "bytes per element of DeepSeek sparse attention's indexer cache: FP8 and an fp32 scale per 128, "
+                  "(8 + 32/128)/8",
 }
 
 

@@ -166,6 +166,14 @@ def check_workload(workload: object) -> "Workload":
     return workload
 
 
+# The recurrent state of Gated DeltaNet and Mamba-2 layers is kept in fp32 by serving stacks (vLLM's
+# mamba_ssm_cache_dtype defaults to float32; Nemotron-H's config says so): the named choice here, 32 bits.
+RECURRENT_STATE_BITS = 32
+# DeepSeek sparse attention's indexer cache (DeepSeek-V3.2, GLM-5): each key element in FP8 and one fp32
+# scale per 128 of them, 8 + 32/128 = 8.25 bits: 132 bytes per token and layer at index_head_dim 128.
+INDEX_KEY_BITS = 8 + 32 / 128
+
+
 def element_bytes(workload: Workload) -> dict[str, float | np.ndarray]:
     """Bytes per element of each width the operators move data at (operators.WIDTHS says which moves where).
 
@@ -183,6 +191,9 @@ def element_bytes(workload: Workload) -> dict[str, float | np.ndarray]:
                       output, the MLP's activation function, the all-reduce): at least 16 bits unless
                       ``quantize_stream`` (W8A8 kernels quantise a GEMM's input and dequantise its output).
     kv_bits           the KV cache.
+    state_bits        the recurrent state of Gated DeltaNet and Mamba-2 layers: RECURRENT_STATE_BITS, whatever
+                      kv_bits says.
+    index_bits        DeepSeek sparse attention's indexer cache: INDEX_KEY_BITS per key element.
     """
     weight, act = as_floats(workload.weight_bits), as_floats(workload.act_bits)
     if workload.weight_group_size:
@@ -191,7 +202,8 @@ def element_bytes(workload: Workload) -> dict[str, float | np.ndarray]:
         weight = weight + (per_group / workload.weight_group_size) * narrow
     return {"weight_bits": weight / 8, "full_weight_bits": _wide(as_floats(workload.weight_bits)) / 8,
             "act_bits": act / 8, "stream_bits": (act if workload.quantize_stream else _wide(act)) / 8,
-            "kv_bits": as_floats(workload.kv_bits) / 8}
+            "kv_bits": as_floats(workload.kv_bits) / 8, "state_bits": RECURRENT_STATE_BITS / 8,
+            "index_bits": INDEX_KEY_BITS / 8}
 
 
 def as_floats(value) -> float | np.ndarray:

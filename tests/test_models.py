@@ -67,7 +67,7 @@ def test_bad_config_names_the_field(tmp_path, change, field):
 
 def test_unsupported_architecture_lists_the_supported_ones():
     with pytest.raises(RooflineInputError, match="LlamaForCausalLM.*MixtralForCausalLM"):
-        model_from_dict({**GOOD, "architectures": ["FalconForCausalLM"]}, "x")
+        model_from_dict({**GOOD, "architectures": ["BloomForCausalLM"]}, "x")
 
 
 def test_not_json_and_missing_file_are_clear(tmp_path):
