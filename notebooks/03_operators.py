@@ -48,7 +48,7 @@ mla = "absorbed"  # MLA models' decode: "absorbed" (latent cache, vLLM/SGLang) o
 
 # %%
 import roofline_utils as rl
-from roofline_utils import findings, summary, tables
+from roofline_utils import findings, state, summary, tables
 from roofline_utils.findings import markdown
 
 r = rl.notebook.setup(**rl.notebook.parameters(globals()))
@@ -160,6 +160,20 @@ tables.show(summary.attention_io_table(r.model, r.hardware, r.workload), caption
 
 # %%
 tables.show_markdown(markdown(findings.decode_attention(r.model, r.hardware, r.workload)))
+
+# %% [markdown]
+# ## What each layer kind reads per generated token
+#
+# Attention is not the only way a layer can remember. What a decode step reads for one sequence, per
+# layer, depends on the layer's kind: full attention reads the K and V of every cached position; a
+# sliding window at most its last $w$; MLA one compressed latent per position; DeepSeek sparse attention
+# an 8-bit index key of every position (132 bytes with its scale) and then only the $k_{top}$ latents the
+# indexer picks; Gated DeltaNet and Mamba-2 keep no cache at all but a fixed recurrent state, read and
+# written once per step whatever the length. The table reads this model's kinds off its operators at
+# this length and at twice it (one sequence; the memory verdict of chapter 2 counts the same bytes):
+
+# %%
+tables.show_markdown(state.cache_reads_markdown(state.cache_reads(r.model, r.hardware, r.workload)))
 
 # %% [markdown]
 # ## Where the counting differs from LLM-Viewer

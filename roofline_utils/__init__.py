@@ -24,7 +24,7 @@ _EXPORTS = {
 }
 _SUBMODULES = {"e2e", "engine", "speculative", "explorer", "export", "findings", "hardware", "measure", "memory", "models",
                "operators", "output", "params", "plot", "report", "roofline", "summary", "sweeps", "tables",
-               "units", "workload", "notebook", "expr", "errors", "cli", "quantization"}
+               "units", "workload", "notebook", "expr", "errors", "cli", "quantization", "state", "levers", "primer"}
 
 __all__ = sorted(_EXPORTS)
 
