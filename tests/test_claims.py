@@ -76,6 +76,10 @@ COMBOS = [
     ("olmo-2-13b", "h100-sxm", {"seq_len": 4096}),
     ("gpt-oss-120b", "h200-sxm", {"seq_len": 4096}),
     ("qwen2-57b-a14b", "h200-sxm", {"tp": 2}),
+    # hybrids and sparse attention: Gated DeltaNet, Mamba-2, DeepSeek sparse attention
+    ("qwen3.5-27b", "h200-sxm", {"seq_len": 32768}),
+    ("nemotron-3-super-120b-a12b", "h200-sxm", {"tp": 2, "weight_bits": 8}),
+    ("deepseek-v3.2", "h200-sxm", {"tp": 8, "weight_bits": 8}),
 ]
 CASES = [(*combo, TREES[i % len(TREES)]) for i, combo in enumerate(COMBOS)]
 
@@ -497,7 +501,8 @@ def test_combinations_cover_every_kind():
              "short": any(w.get("seq_len") == 128 for _, _, w in COMBOS),
              "user": any(h == USER_DEVICE for _, h, _ in COMBOS)}
     models = {m for m, _, _ in COMBOS}
-    assert all(kinds.values()) and {"mixtral-8x7b", "qwen3-30b-a3b", "deepseek-v3", "gemma-2-9b"} <= models
+    assert all(kinds.values()) and {"mixtral-8x7b", "qwen3-30b-a3b", "deepseek-v3", "gemma-2-9b", "qwen3.5-27b",
+                                    "nemotron-3-super-120b-a12b", "deepseek-v3.2"} <= models
     assert len(COMBOS) >= 40 and {t for *_, t in CASES} == set(TREES)
 
 
