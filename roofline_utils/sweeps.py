@@ -25,8 +25,13 @@ CATEGORIES = {  # operator -> bar of the time breakdown (dense_, shared_ and loc
     "attn_allreduce": "all-reduce (link)", "mlp_allreduce": "all-reduce (link)",
     "lm_head": "embedding + lm_head", "embedding": "embedding + lm_head",
     "position_embedding": "embedding + lm_head",
+    # the recurrent layers' projections, and their own work (short convolution, gates, state update, norm)
+    "in_proj": "projections", "in_proj_qkvz": "projections", "in_proj_ba": "projections", "out_proj": "projections",
+    "conv1d": "recurrent layers", "gdn_gates": "recurrent layers", "delta_rule": "recurrent layers",
+    "ssm_scan": "recurrent layers", "gated_norm": "recurrent layers",
 }
 VARIANT_PREFIX = r"^(dense_|shared_|local_)"
+GROUP_CATEGORIES = {"qkv mlp": "projections", "up/gate/down": "MLP", "qk/pv": "attention"}  # a name not listed
 
 
 def decode_sweep(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,
@@ -100,7 +105,15 @@ def grid_totals(model: ModelConfig | str, hardware: Hardware | str, workload: Wo
 def time_breakdown(table: pd.DataFrame) -> pd.DataFrame:
     """Seconds per phase and category (count × time per call); all-reduce is its own category."""
     _check_table(table, ["phase", "operator", "count", "time_s"])
-    categories = table["operator"].str.replace(VARIANT_PREFIX, "", regex=True).map(CATEGORIES).fillna("norms + residuals")
+    names = table["operator"].str.replace(VARIANT_PREFIX, "", regex=True)
+    by_group = table["group"].map(GROUP_CATEGORIES) if "group" in table else None
+    categories = names.map(CATEGORIES)
+    categories = categories.where(~names.str.startswith("index_"), "attention")  # DeepSeek sparse attention's indexer
+    if by_group is not None:
+        categories = categories.fillna(by_group)
+    categories = categories.fillna("norms + residuals")
+    if "link_bytes" in table:  # whatever its name, an operator that moves bytes over the link is the all-reduce
+        categories = categories.where(table["link_bytes"] <= 0, "all-reduce (link)")
     seconds = (table["time_s"] * table["count"]).groupby([table["phase"], categories], sort=False).sum()
     return seconds.rename("time_s").reset_index().rename(columns={"operator": "category"})
 

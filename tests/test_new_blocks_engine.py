@@ -54,3 +54,17 @@ def test_the_footprint_fits_what_the_largest_batch_says():
         model = rl.preset(name)
         assert per_sequence == pytest.approx(float(kv_cache_bytes(model, 1, fits.kv_positions, 16)), rel=1e-12)
         assert weight_bytes(model, workload) > 0
+
+
+def test_the_time_breakdown_files_new_blocks_under_their_bars():
+    from roofline_utils import sweeps
+
+    table = rl.operator_table("nemotron-3-super-120b-a12b", "h200-sxm", rl.Workload(tp=2), phases=("decode",))
+    bars = sweeps.time_breakdown(table).set_index("category")["time_s"]
+    # Nemotron-H's all-reduce is named "allreduce": it is the link's bar by its link bytes, not a norm
+    link = table[table["link_bytes"] > 0]
+    assert bars["all-reduce (link)"] == pytest.approx(float((link["time_s"] * link["count"]).sum()))
+    mixer = table[table["operator"].isin(["conv1d", "ssm_scan"])]
+    assert bars["recurrent layers"] >= float((mixer["time_s"] * mixer["count"]).sum())
+    assert bars.sum() == pytest.approx(float((table["time_s"] * table["count"]).sum()))
+    assert bars["norms + residuals"] < 0.01 * bars.sum()
