@@ -413,6 +413,9 @@ def sweep_chart(sweep: pd.DataFrame, x: str, series: str, title: str):
                 joined = pd.concat([fits.tail(1), over])
                 ax.plot(joined[x], joined[column] * scale, "--", color=colour, lw=1.3)
                 ax.plot(over[x], over[column] * scale, "o", mfc="none", color=colour, ms=5)
+    if not sweep["fits"].all():  # the legend shows what a setting that does not fit looks like
+        for ax in (left, right):
+            ax.plot([], [], "o--", mfc="none", color="gray", ms=5, lw=1.3, label="does not fit in memory")
     for ax, label in ((left, "time per output token (ms)"), (right, "decode tokens/s (whole batch)")):
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
@@ -423,11 +426,11 @@ def sweep_chart(sweep: pd.DataFrame, x: str, series: str, title: str):
             ax.axvspan(start, high, color="0.85", zorder=0, lw=0, label="past the model's context")
             ax.set_xlim(low, high)
         _si_ticks(ax, counts=True)  # batches, lengths, ms and tokens/s: 1,024 reads better than 1 k
-        ax.set_xlabel(x)
+        ax.set_xlabel({"seq_len": "context length (tokens)"}.get(x, x))
         ax.set_ylabel(label)
         ax.grid(True, ls=":", lw=0.5)
         _legible(ax)
-    figure.suptitle(f"{mathtext(title)}  (hollow, dashed: does not fit in memory)")
+    figure.suptitle(mathtext(title))
     figure.tight_layout()
     _legend_below(figure)
     return figure
