@@ -155,3 +155,25 @@ def test_more_presets_give_a_finite_table(name, tmp_path, capsys):
     assert "Traceback" not in capsys.readouterr().err
     numbers = pd.read_csv(out).select_dtypes("number").to_numpy()
     assert np.isfinite(numbers).all() and (numbers >= 0).all()
+
+
+def kimi_k2_parameters(active: bool) -> int:
+    """Kimi-K2, tensor by tensor from its config (a DeepSeek-V3 architecture): h 7168, 64 heads, q_lora 1536,
+    kv_lora 512, nope 128 + rope 64, v 128, 1 dense layer of 18,432, 60 MoE layers of 384 experts of 2,048
+    (8 per token) and one shared expert, vocabulary 163,840, untied."""
+    h, heads, rq, rkv, nope, rope, dv, vocab = 7168, 64, 1536, 512, 128, 64, 128, 163840
+    attention = (h * rq + rq + rq * heads * (nope + rope) + h * (rkv + rope) + rkv
+                 + rkv * heads * (nope + dv) + heads * dv * h)
+    expert = 3 * h * 2048
+    moe = h * 384 + (8 if active else 384) * expert + expert  # router, routed experts, shared expert
+    return 2 * vocab * h + h + 1 * (attention + 2 * h + 3 * h * 18432) + 60 * (attention + 2 * h + moe)
+
+
+def test_kimi_k2_parameters_by_hand_and_against_its_card():
+    model = rl.load_model("kimi-k2")
+    assert model.parameter_count() == kimi_k2_parameters(False)
+    assert model.parameter_count(active=True) == kimi_k2_parameters(True)
+    # the card: "1T" total (1.026 T here), "32B" activated (32.86 B here; 31.69 B without the embedding rows,
+    # which a token only indexes)
+    assert round(model.parameter_count() / 1e12) == 1
+    assert round((model.parameter_count(active=True) - 163840 * 7168) / 1e9) == 32
