@@ -18,8 +18,9 @@
 # %% [markdown]
 # # 3. Where each point comes from: the operators, formula beside number
 #
-# A decoder layer is a fixed sequence of operators: Llama's, or one of its variants (grouped-query or
-# latent attention, a mixture of experts, sliding-window layers; the model card below says which). For
+# A decoder layer is a fixed sequence of operators: Llama's, or one of its variants (grouped-query,
+# latent or sparse attention, sliding windows, recurrent Gated DeltaNet or Mamba-2 layers, a mixture of
+# experts; the model card below says which). For
 # each one we count the FLOPs (a multiply-add is 2) and the bytes it must move through main memory:
 # weights, activations read and written, KV cache read and written. Their ratio is the operational
 # intensity that places the operator on the roofline.

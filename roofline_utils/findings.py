@@ -973,7 +973,7 @@ def _(finding: MemoryFootprint) -> str:
     return "\n".join([
         "| | bytes |", "|---|---:|",
         f"| weights | {nbytes(finding.weights_bytes)} |",
-        f"| KV cache, {finding.kv_positions:,} positions per sequence (prompt + output) | "
+        f"| {finding.cache_kind}, {finding.kv_positions:,} positions per sequence (prompt + output) | "
         f"{nbytes(finding.kv_cache_bytes)} |",
         f"| activations, a decode step's peak (fused attention) | {nbytes(finding.activations_bytes)} |",
         f"| **total** | **{nbytes(finding.total_bytes)}** |",

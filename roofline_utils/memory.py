@@ -117,6 +117,7 @@ class MemoryFootprint:
     kv_positions: int = 0  # positions the KV cache holds per sequence: prompt + output
     capacity_note: str = ""  # where the capacity comes from, in words
     prefill_activations_bytes: float = 0.0  # peak of prefilling every prompt in one pass: not in the total
+    cache_kind: str = "KV cache"  # what kv_cache_bytes holds, in words (cache_kind below)
 
     @property
     def one_pass_prefill_fits(self) -> bool:
@@ -167,7 +168,19 @@ def memory_footprint(model: ModelConfig | str, hardware: Hardware | str, workloa
         activations_bytes=float(np.max(activation_bytes(model, workload, phases=("decode",)))),
         capacity_bytes=capacity_bytes(hardware, workload),
         kv_positions=int(np.max(workload.seq_len)) + workload.output_len, capacity_note=capacity_note(hardware, workload),
-        prefill_activations_bytes=float(np.max(activation_bytes(model, workload, phases=("prefill",)))))
+        prefill_activations_bytes=float(np.max(activation_bytes(model, workload, phases=("prefill",)))),
+        cache_kind=cache_kind(model))
+
+
+def cache_kind(model: ModelConfig) -> str:
+    """What a sequence keeps between steps, in words: 'KV cache', 'KV cache and recurrent state' (Gated
+    DeltaNet, Mamba-2 layers), 'KV cache and index keys' (DeepSeek sparse attention)."""
+    parts = ["KV cache"]
+    if model.index_topk is not None:
+        parts.append("index keys")
+    if model.num_linear_layers or model.num_mamba_layers:
+        parts.append("recurrent state")
+    return " and ".join(parts)
 
 
 def largest_batch_that_fits(model: ModelConfig | str, hardware: Hardware | str, workload: Workload,

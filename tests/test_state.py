@@ -66,3 +66,13 @@ def test_the_sentence_adds_up_to_the_table(model):
     shares = [int(x) for x in re.findall(r"(\d+)% does", text)]
     assert not shares or abs(sum(shares) - 100) <= 1
     assert "nan" not in text and "inf" not in text
+
+
+def test_the_memory_table_names_what_the_cache_holds():
+    from roofline_utils.findings import markdown
+
+    def row(model):
+        return markdown(rl.memory_footprint(model, "h200-sxm", rl.Workload())).splitlines()[3]
+    assert row("llama-33b").startswith("| KV cache, 1,280 positions")
+    assert row("qwen3.5-27b").startswith("| KV cache and recurrent state, ")
+    assert row("deepseek-v3.2").startswith("| KV cache and index keys, ")
