@@ -116,8 +116,9 @@ def hardware_card(hardware: Hardware) -> pd.DataFrame:
 
 
 def ceilings_table(hardware: Hardware) -> pd.DataFrame:
-    """Each precision the device has: its dense peak and the ridge point it implies."""
-    return pd.DataFrame([{"precision": p, "peak (FLOP/s)": v,
+    """Each precision the device has: its dense peak, as the datasheet and the ridge equation below write it
+    (149.7 TFLOP/s, not a column-rounded 150), and the ridge point it implies."""
+    return pd.DataFrame([{"precision": p, "dense peak": si(v, "OP/s" if p.startswith("int") else "FLOP/s"),
                           "ridge (FLOP/byte)": round(hardware.roof(v).ridge, 1)}
                          for p, v in hardware.peak_flops_per_s.items()])
 

@@ -117,3 +117,10 @@ def test_a_user_link_shows_only_its_figures(tmp_path):
     card = summary.hardware_card(get_hardware(str(path))).set_index("figure")["value"]
     assert card["link to peers"] == "300 GB/s per direction"  # no "n/a, " for the kind it did not name
     assert card["memory"] == "32 GB"  # as its datasheet field says, not GiB
+
+
+def test_the_peak_table_writes_the_datasheet_figure():
+    # the A40's 149.7 TFLOP/s (its datasheet, and 1.2's ridge equation: 149.7 / 0.696 = 215.1), not 150
+    table = summary.ceilings_table(get_hardware("a40")).set_index("precision")
+    assert table.loc["fp16", "dense peak"] == "149.7 TFLOP/s" and table.loc["int8", "dense peak"] == "299.3 TOP/s"
+    assert table.loc["fp16", "ridge (FLOP/byte)"] == round(149.7e12 / 696e9, 1) == 215.1
