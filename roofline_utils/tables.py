@@ -59,13 +59,17 @@ def in_units(table: pd.DataFrame) -> pd.DataFrame:
     'attainable (FLOP/s)' [1.4e11, 1.5e14] -> 'attainable (TFLOP/s)' ['0.139', '150']; other cells as
     :func:`formatted` writes them."""
     shown = {}
+    quantities = [c for c in table.columns if quantity_unit(c) and table[c].dtype.kind == "f"]
+    # columns of one unit share one prefix, so two times side by side read alike (µs beside µs, not ms)
+    together = {unit: pd.concat([table[c] for c in quantities if quantity_unit(c) == unit])
+                for unit in {quantity_unit(c) for c in quantities}}
     for column in table.columns:
         unit = quantity_unit(column)
         values = table[column]
-        if unit and values.dtype.kind == "f":
-            factor, prefixed = column_unit(values, unit)
+        if column in quantities:
+            factor, prefixed = column_unit(together[unit], unit)
             name = _UNIT.match(str(column)).group(1).rstrip()
-            if _too_wide(values, factor):  # a norm's 57.4 ns beside a GEMM's 20.6 ms: each cell its own prefix
+            if _too_wide(together[unit], factor):  # a norm's 57.4 ns beside a GEMM's 20.6 ms: each cell its own prefix
                 shown[name] = values.map(lambda v, u=unit: _with_unit(v, u))
             else:
                 shown[f"{name} ({prefixed})"] = values.map(lambda v, f=factor: number(v, factor=f) if np.isfinite(v)
