@@ -77,6 +77,9 @@ a.anchor-link { display: none; }
 @media print {
   @page { size: A4; margin: 16mm 14mm; }
   main.rl-book { max-width: none; padding: 0; font-size: 10.5pt; }
+  /* nothing after the last table: its margins alone would spill onto an empty last page */
+  main.rl-book > .jp-Cell:last-child, main.rl-book > .jp-Cell:last-child * { margin-bottom: 0 !important;
+    padding-bottom: 0 !important; }
   nav.rl-toc { break-after: page; }
   main.rl-book h1 { break-before: page; }
   main.rl-book h1.rl-title { break-before: avoid; }

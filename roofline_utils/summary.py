@@ -158,7 +158,7 @@ def catalog_table() -> pd.DataFrame:
         peak = hw.peak_flops_per_s[sixteen] if sixteen else None
         rows.append({"key": key, "device": hw.name, "memory (datasheet GB)": hw.memory_bytes / 2**30,
                      "bandwidth (B/s)": hw.bandwidth_bytes_per_s,
-                     "16-bit peak (FLOP/s)": peak if peak else float("nan"),
+                     "16-bit peak": si(peak, "FLOP/s") if peak else "n/a",  # as the datasheet: 149.7 TFLOP/s
                      "ridge (FLOP/byte)": round(peak / hw.bandwidth_bytes_per_s, 1) if peak else float("nan"),
                      "confidence": hw.confidence})
     return pd.DataFrame(rows)
