@@ -88,10 +88,10 @@ def capacity_bytes(hardware: Hardware, workload: Workload) -> float:
 
 
 def capacity_note(hardware: Hardware, workload: Workload) -> str:
-    """Where capacity_bytes comes from, in words: '46,068 MiB reported (nvidia-smi, ...) × 0.9'."""
+    """Where capacity_bytes comes from, in words: '46,068 MiB reported (its source is in Appendix A) × 0.9'."""
     if hardware.reported_memory_bytes is not None:
         source = f"{hardware.reported_memory_bytes / 2**20:,.0f} MiB reported"
-        source += f" ({hardware.reported_memory_source})" if hardware.reported_memory_source else ""
+        source += " (its source is in Appendix A)" if hardware.reported_memory_source else ""
     else:
         source = f"the datasheet's {hardware.memory_bytes / 2**30:g} GB read as decimal GB (no reported figure)"
     return f"{source} × gpu_memory_utilization {workload.gpu_memory_utilization:g}"

@@ -92,7 +92,7 @@ def hardware_card(hardware: Hardware) -> pd.DataFrame:
             "not in the catalog: the datasheet figure read as decimal GB"
     else:
         reported = f"{hardware.reported_memory_bytes / 2**20:,.0f} MiB" + (
-            f" ({hardware.reported_memory_source})" if hardware.reported_memory_source else "")
+            f"; source: {hardware.reported_memory_source}" if hardware.reported_memory_source else "")
     origin = f"from {hardware.user_file}, your figures" if hardware.user_file else \
         "your figures" if user else hardware.key
     rows = [("device", f"{hardware.name} ({origin})"),
