@@ -234,6 +234,7 @@ def cloud_sentences(reading: CloudReading) -> list[str]:
 # --- the reading of the chart ---------------------------------------------------------------------------
 
 def _band(ratio: float) -> str:
+    ratio = round(ratio, 2)  # the band of the ratio as written beside it: 1.30 is tight, whatever its third digit
     return "tight" if ratio <= TIGHT else "loose" if ratio <= LOOSE else "very loose"
 
 
