@@ -56,7 +56,7 @@ r = rl.notebook.setup(**rl.notebook.parameters(globals()))
 # Each weight byte read in a decode step serves every sequence of the batch, so the intensity of the
 # projections and the MLP grows with the batch, towards the ridge (chapter 2 derives the critical batch;
 # a mixture of experts gets there more slowly, since a larger batch also wakes more experts, each read
-# in full). Attention does not move: each sequence reads its own KV cache.
+# in full). Attention does not move: each sequence reads its own KV cache, whatever the batch.
 
 # %%
 batches = [2**i for i in range(0, 11)]
@@ -79,10 +79,11 @@ plot.show(figure, alt=plot.describe_points(trajectory, r.hardware, r.peak_flops_
 # %% [markdown]
 # ## Time per token and throughput against the batch
 #
-# A step reads the weights once for the whole batch and each sequence's KV cache for itself. While
-# the weights dominate the bytes (short contexts, small batches), a bigger batch adds little to a step
-# and throughput grows with it; once the KV cache (batch × length) dominates, a step grows with the
-# batch too. Memory runs out on the way: hollow markers do not fit.
+# A step reads the weights once for the whole batch and each sequence's own cache for itself (its KV
+# cache, and in a hybrid model the recurrent layers' fixed state too). While the weights dominate the
+# bytes (short contexts, small batches), a bigger batch adds little to a step and throughput grows with
+# it; once the sequences' caches dominate, a step grows with the batch too. Memory runs out on the way:
+# hollow markers do not fit.
 
 # %%
 lengths = sweep_seq_lens[::2]

@@ -50,7 +50,7 @@ base, found = levers.levers(r.model, r.hardware, r.workload)
 tables.show_markdown(levers.levers_markdown(base, found))
 
 # %%
-tables.show_markdown(levers.readings(base, found, r.workload))
+tables.show_markdown(levers.readings(base, found, r.workload, rl.memory.cache_kind(r.model)))
 
 # %% [markdown]
 # # Glossary and references

@@ -15,7 +15,7 @@ from .e2e import EndToEnd
 from .expr import Sym
 from .errors import RooflineInputError
 from .hardware import Hardware, get_hardware
-from .memory import MemoryFootprint, fewest_devices_that_fit, largest_batch_that_fits, memory_footprint
+from .memory import MemoryFootprint, cache_kind, fewest_devices_that_fit, largest_batch_that_fits, memory_footprint
 from .text import markdown_text
 from .models import ModelConfig, context_notes, load_model
 from .operators import GROUPS, PHASE_LABELS
@@ -177,6 +177,7 @@ class RidgeBatch:
     step_s_below: float | None = None  # one decode step at batch - 1, just below the ridge
     largest_fit: int | None = None  # the largest batch that fits at seq_len (0: none; None: not asked)
     mixture_of_experts: bool = False
+    cache: str = "KV cache"  # what each sequence keeps (memory.cache_kind): "KV cache and recurrent state"
 
 
 def ridge_recall(found: RidgeBatch) -> str:
@@ -205,7 +206,7 @@ def ridge_batch(model: ModelConfig | str, hardware: Hardware | str, workload: Wo
         at_1, below = map(float, totals(model, hardware, grid, ("decode",))["decode"]["time_s"])
     return RidgeBatch(group, batch, ridge, seq_len, at_1, below,
                       largest_batch_that_fits(model, hardware, replace(workload, seq_len=seq_len)),
-                      model.num_experts > 1)
+                      model.num_experts > 1, cache_kind(model))
 
 
 @dataclass(frozen=True)
@@ -589,6 +590,7 @@ class BatchIntensity:
     attention_high: float
     experts: int = 1
     experts_per_token: int = 1
+    cache: str = "KV cache"
 
 
 def batch_intensity(trajectory: pd.DataFrame, model: ModelConfig | str, ridge: float,
@@ -604,7 +606,8 @@ def batch_intensity(trajectory: pd.DataFrame, model: ModelConfig | str, ridge: f
                           tuple(float(i) for i in intensity), ridge, trend(batches, intensity),
                           proportional_until(batches, intensity), int(reached[0]) if reached.size else None,
                           trend(attention["batch"], attention["intensity"]), float(attention["intensity"].min()),
-                          float(attention["intensity"].max()), model.num_experts, model.experts_per_token)
+                          float(attention["intensity"].max()), model.num_experts, model.experts_per_token,
+                          cache_kind(model))
 
 
 @dataclass(frozen=True)
@@ -637,6 +640,7 @@ class BatchSweep:
 
     lengths: tuple[StepCost, ...]
     mixture_of_experts: bool
+    cache: str = "KV cache"
 
 
 def batch_sweep(sweep: pd.DataFrame, model: ModelConfig | str) -> BatchSweep:
@@ -651,7 +655,7 @@ def batch_sweep(sweep: pd.DataFrame, model: ModelConfig | str) -> BatchSweep:
                                 trend(batches, tpot), int(same), trend(batches, rows["tokens_per_s"]),
                                 int(fitting.max()) if fitting.size else 0,
                                 _levels_from(batches, rows["tokens_per_s"].to_numpy(dtype=float))))
-    return BatchSweep(tuple(lengths), model.num_experts > 1)
+    return BatchSweep(tuple(lengths), model.num_experts > 1, cache_kind(model))
 
 
 def breakdown_caption(breakdown: pd.DataFrame) -> str:
@@ -705,8 +709,8 @@ def _(finding: RidgeBatch) -> str:
                      f"the batch ({steps}): the weights it reads serve the whole batch.")
         else:
             why = ("a bigger batch routes its tokens to more of the experts, whose weights are read too, and each "
-                   "sequence reads its own KV cache" if finding.mixture_of_experts else
-                   "the weights are read once for the whole batch, but each sequence reads its own KV cache")
+                   f"sequence reads its own {finding.cache}" if finding.mixture_of_experts else
+                   f"the weights are read once for the whole batch, but each sequence reads its own {finding.cache}")
             text += (f". Below it a decode step at {finding.seq_len:,} cached tokens still grows "
                      f"{number(growth, 2)}× with the batch ({steps}): {why}.")
     if finding.largest_fit is not None and finding.largest_fit < finding.batch:
@@ -857,7 +861,7 @@ def _(finding: BatchIntensity) -> str:
              if f.reaches_ridge_at is not None else
              f" It stays below the ridge ({f.ridge:.1f} FLOP/byte) up to batch {last:,}.")
     span = number(f.attention_low) if f.attention_shape == "flat" else f"{number(f.attention_low)} to {number(f.attention_high)}"
-    text += (f" Attention does not move (about {span} FLOP/byte at every batch): each sequence reads its own KV cache."
+    text += (f" Attention does not move (about {span} FLOP/byte at every batch): each sequence reads its own {f.cache}."
              if f.attention_shape == "flat" else
              f" Attention's intensity changes with the batch too ({span} FLOP/byte).")
     return text
@@ -881,8 +885,9 @@ def _(finding: BatchSweep) -> str:
     if costly:
         why = ("a bigger batch touches more experts, whose weights are read too, and " if finding.mixture_of_experts
                else "the weights are read once for the whole batch, but ")
-        lines.append(f"\nWhere the step is not free, {why}each sequence reads its own KV cache, so the bytes grow with "
-                     "batch × length.")
+        grow = ("so the bytes grow with batch × length" if finding.cache == "KV cache" else
+                "so the bytes grow with the batch, and the KV cache's part with the length too")
+        lines.append(f"\nWhere the step is not free, {why}each sequence reads its own {finding.cache}, {grow}.")
     throughput = {c.throughput_shape for c in finding.lengths}
     levelled = [c for c in finding.lengths if c.throughput_level_from is not None]
     if throughput == {"rising"} and not levelled:
@@ -895,7 +900,7 @@ def _(finding: BatchSweep) -> str:
                          for batch, lengths in by_batch.items())
         lines.append(f"Throughput (tokens/s) grows with the batch, then levels off, staying within 10% of its last "
                      f"value ({where}): there a step's "
-                     "time grows in proportion to the batch (GEMMs past the ridge, or each sequence's own KV cache "
+                     f"time grows in proportion to the batch (GEMMs past the ridge, or each sequence's own {finding.cache} "
                      "read), so a bigger batch adds little throughput.")
     fits = {c.largest_fit for c in finding.lengths}
     lengths = [c.seq_len for c in finding.lengths]

@@ -33,7 +33,7 @@ class Lever:
 # What bounds each part of a decode step: operators waiting on compute, on the link (the all-reduce), and
 # memory-bound operators' time split by what their bytes are (weights, KV cache, activations).
 TIME_SHARES = {"compute": "waiting on compute", "link": "the all-reduce over the link",
-               "weights": "reading the weights", "kv": "reading and writing the KV cache",
+               "weights": "reading the weights", "kv": "reading and writing each sequence's cache",
                "activations": "moving activations"}
 _MEMORY_PARTS = {"weights": ("weight_bytes",), "kv": ("kv_read_bytes", "kv_write_bytes"),
                  "activations": ("act_read_bytes", "act_write_bytes")}
@@ -181,7 +181,7 @@ def _fit_note(base: Lever, lever: Lever) -> str:
     return ""
 
 
-def _batching(base: Lever, lever: Lever, batch: int) -> str:
+def _batching(base: Lever, lever: Lever, batch: int, cache: str = "KV cache") -> str:
     if lever.tpot_s is None:
         if base.fits is False:
             return (f"**Batching**: not here. Even batch {batch:,} does not fit in memory, so no larger one does; "
@@ -204,7 +204,7 @@ def _batching(base: Lever, lever: Lever, batch: int) -> str:
     shares = lever.time_shares
     why = {"compute": f"at that batch the step is past the critical batch of chapter 2, {_pct(shares['compute'])} of "
                       "its time waiting on compute, so each extra sequence adds FLOPs, not free reuse",
-           "kv": f"every sequence's own KV cache is read every step, and at that batch reading and writing it takes "
+           "kv": f"every sequence's own {cache} is read every step, and at that batch reading and writing it takes "
                  f"{_pct(shares['kv'])} of the step",
            "link": f"the all-reduce carries every sequence's activations over the link, and at that batch it takes "
                    f"{_pct(shares['link'])} of the step",
@@ -282,11 +282,12 @@ def _tensor_parallel(base: Lever, lever: Lever, tp: int) -> str:
     return f"{head}; {body} Tokens per second per device: {per_device}. {buys}.{_fit_note(base, lever)}"
 
 
-def readings(base: Lever, found: tuple[Lever, ...], workload) -> str:
+def readings(base: Lever, found: tuple[Lever, ...], workload, cache: str = "KV cache") -> str:
     """How to read the levers table, one bullet per lever, each sentence's shape word (nearly, only, barely,
-    almost for free, slower) picked by the ratio beside it in the table."""
+    almost for free, slower) picked by the ratio beside it in the table. ``cache``: what each sequence keeps
+    (memory.cache_kind: 'KV cache and recurrent state' for a hybrid)."""
     by_name = {lever.name: lever for lever in found}
-    bullets = [_batching(base, by_name["batching"], int(workload.batch)),
+    bullets = [_batching(base, by_name["batching"], int(workload.batch), cache),
                _quantisation(base, by_name["quantisation"], int(workload.weight_bits)),
                _speculative(base, by_name["speculative decoding"], int(workload.batch)),
                _tensor_parallel(base, by_name["tensor parallelism"], int(workload.tp))]

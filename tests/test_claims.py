@@ -434,7 +434,7 @@ def check_levers(model, hardware, workload, texts):
     from roofline_utils import levers
 
     base, found = levers.levers(model, hardware, workload)
-    text = levers.readings(base, found, workload)
+    text = levers.readings(base, found, workload, rl.memory.cache_kind(model))
     texts.append(text)
     bullets = {b.split("**")[1].lower(): b for b in text.split("\n- ")[1:]}
     now_s = _decode_s(model, hardware, workload)
@@ -456,7 +456,7 @@ def check_levers(model, hardware, workload, texts):
             now, then = _shares(model, hardware, workload), _shares(model, hardware, replace(workload, batch=largest))
             added = {k: then[k] * longer - now[k] for k in now}  # in units of the report's step time
             grows = max(added, key=added.get)
-            named = {"compute": "past the critical batch", "kv": "KV cache is read every step",
+            named = {"compute": "past the critical batch", "kv": "is read every step",
                      "link": "the all-reduce carries", "activations": "activations move through memory",
                      "weights": "routed to more of the experts"}
             assert grows != "weights" or model.num_experts > 1, (batching, added)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from ..models import ModelConfig
 from ..workload import Workload
-from .core import (ATTN, CONV, OTHER, QKV, STATE, Hk_l, Hv_l, Operator, T, b, b_prev, c_chunk, dk_l, dv_l, h,
+from .core import (CONV, OTHER, QKV, STATE, Hk_l, Hv_l, Operator, T, b, b_prev, c_chunk, dk_l, dv_l, h,
                    linear, w_conv, w_state)
 
 
@@ -58,7 +58,7 @@ def gated_deltanet(model: ModelConfig, w: Workload) -> list[Operator]:
                                                    "act_write": 2 * T * Hv_l},
                  note="β = sigmoid(b) (4 FLOPs) and g = -exp(A_log)·softplus(a + dt_bias) (5) per value head; "
                       "reads A_log and dt_bias"),
-        Operator("delta_rule", ATTN, rule,
+        Operator("delta_rule", OTHER, rule,  # not qk/pv: the chart keeps that group for attention
                  {"act_read": T * (2 * K + V) + 2 * T * Hv_l, "act_write": T * V,
                   "kv_read": b_prev * state, "kv_write": b * state},
                  note="gated delta rule, chunked in prefill (c-token chunks), recurrent in decode: per token and "

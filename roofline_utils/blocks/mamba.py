@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from ..models import ModelConfig
 from ..workload import Workload
-from .core import ATTN, OTHER, QKV, STATE, G_m, H_m, N_m, Operator, P_m, T, b, b_prev, c_chunk, h, linear
+from .core import OTHER, QKV, STATE, G_m, H_m, N_m, Operator, P_m, T, b, b_prev, c_chunk, h, linear
 from .deltanet import short_conv
 
 
@@ -35,7 +35,7 @@ def mamba2(model: ModelConfig, w: Workload) -> list[Operator]:
     return [
         linear("in_proj", QKV, h, 2 * D + 2 * G_m * N_m + H_m, bias=model.mlp_bias),
         short_conv("conv1d", D + 2 * G_m * N_m, bias=model.mamba_conv_bias),
-        Operator("ssm_scan", ATTN, scan,
+        Operator("ssm_scan", OTHER, scan,  # not qk/pv: the chart keeps that group for attention
                  {"weight": 3 * H_m, "act_read": T * (D + 2 * G_m * N_m + H_m), "act_write": T * D,
                   "kv_read": b_prev * state, "kv_write": b * state},
                  note="selective scan (SSD), chunked in prefill (c-token chunks), recurrent in decode: per token "

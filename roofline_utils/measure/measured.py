@@ -249,18 +249,32 @@ def end_to_end_sentences(e2e: MeasuredEndToEnd, gpu: str, batch: int, prompt_len
     parts = [pair("time to first token", e2e.ttft.bound_s, e2e.ttft.measured_s)]
     if output_len > 1:
         parts.append(pair("time per output token", e2e.tpot_bound_s, e2e.tpot_measured_s))
-    phases = [e2e.ttft, e2e.decode] if output_len > 1 else [e2e.ttft]
-    outside = list(dict.fromkeys(name for phase in phases for name in phase.outside_grid))
-    untabled = list(dict.fromkeys(name for phase in phases for name in phase.uncovered if name not in outside))
+    phases = {"prefill": e2e.ttft, "decode": e2e.decode} if output_len > 1 else {"prefill": e2e.ttft}
     shares = [f"{_covered_share(e2e.ttft)} of the prefill's bound"]
     if output_len > 1:
         shares.append(f"{_covered_share(e2e.decode)} of a decode step's")
     coverage = "Measured kernels time " + " and ".join(shares)
-    rest = []
-    if outside:
-        rest.append(f"{', '.join(outside)} {'lies' if len(outside) == 1 else 'lie'} outside the measured grid "
-                    "(a shape the tables do not reach)")
-    if untabled:
-        rest.append(f"{', '.join(untabled)} {'has' if len(untabled) == 1 else 'have'} no kernel table")
-    tail = ("; " + "; ".join(rest) + ": these keep their roofline time in both") if rest else "; every operator is measured"
+
+    def rest_of(phase) -> list[str]:
+        outside = list(dict.fromkeys(phase.outside_grid))
+        untabled = [name for name in dict.fromkeys(phase.uncovered) if name not in outside]
+        rest = []
+        if outside:
+            rest.append(f"{', '.join(outside)} {'lies' if len(outside) == 1 else 'lie'} outside the measured grid "
+                        "(a shape the tables do not reach)")
+        if untabled:
+            rest.append(f"{', '.join(untabled)} {'has' if len(untabled) == 1 else 'have'} no kernel table")
+        return rest
+
+    # each phase's own list: an operator measured in decode but not in prefill is named for prefill only
+    by_phase = {name: rest_of(phase) for name, phase in phases.items()}
+    lists = list(by_phase.values())
+    if not any(lists):
+        tail = "; every operator is measured"
+    elif all(rest == lists[0] for rest in lists):
+        tail = "; " + "; ".join(lists[0]) + (": these keep their roofline time in both phases" if len(lists) > 1
+                                             else ": these keep their roofline time")
+    else:
+        tail = "".join(f"; in {name}, " + "; ".join(rest) for name, rest in by_phase.items() if rest) + \
+            ": these keep their roofline time there"
     return [f"{setting}: " + "; ".join(parts) + ".", coverage + tail + "."]
