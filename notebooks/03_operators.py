@@ -27,7 +27,7 @@
 #
 # **Prefill** (`init` in the chart) processes $b$ prompts of $s$ tokens at once: $T = b \cdot s$
 # tokens flow through every GEMM. **Decode** (`ar`, autoregressive) produces one token per sequence,
-# attending to a KV cache of $s$ positions: $T = b$.
+# attending to a KV cache of $s$ positions (a recurrent layer reads its fixed state instead): $T = b$.
 
 # %% tags=["parameters"]
 model = "llama-33b"  # a preset name (`roofline list models`) or a path to a config.json
