@@ -590,7 +590,6 @@ class BatchIntensity:
     attention_high: float
     experts: int = 1
     experts_per_token: int = 1
-    cache: str = "KV cache"
 
 
 def batch_intensity(trajectory: pd.DataFrame, model: ModelConfig | str, ridge: float,
@@ -606,8 +605,7 @@ def batch_intensity(trajectory: pd.DataFrame, model: ModelConfig | str, ridge: f
                           tuple(float(i) for i in intensity), ridge, trend(batches, intensity),
                           proportional_until(batches, intensity), int(reached[0]) if reached.size else None,
                           trend(attention["batch"], attention["intensity"]), float(attention["intensity"].min()),
-                          float(attention["intensity"].max()), model.num_experts, model.experts_per_token,
-                          cache_kind(model))
+                          float(attention["intensity"].max()), model.num_experts, model.experts_per_token)
 
 
 @dataclass(frozen=True)
@@ -861,7 +859,7 @@ def _(finding: BatchIntensity) -> str:
              if f.reaches_ridge_at is not None else
              f" It stays below the ridge ({f.ridge:.1f} FLOP/byte) up to batch {last:,}.")
     span = number(f.attention_low) if f.attention_shape == "flat" else f"{number(f.attention_low)} to {number(f.attention_high)}"
-    text += (f" Attention does not move (about {span} FLOP/byte at every batch): each sequence reads its own {f.cache}."
+    text += (f" Attention does not move (about {span} FLOP/byte at every batch): each sequence reads its own KV cache."
              if f.attention_shape == "flat" else
              f" Attention's intensity changes with the batch too ({span} FLOP/byte).")
     return text
