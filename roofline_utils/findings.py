@@ -759,7 +759,8 @@ def _(finding: VerifyReading) -> str:
     halves = (f"halves by batch **{f.halved_at:,}**" if f.halved_at is not None
               else f"does not halve by batch {f.largest_batch:,}")
     shape = {
-        "falling": f"The speedup {halves}, falling as the batch grows",
+        "falling": (f"The speedup {halves}, falling as the batch grows" if f.halved_at is not None else
+                    f"The speedup falls as the batch grows, but does not halve by batch {f.largest_batch:,}"),
         "peaked": f"The speedup rises from {f.speedup_at_1:.2f}× at batch 1 to its peak, **{f.peak_speedup:.2f}×** at "
                   f"batch {f.peak_batch:,}, then falls: from the peak it {halves}",
         "rising": f"The speedup rises with the batch, to {f.peak_speedup:.2f}× at batch {f.peak_batch:,}",

@@ -290,8 +290,10 @@ def check_verify(model, hardware, workload, tree, texts):
     if (m := re.search(r"to its peak, \*\*([\d.]+)×\*\* at batch ([\d,]+)", text)):
         assert int(number(m.group(2))) == b[top] and top > 0, text
         assert np.all(speedup[1:top + 1] >= speedup[:top] * (1 - 1e-3)), text
-    if "falling as the batch grows" in text:
+    if "falling as the batch grows" in text or "falls as the batch grows" in text:
         assert top == 0 and np.all(speedup[1:] <= np.minimum.accumulate(speedup)[:-1] * (1 + 1e-3)), text
+    if "but does not halve by batch" in text:
+        assert np.all(speedup > speedup[top] / 2), text
     if (m := re.search(r"halves by batch \*\*([\d,]+)\*\*", text)):
         at = int(number(m.group(1)))
         after = (b >= b[top]) & (b < at)
