@@ -161,6 +161,11 @@ class ModelConfig:
     num_dense_layers: int = 0  # layers of an MoE model with a dense MLP instead (first_k_dense_replace)
     sliding_window: int | None = None  # attention span limit in tokens of the sliding layers
     num_sliding_layers: int = 0  # layers that use the window (the others attend to the whole context)
+    attention_chunk_size: int | None = None  # chunked local attention (Llama 4): a token attends only to the
+    # earlier positions of its own chunk of this many tokens, restarting at each chunk boundary
+    num_chunked_layers: int = 0  # layers with chunked attention (Llama 4's RoPE layers; the others global NoPE)
+    l2_qk_norm: bool = False  # an L2 norm without weights on q and k in the chunked layers (Llama 4's use_qk_norm)
+    attn_temperature_tuning: bool = False  # Llama 4's NoPE layers scale q by a factor of the position
     hidden_act: str = "silu"  # the MLP's activation: silu (SwiGLU), gelu_pytorch_tanh (GeGLU), gelu_new (GPT-2)
     gated_mlp: bool = True  # act(gate)·up then down (False: GPT-2's up, act, down)
     qk_norm: bool = False  # RMSNorm on the queries and keys before RoPE (Qwen3, Gemma 3, OLMo 2)
@@ -246,10 +251,11 @@ class ModelConfig:
 
     def layer_count(self, layers: str) -> int:
         """How many decoder layers run an operator tagged ``layers`` (see operators.LAYER_KINDS)."""
-        total, sliding = self.num_hidden_layers, self.num_sliding_layers
+        total, sliding, chunked = self.num_hidden_layers, self.num_sliding_layers, self.num_chunked_layers
         channel = total - self.num_mixer_only_layers
         return {"all": total, "dense": channel - self.num_moe_layers, "moe": self.num_moe_layers,
-                "local": sliding, "global": self.num_attention_layers - sliding, "once": 1,
+                "local": sliding, "global": self.num_attention_layers - sliding - chunked, "once": 1,
+                "chunked": chunked,
                 "linear": self.num_linear_layers, "mamba": self.num_mamba_layers,
                 "attn": self.num_attention_layers}[layers]
 
