@@ -45,6 +45,7 @@ SUPPORTED_ARCHITECTURES = {
     "MiniMaxM2ForCausalLM": "minimax_m2",  # GQA with whole-width q/k norms; 256 experts, no shared one
     "GPTJForCausalLM": "gptj",  # attention and a GELU MLP in parallel behind one LayerNorm; partial rotary
     "FalconForCausalLM": "falcon",  # parallel attention and MLP; multi-query (7B) or grouped K/V (40B)
+    "Llama4ForCausalLM": "llama4_text",  # chunked RoPE layers and global NoPE ones; top-1 MoE with a shared expert
 }
 # Vision-language wrappers whose text model sits in text_config: the wrapper's model_type, and the text
 # model's family when text_config names neither its architectures nor its model_type.
@@ -54,7 +55,8 @@ WRAPPERS = {
     "Qwen3_5ForConditionalGeneration": ("qwen3_5", "qwen3_5_text"),
     "Qwen3_5MoeForConditionalGeneration": ("qwen3_5_moe", "qwen3_5_moe_text"),
     "Qwen3VLForConditionalGeneration": ("qwen3_vl", "qwen3_vl_text"),
-}  # Llama4ForConditionalGeneration is recognised only to be refused (see LLAMA4_UNSUPPORTED)
+    "Llama4ForConditionalGeneration": ("llama4", "llama4_text"),
+}
 # text_config model_types read as a family above: Kimi K2's text model is a DeepSeek-V3 (MLA + MoE)
 MODEL_TYPE_ALIASES = {"kimi_k2": "deepseek_v3", "qwen3_vl_text": "qwen3"}  # Qwen3-VL's text model is a Qwen3
 # Gemma3TextConfig's defaults (transformers' configuration_gemma3.py) for the fields the wrapper's sparse
@@ -77,12 +79,13 @@ EXPERT_COUNT_FIELD = {"mixtral": "num_local_experts", "qwen3_moe": "num_experts"
                       "gpt_oss": "num_local_experts", "qwen2_moe": "num_experts", "deepseek_v2": "n_routed_experts",
                       "phimoe": "num_local_experts", "deepseek_v32": "n_routed_experts",
                       "glm_moe_dsa": "n_routed_experts", "qwen3_next": "num_experts", "qwen3_5_moe_text": "num_experts",
-                      "nemotron_h": "n_routed_experts", "minimax_m2": "num_local_experts"}
+                      "nemotron_h": "n_routed_experts", "minimax_m2": "num_local_experts",
+                      "llama4_text": "num_local_experts"}
 # Qwen2-MoE's shared expert: one, shared_expert_intermediate_size wide, scaled by a sigmoid gate (Qwen3-Next and
 # Qwen3.5-MoE keep it)
 GATED_SHARED_EXPERT_FAMILIES = ("qwen2_moe", "qwen3_next", "qwen3_5_moe_text")
 # Families whose routed experts are intermediate_size wide (no moe_intermediate_size field)
-EXPERTS_AS_WIDE_AS_MLP = ("mixtral", "gpt_oss", "phimoe", "minimax_m2")
+EXPERTS_AS_WIDE_AS_MLP = ("mixtral", "gpt_oss", "phimoe", "minimax_m2", "llama4_text")  # Llama 4: intermediate_size
 # DeepSeek-V2 reads as DeepSeek-V3 does (MLA, first_k_dense_replace, shared experts): DeepseekV2Config names the
 # same fields; V3's e_score_correction_bias (not counted either way) and its routing are what differ
 MLA_FAMILIES = ("deepseek_v3", "deepseek_v2", "deepseek_v32", "glm_moe_dsa")
@@ -161,6 +164,11 @@ class ModelConfig:
     num_dense_layers: int = 0  # layers of an MoE model with a dense MLP instead (first_k_dense_replace)
     sliding_window: int | None = None  # attention span limit in tokens of the sliding layers
     num_sliding_layers: int = 0  # layers that use the window (the others attend to the whole context)
+    attention_chunk_size: int | None = None  # chunked local attention (Llama 4): a token attends only to the
+    # earlier positions of its own chunk of this many tokens, restarting at each chunk boundary
+    num_chunked_layers: int = 0  # layers with chunked attention (Llama 4's RoPE layers; the others global NoPE)
+    l2_qk_norm: bool = False  # an L2 norm without weights on q and k in the chunked layers (Llama 4's use_qk_norm)
+    attn_temperature_tuning: bool = False  # Llama 4's NoPE layers scale q by a factor of the position
     hidden_act: str = "silu"  # the MLP's activation: silu (SwiGLU), gelu_pytorch_tanh (GeGLU), gelu_new (GPT-2)
     gated_mlp: bool = True  # act(gate)·up then down (False: GPT-2's up, act, down)
     qk_norm: bool = False  # RMSNorm on the queries and keys before RoPE (Qwen3, Gemma 3, OLMo 2)
@@ -246,10 +254,11 @@ class ModelConfig:
 
     def layer_count(self, layers: str) -> int:
         """How many decoder layers run an operator tagged ``layers`` (see operators.LAYER_KINDS)."""
-        total, sliding = self.num_hidden_layers, self.num_sliding_layers
+        total, sliding, chunked = self.num_hidden_layers, self.num_sliding_layers, self.num_chunked_layers
         channel = total - self.num_mixer_only_layers
         return {"all": total, "dense": channel - self.num_moe_layers, "moe": self.num_moe_layers,
-                "local": sliding, "global": self.num_attention_layers - sliding, "once": 1,
+                "local": sliding, "global": self.num_attention_layers - sliding - chunked, "once": 1,
+                "chunked": chunked,
                 "linear": self.num_linear_layers, "mamba": self.num_mamba_layers,
                 "attn": self.num_attention_layers}[layers]
 
@@ -352,8 +361,6 @@ def _text_model(config: Mapping, where: str) -> tuple[Mapping, tuple[str, ...], 
     sentence saying the vision tower is left out), or the config itself."""
     archs = config.get("architectures")
     named = [a for a in archs if isinstance(a, str)] if isinstance(archs, list) else []
-    if LLAMA4_WRAPPER in named or (not archs and config.get("model_type") == "llama4"):
-        _refuse_llama4(config.get("text_config"), where)
     wrapper = next((a for a in named if a in WRAPPERS), None)
     if wrapper is None and not archs:  # no architectures: the wrapper's model_type names it
         wrapper = next((a for a, (kind, _) in WRAPPERS.items() if config.get("model_type") == kind), None)
@@ -381,26 +388,54 @@ def _text_model(config: Mapping, where: str) -> tuple[Mapping, tuple[str, ...], 
     return text, tuple(notes), f"{where}'s text_config"
 
 
-LLAMA4_WRAPPER = "Llama4ForConditionalGeneration"
-# What Llama 4's text model has that no operator here describes, in the order the refusal names them
-LLAMA4_UNSUPPORTED = (
-    ("attention_chunk_size", "Llama 4's chunked attention (its local layers attend within fixed chunks of "
-                             "this many tokens, restarting at each chunk's edge, not a sliding window)"),
-    ("interleave_moe_layer_step", "Llama 4's interleaved mixture of experts (every n-th layer MoE, with a "
-                                  "shared expert beside a top-1 routed one)"),
-    ("num_local_experts", "Llama 4's mixture of experts (a shared expert beside a top-1 routed one, dense "
-                          "layers intermediate_size_mlp wide)"),
-)
+LLAMA4_DEFAULTS = {"num_local_experts": 16, "num_experts_per_tok": 1, "interleave_moe_layer_step": 1}  # Llama4TextConfig's
+LLAMA4_NOPE_INTERVAL_DEFAULT = 4  # Llama4TextConfig's no_rope_layer_interval: every 4th layer a global NoPE one
 
 
-def _refuse_llama4(text: object, where: str) -> None:
-    """Llama 4's text model does not map onto the operators here: one line naming the first field that says so."""
-    text = text if isinstance(text, Mapping) else {}
-    allowed = ", ".join([*SUPPORTED_ARCHITECTURES, *WRAPPERS])
-    for field_name, what in LLAMA4_UNSUPPORTED:
-        if text.get(field_name) is not None:
-            raise RooflineInputError(f"text_config.{field_name}", f"{what} in {where} is not supported", allowed)
-    raise RooflineInputError("architectures", f"{LLAMA4_WRAPPER} in {where} is not supported", allowed)
+def _llama4(config: Mapping, family: str, layers: int, where: str) -> dict:
+    """Llama 4's layers (Llama4TextConfig, Llama4TextDecoderLayer): no_rope_layers[i] == 1 is a RoPE layer with
+    chunked attention (attention_chunk_size), 0 a global NoPE layer (full causal attention); the MoE layers
+    (moe_layers, or every interleave_moe_layer_step-th from layer step-1), the others dense
+    intermediate_size_mlp wide. What does not map onto these blocks is refused naming the field."""
+    if family != "llama4_text":
+        return {}
+    rope = config.get("no_rope_layers")
+    if not rope:  # Llama4TextConfig: an absent or empty list means every no_rope_layer_interval-th layer NoPE
+        interval = _positive_int(config, "no_rope_layer_interval", where) \
+            if config.get("no_rope_layer_interval") is not None else LLAMA4_NOPE_INTERVAL_DEFAULT
+        rope = [int((i + 1) % interval != 0) for i in range(layers)]
+    if not isinstance(rope, list) or len(rope) != layers or not all(r in (0, 1) and not isinstance(r, bool)
+                                                                    for r in rope):
+        raise RooflineInputError("no_rope_layers", f"must list {layers} of 0 (NoPE, global) and 1 (RoPE, chunked) "
+                                 f"in {where}, got {shown(rope)}")
+    types = config.get("layer_types")
+    if types is not None:
+        allowed = ("chunked_attention", "full_attention")
+        if not isinstance(types, list) or len(types) != layers or not all(t in allowed for t in types):
+            raise RooflineInputError("layer_types", f"must list {layers} of {', '.join(allowed)} in {where}, got "
+                                     f"{shown(types)}")
+        if [t == "chunked_attention" for t in types] != [r == 1 for r in rope]:
+            raise RooflineInputError("layer_types", f"chunked attention in other layers than the RoPE ones "
+                                     f"(no_rope_layers) in {where} is not supported")
+    chunked = sum(rope)
+    if chunked and config.get("attention_chunk_size") is None:
+        raise RooflineInputError("attention_chunk_size", f"absent, and Llama 4's RoPE layers without a chunk "
+                                 f"(attending to the whole context) in {where} are not supported")
+    step = _positive_int(config, "interleave_moe_layer_step", where)
+    moe = config.get("moe_layers")
+    if moe is None:
+        moe = list(range(step - 1, layers, step))
+    if not isinstance(moe, list) or not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < layers
+                                            for i in moe):
+        raise RooflineInputError("moe_layers", f"must be a list of layer indices below {layers} in {where}, got "
+                                 f"{shown(moe)}")
+    dense = layers - len(set(moe))
+    return {"attention_chunk_size": _positive_int(config, "attention_chunk_size", where) if chunked else None,
+            "num_chunked_layers": chunked, "num_dense_layers": dense,
+            # Llama4TextAttention: qk_norm (an L2 norm, no weights) only where use_rope; the temperature only where not
+            "l2_qk_norm": chunked > 0 and _bool(config, "use_qk_norm", True, where),
+            "attn_temperature_tuning": chunked < layers and _bool(config, "attn_temperature_tuning", True, where),
+            "intermediate_size": _positive_int(config, "intermediate_size_mlp", where) if dense else None}
 
 
 def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelConfig:
@@ -439,9 +474,13 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
     dense_layers = _dense_layers(config, family, layers, where) if experts > 1 else 0
     window, sliding_layers = _sliding_layers(config, family, layers, where)
     blocks = {**_dsa(config, family, where), **_gated_deltanet(config, family, layers, where),
-              **_nemotron_h(config, family, layers, where)}
-    if family == "nemotron_h":
+              **_nemotron_h(config, family, layers, where), **_llama4(config, family, layers, where)}
+    if family in ("nemotron_h", "llama4_text"):
         dense_layers = blocks.pop("num_dense_layers")
+    if family == "llama4_text":  # the dense layers' MLP is intermediate_size_mlp wide, the experts intermediate_size
+        dense_width = blocks.pop("intermediate_size")
+        if dense_width is not None and experts > 1:
+            sizes["intermediate_size"] = dense_width
     act_field = "hidden_activation" if config.get("hidden_activation") else "hidden_act"
     if family == "nemotron_h":  # NemotronHConfig: mlp_hidden_act, default relu2 (mamba_hidden_act is the conv's SiLU)
         act_field = "mlp_hidden_act"
@@ -471,7 +510,8 @@ def model_from_dict(config: Mapping, name: str, where: str = "config") -> ModelC
         or (family == "falcon" and _bool(config, "bias", False, where)),  # GPT-J's fc_in, fc_out; Falcon's bias
         # gpt-oss's router bias; MiniMax-M2's e_score_correction_bias (use_routing_bias), one per expert too
         router_bias=family == "gpt_oss" or (family == "minimax_m2" and _bool(config, "use_routing_bias", True, where)), attention_sinks=family == "gpt_oss", clamped_swiglu=family == "gpt_oss",
-        fused_gate_up=family == "gpt_oss",  # GptOssExperts.gate_up_proj: one [E, h, 2·f] tensor
+        fused_gate_up=family in ("gpt_oss", "llama4_text"),  # GptOssExperts.gate_up_proj, Llama4TextExperts'
+        # gate_up_proj: one [E, h, 2·f] tensor
         partial_rotary_factor=_fraction(config, "partial_rotary_factor", where),
         num_experts=experts, experts_per_token=per_token, num_dense_layers=dense_layers, **moe,
         sliding_window=window, num_sliding_layers=sliding_layers, hidden_act=act,
@@ -605,7 +645,10 @@ def _experts(config: Mapping, family: str, where: str) -> tuple[int, int, dict]:
     sizes = {}
     if family not in EXPERTS_AS_WIDE_AS_MLP:  # Mixtral's and gpt-oss's experts are intermediate_size wide
         sizes["moe_intermediate_size"] = _positive_int(config, "moe_intermediate_size", where)
-    if family in GATED_SHARED_EXPERT_FAMILIES:  # Qwen2MoeSparseMoeBlock: one shared expert, its own width, a gate
+    if family == "llama4_text":  # Llama4TextMoe: routed experts and one shared expert, both intermediate_size wide
+        width = _positive_int(config, "intermediate_size", where)
+        sizes.update(moe_intermediate_size=width, num_shared_experts=1, shared_expert_intermediate_size=width)
+    elif family in GATED_SHARED_EXPERT_FAMILIES:  # Qwen2MoeSparseMoeBlock: one shared expert, its own width, a gate
         sizes["num_shared_experts"] = 1
         sizes["shared_expert_intermediate_size"] = _positive_int(config, "shared_expert_intermediate_size", where)
         sizes["shared_expert_gate"] = True
@@ -736,6 +779,14 @@ def _with_family_defaults(config: Mapping, family: str, where: str = "config") -
         notes += _gpt2_fields(config, where)
     if family == "falcon":
         notes += _falcon_fields(config, where)
+    if family == "llama4_text":
+        for field_name, default in LLAMA4_DEFAULTS.items():
+            if config.get(field_name) is None:
+                config[field_name] = default
+                notes.append(f"{field_name} absent: Llama4TextConfig's default of {default} used")
+        if config.get("attn_temperature_tuning", True) is True:
+            notes.append("attention temperature tuning (Llama 4's NoPE layers scale each query by a factor of its "
+                         "position) is counted as one multiply per query element, the factor's log per token left out")
     if family in ("mixtral", "phimoe"):
         defaults, cls = (MIXTRAL_DEFAULTS, "MixtralConfig") if family == "mixtral" else (PHIMOE_DEFAULTS, "PhimoeConfig")
         for field_name, default in defaults.items():

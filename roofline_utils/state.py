@@ -19,6 +19,7 @@ from .units import nbytes, number
 KIND_FORMULAS = {
     "full attention": r"$2 \cdot s \cdot H_{kv} d \cdot kv$",
     "sliding-window attention": r"$2 \cdot \min(s, w) \cdot H_{kv} d \cdot kv$",
+    "chunked attention": r"$2 \cdot (((s-1) \bmod c) + 1) \cdot H_{kv} d \cdot kv$",
     "MLA": r"$s \cdot (d_c + d_{rope}) \cdot kv$",
     "DeepSeek sparse attention": r"$s \cdot 132 + \min(s, k_{top}) \cdot (d_c + d_{rope}) \cdot kv$",
     "Gated DeltaNet": r"$H_v d_k d_v \cdot 4$ + the short convolution's state",
@@ -55,6 +56,8 @@ def _kind(model: ModelConfig, tag: str, names: set[str]) -> str:
         return "DeepSeek sparse attention"
     if model.mla:
         return "MLA"
+    if tag == "chunked":
+        return "chunked attention"
     # Mistral windows every layer (tag "all"); Gemma 2 and Qwen2 window some ("local")
     every_layer_sliding = model.sliding_window is not None and model.num_sliding_layers >= model.layer_count(tag)
     return "sliding-window attention" if tag == "local" or every_layer_sliding else "full attention"
@@ -97,7 +100,8 @@ def growth_words(kind: KindReads) -> str:
         return "in proportion"
     if kind.growth < 1.05:
         return {"Gated DeltaNet": "no: a fixed state", "Mamba-2": "no: a fixed state",
-                "sliding-window attention": "no: the window is full"}.get(kind.kind, "no")
+                "sliding-window attention": "no: the window is full",
+                "chunked attention": "no: at most one chunk, a sawtooth that restarts at each boundary"}.get(kind.kind, "no")
     if kind.kind == "DeepSeek sparse attention":
         return f"partly: the index keys do, the top-k latents do not ({number(kind.growth)}× at twice the length)"
     if kind.kind == "sliding-window attention":
@@ -130,7 +134,8 @@ def cache_reads_markdown(found: CacheReads) -> str:
                   "the sliding windows fill up before twice this length")
         return "\n".join(rows) + (f"\n\n{head}, and it grows with the context, but less than in proportion "
                                   f"({number(total_doubled / total)}× at twice the length): {capped}.")
-    what = " and ".join(f"{k.kind}'s {'state' if k.kind in RECURRENT else 'full window'}" for k in fixed)
+    what = " and ".join(f"{k.kind}'s {'state' if k.kind in RECURRENT else 'current chunk' if k.kind == 'chunked attention' else 'full window'}"
+                        for k in fixed)
     if not growing:
         return "\n".join(rows) + f"\n\n{head}, and none of it grows past this length ({what}): a decode step " \
             "costs the same at every longer context."

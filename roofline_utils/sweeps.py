@@ -22,6 +22,7 @@ CATEGORIES = {  # operator -> bar of the time breakdown (dense_, shared_ and loc
     "gate_proj": "MLP", "up_proj": "MLP", "gate_up_proj": "MLP", "down_proj": "MLP", "router": "MLP",
     "act_mul": "MLP", "act": "MLP",
     "qk_matmul": "attention", "softmax": "attention", "pv_matmul": "attention", "rope": "attention",
+    "attn_temperature": "attention",
     "attn_allreduce": "all-reduce (link)", "mlp_allreduce": "all-reduce (link)",
     "lm_head": "embedding + lm_head", "embedding": "embedding + lm_head",
     "position_embedding": "embedding + lm_head",
@@ -30,7 +31,7 @@ CATEGORIES = {  # operator -> bar of the time breakdown (dense_, shared_ and loc
     "conv1d": "recurrent layers", "gdn_gates": "recurrent layers", "delta_rule": "recurrent layers",
     "ssm_scan": "recurrent layers", "gated_norm": "recurrent layers",
 }
-VARIANT_PREFIX = r"^(dense_|shared_|local_)"
+VARIANT_PREFIX = r"^(dense_|shared_|local_|chunked_)"
 GROUP_CATEGORIES = {"qkv mlp": "projections", "up/gate/down": "MLP", "qk/pv": "attention"}  # a name not listed
 
 

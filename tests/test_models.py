@@ -183,12 +183,8 @@ def test_kimi_k25_wrapper_reads_its_deepseek_v3_text_model():
 
 
 @pytest.mark.parametrize("config, field", [
-    # Llama 4: chunked attention first, then the interleaved experts, then its MoE layout
-    ({"architectures": ["Llama4ForConditionalGeneration"],
-      "text_config": {"attention_chunk_size": 8192, "interleave_moe_layer_step": 1}}, "text_config.attention_chunk_size"),
-    ({"architectures": ["Llama4ForConditionalGeneration"], "text_config": {"interleave_moe_layer_step": 2}},
-     "text_config.interleave_moe_layer_step"),
-    ({"model_type": "llama4", "text_config": {}}, "architectures"),
+    # Llama 4's wrapper with an empty text model: the first field it needs is named
+    ({"model_type": "llama4", "text_config": {}}, "hidden_size"),
     ({"architectures": ["Gemma3ForConditionalGeneration"]}, "text_config"),  # a wrapper with no text model
     ({"architectures": ["Gemma3ForConditionalGeneration"], "text_config": {"model_type": "siglip"}}, "model_type"),
     ({**GEMMA3_4B_IT, "text_config": {**GEMMA3_4B_IT["text_config"], "hidden_size": 0}}, "hidden_size"),
@@ -207,12 +203,13 @@ def test_unsupported_fields_are_named_in_one_line(config, field):
 def test_an_unsupported_wrapper_exits_2_in_one_line(tmp_path, capsys):
     from roofline_utils.cli import main
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"architectures": ["Llama4ForConditionalGeneration"], "model_type": "llama4",
-                                "text_config": {"attention_chunk_size": 8192, "num_local_experts": 16}}))
+    scout = json.loads((Path(__file__).parents[1] / "roofline_utils/data/models/llama-4-scout.json").read_text())
+    scout["text_config"]["attention_chunk_size"] = None  # RoPE layers without a chunk: not supported
+    path.write_text(json.dumps(scout))
     assert main(["table", "--model", str(path), "--out", str(tmp_path / "t.csv")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert err.startswith("roofline: error: text_config.attention_chunk_size: Llama 4's chunked attention")
+    assert err.startswith("roofline: error: attention_chunk_size: absent, and Llama 4's RoPE layers without a chunk")
     assert not (tmp_path / "t.csv").exists()
 
 

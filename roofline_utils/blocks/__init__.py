@@ -44,7 +44,8 @@ from ..errors import RooflineInputError
 from ..expr import ZERO
 from ..models import ModelConfig
 from ..workload import Workload, as_floats, element_bytes
-from .attention import GQA, GQA_LOCAL, AttentionShape, attention, causal_scores_per_head, gqa_attention  # noqa: F401
+from .attention import (GQA, GQA_CHUNKED, GQA_LOCAL, AttentionShape, attention, causal_scores_per_head,  # noqa: F401
+                        chunk_positions, chunked_scores_per_head, gqa_attention)
 from .core import *  # noqa: F401,F403
 from .core import (FIXED_STATE, FULL, INDEX, OTHER, QUANTISED, TRAFFIC_BITS, VERIFY, WIDTH_FIELDS, ALL_PHASES,
                    Operator, T, T_logits, T_rows, V, _paren, _traffic, h, linear, model_norm, residual_add,
@@ -202,7 +203,8 @@ def kv_cache_elements(model: ModelConfig, workload: Workload, seq_len) -> np.nda
 
     What one decode token writes to the cache in each layer (the kv_write traffic of the operator
     list: K and V, 2·Hkv·d for GQA; MLA's d_c latent, or H·(d_qk + d_v) decompressed) times the
-    positions each layer keeps: all of them in global layers, at most the window in local ones.
+    positions each layer keeps: all of them in global layers, at most the window in local ones, at most one
+    chunk in chunked ones (Llama 4).
     """
     env = symbol_values(model, replace(workload, batch=1, seq_len=1), "decode")
     per_position = sum(model.layer_count(op.layers) * op.traffic["kv_write"](env)
@@ -212,7 +214,11 @@ def kv_cache_elements(model: ModelConfig, workload: Workload, seq_len) -> np.nda
     per_position /= max(attention_layers, 1)  # the writers run in every attention layer: per layer
     seq = np.asarray(seq_len, dtype=float)
     windowed = seq if model.sliding_window is None else np.minimum(seq, model.sliding_window)
-    return per_position * (model.layer_count("global") * seq + model.num_sliding_layers * windowed)
+    # Llama 4's chunked layers keep the current chunk only, counted at its fullest over the request: min(s, c)
+    # positions (what a server must hold for it; at s the chunk itself holds ((s-1) mod c) + 1)
+    chunked = seq if model.attention_chunk_size is None else np.minimum(seq, model.attention_chunk_size)
+    return per_position * (model.layer_count("global") * seq + model.num_sliding_layers * windowed
+                           + model.num_chunked_layers * chunked)
 
 
 def index_cache_elements(model: ModelConfig, workload: Workload, seq_len) -> np.ndarray:
@@ -259,6 +265,8 @@ def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[st
     kv_len, computed, full, stored = _span(workload, phase, batch, seq, heads,
                                            model.sliding_window if every_layer_windowed else None)
     kv_len_w, computed_w, full_w, stored_w = _span(workload, phase, batch, seq, heads, model.sliding_window)
+    kv_len_c, computed_c, full_c, stored_c = _chunked_span(workload, phase, batch, seq, heads,
+                                                           model.attention_chunk_size)
     if phase == "prefill":
         tokens = batch * seq
         logit_tokens = batch if workload.prefill_logits == "last" else tokens
@@ -292,6 +300,7 @@ def symbol_values(model: ModelConfig, workload: Workload, phase: str) -> dict[st
         "f_s": (model.shared_expert_intermediate_size or model.num_shared_experts * model.expert_intermediate_size) / p,
         "s_kv": kv_len, "n_scores": computed, "n_scores_full": full, "n_scores_stored": stored,
         "s_kv_w": kv_len_w, "n_scores_w": computed_w, "n_scores_full_w": full_w, "n_scores_stored_w": stored_w,
+        "s_kv_c": kv_len_c, "n_scores_c": computed_c, "n_scores_full_c": full_c, "n_scores_stored_c": stored_c,
         "T_logits": logit_tokens, "min(T,V)": _minimum(tokens, model.vocab_size / p), "s_pos": positions,
         "T·k": tokens * per_token, "E": float(experts),
         "E_read": experts * (1 - (1 - per_token / experts) ** tokens),
@@ -325,6 +334,23 @@ def _span(workload: Workload, phase: str, batch, seq, heads: float, window: int 
     return kv_len, scores, scores, scores
 
 
+def _chunked_span(workload: Workload, phase: str, batch, seq, heads: float, chunk: int | None) -> tuple:
+    """Chunked attention's span (Llama 4): in prefill every position is read once and the causal scores are
+    each chunk's triangle (chunked_scores_per_head), the full square kept beside them as for a window; in decode
+    the token reads its chunk's ((s-1) mod c) + 1 positions; in verify the n candidates read the chunk's
+    (s-1) mod c cached positions and the n tree positions (a dense tree kernel, as without chunks)."""
+    if chunk is None:
+        return _span(workload, phase, batch, seq, heads, None)
+    if phase == "prefill":
+        full = stored = batch * heads * seq * seq
+        computed = batch * heads * chunked_scores_per_head(seq, chunk) if workload.causal else full
+        return seq, computed, full, stored
+    n = workload.tree_size if phase == VERIFY else 1
+    kv_len = chunk_positions(seq, chunk) - 1 + n
+    scores = batch * heads * n * kv_len
+    return kv_len, scores, scores, scores
+
+
 def _minimum(values, cap: float):
     return np.minimum(values, cap) if isinstance(values, np.ndarray) else min(values, cap)
 
@@ -338,6 +364,7 @@ def operator_costs(model: ModelConfig, workload: Workload, phase: str
     """
     env = symbol_values(model, workload, phase)
     env_full = {**env, "n_scores": env["n_scores_full"], "n_scores_w": env["n_scores_full_w"],
+                "n_scores_c": env["n_scores_full_c"],
                 "n_scores_top": env["n_scores_full_top"]}
     widths = element_bytes(workload)
     costs = []

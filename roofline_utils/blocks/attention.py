@@ -10,8 +10,10 @@ import numpy as np
 from ..expr import Expr
 from ..models import ModelConfig
 from ..workload import Workload
+from ..expr import ZERO
 from .core import (ATTN, OTHER, QKV, Kernel, Operator, H, Hd, Hkvd, T, _traffic, b, d, h, linear, n_scores,
-                   n_scores_stored, n_scores_stored_w, n_scores_w, rms_norm, s_kv, s_kv_w)
+                   n_scores_c, n_scores_stored, n_scores_stored_c, n_scores_stored_w, n_scores_w, rms_norm, s_kv,
+                   s_kv_c, s_kv_w)
 
 @dataclass(frozen=True)
 class AttentionShape:
@@ -37,6 +39,9 @@ GQA = AttentionShape(kernel_dims={"b": b, "kv_heads": Hkvd / d, "group": Hd / Hk
                                   "s_kv": s_kv})
 GQA_LOCAL = AttentionShape(k=b * s_kv_w * Hkvd, v=b * s_kv_w * Hkvd, scores=n_scores_w, stored=n_scores_stored_w,
                            kernel_dims={**GQA.kernel_dims, "s_kv": s_kv_w})
+# Llama 4's chunked attention: the current chunk's positions (s_kv_c), the scores of a block-diagonal causal mask
+GQA_CHUNKED = AttentionShape(k=b * s_kv_c * Hkvd, v=b * s_kv_c * Hkvd, scores=n_scores_c, stored=n_scores_stored_c,
+                             kernel_dims={**GQA.kernel_dims, "s_kv": s_kv_c})
 
 
 
@@ -103,20 +108,33 @@ def gqa_attention(model: ModelConfig, w: Workload) -> list[Operator]:
         projections.append(rms_norm("qk_norm", w.norm_flops_per_element, width=Hd + Hkvd,
                                     gains=2 * d if model.qk_norm_per_head else Hd + Hkvd))
     mixed = 0 < model.num_sliding_layers < model.num_hidden_layers
-    kernels = attention(w.attention_io, w.softmax_flops_per_element, layers="global" if mixed else "all")
+    chunked = model.num_chunked_layers > 0  # Llama 4: chunked RoPE layers, global NoPE ones
+    kernels = attention(w.attention_io, w.softmax_flops_per_element, layers="global" if mixed or chunked else "all")
     if mixed:
         kernels = attention(w.attention_io, w.softmax_flops_per_element, GQA_LOCAL, "local_", "local") + kernels
+    if chunked:
+        kernels = [*attention(w.attention_io, w.softmax_flops_per_element, GQA_CHUNKED, "chunked_", "chunked"),
+                   *(kernels if model.layer_count("global") else [])]
+    if model.l2_qk_norm:  # Llama4TextL2Norm on each q and k head of the RoPE layers: RMSNorm's count, no gains
+        projections.append(rms_norm("qk_norm", w.norm_flops_per_element, width=Hd + Hkvd, gains=ZERO,
+                                    layers="chunked"))
     sinks = [Operator("attn_sinks", OTHER, w.softmax_flops_per_element * T * H, {"weight": H}, layers="all",
                       note=f"attention sinks (gpt-oss): one learned logit per head joins each query row's softmax and "
                            f"its probability is dropped, {w.softmax_flops_per_element:g} FLOPs per row and head (one "
                            "more softmax entry); reads the H logits, the rows stay with the attention kernel")]
     rope = [Operator("rope", OTHER, w.rope_flops_per_element * T * (Hd + Hkvd),
-                     {"act_read": T * (Hd + Hkvd), "act_write": T * (Hd + Hkvd)},
+                     {"act_read": T * (Hd + Hkvd), "act_write": T * (Hd + Hkvd)}, "chunked" if chunked else "all",
                      note=f"rotary embedding on q and k, {w.rope_flops_per_element:g} FLOPs per element "
-                          "(x·cos + rotate(x)·sin), one read and one write")]
+                          "(x·cos + rotate(x)·sin), one read and one write" + (" (Llama 4: its RoPE layers, the "
+                                                                               "chunked ones)" if chunked else ""))]
+    temperature = [Operator("attn_temperature", OTHER, T * Hd, {"act_read": T * Hd, "act_write": T * Hd}, "global",
+                            note="attention temperature tuning (Llama 4's NoPE layers): each query element times "
+                                 "log1p(floor((pos + 1) / floor_scale))·attn_scale + 1, one multiply per element "
+                                 "(the factor, once per token, left out)")]
     return [
         *projections,
         *(rope if model.position_embedding == "rope" else []),  # GPT-2 adds learned positions to the embedding
+        *(temperature if model.attn_temperature_tuning and model.layer_count("global") else []),
         *kernels,
         *(sinks if model.attention_sinks else []),
         *([Operator("attn_gate", OTHER, 5 * T * Hd, {"act_read": 2 * T * Hd, "act_write": T * Hd},
@@ -125,6 +143,22 @@ def gqa_attention(model: ModelConfig, w: Workload) -> list[Operator]:
         linear("o_proj", OTHER, Hd, h, bias=model.o_proj_bias),
     ]
 
+
+
+def chunked_scores_per_head(seq_len, chunk: int):
+    """Scores a causal kernel computes for one sequence and one head in prefill under chunked attention (Llama 4):
+    each full chunk of c a triangle c·(c+1)/2, the last partial chunk of r = s mod c another, r·(r+1)/2; k = s // c
+    full chunks. s = 10, c = 4: 2·10 + 3 = 23 (causal without chunks: 55)."""
+    full, rest = np.floor_divide(seq_len, chunk), np.mod(seq_len, chunk)
+    scores = full * chunk * (chunk + 1) / 2 + rest * (rest + 1) / 2
+    return scores if isinstance(seq_len, np.ndarray) else float(scores)
+
+
+def chunk_positions(kv_len, chunk: int):
+    """Positions of the current chunk a token at cache length ``kv_len`` (itself counted) reads: ((s-1) mod c) + 1,
+    a sawtooth from 1 to c. s = 8192, c = 8192: 8192; s = 8193: 1."""
+    positions = np.mod(kv_len - 1, chunk) + 1
+    return positions if isinstance(kv_len, np.ndarray) else float(positions)
 
 
 def causal_scores_per_head(seq_len, window: int | None):

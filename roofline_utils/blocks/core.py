@@ -58,6 +58,7 @@ I_e, I_s = Sym("f_e"), Sym("f_s")
 K = Sym("K")
 ring = Sym("2(p-1)/p")
 s_kv_w, n_scores_w, n_scores_stored_w = Sym("s_kv_w"), Sym("n_scores_w"), Sym("n_scores_stored_w")
+s_kv_c, n_scores_c, n_scores_stored_c = Sym("s_kv_c"), Sym("n_scores_c"), Sym("n_scores_stored_c")
 H, r_q, r_kv = Sym("H"), Sym("r_q"), Sym("r_kv")
 d_nope, d_rope, d_v, d_qk, d_c = Sym("d_nope"), Sym("d_rope"), Sym("d_v"), Sym("d_qk"), Sym("d_c")
 # DeepSeek sparse attention (DSA): the indexer and the top-k attention
@@ -100,6 +101,11 @@ SYMBOLS = {
     "s_kv_w": "KV positions a sliding-window layer reads: s_kv capped at sliding_window (local layers)",
     "n_scores_w": "attention scores a sliding-window layer computes (n_scores with s_kv_w)",
     "n_scores_stored_w": "scores a sliding-window layer materialises unfused (n_scores_stored with s_kv_w)",
+    "s_kv_c": "KV positions a chunked-attention layer reads (Llama 4): the current chunk's, ((s-1) mod c_a) + 1 "
+              "in decode (a sawtooth), c_a = attention_chunk_size; s in prefill",
+    "n_scores_c": "attention scores a chunked layer computes: b·H·(k·c_a(c_a+1)/2 + r(r+1)/2) causal prefill, "
+                  "k = s // c_a, r = s mod c_a; b·H·s_kv_c decode",
+    "n_scores_stored_c": "scores a chunked layer materialises unfused (n_scores_stored with s_kv_c)",
     "H": "query heads (per device under tensor parallelism)",
     "r_q": "MLA: q_lora_rank, the query's compressed width",
     "r_kv": "MLA: kv_lora_rank, the latent K/V width cached per token",
@@ -140,9 +146,10 @@ MODEL_SYMBOLS = frozenset({"h", "d", "H·d", "Hkv·d", "f", "f_e", "f_s", "V", "
                            "Hk_l", "Hv_l", "dk_l", "dv_l", "H_m", "P_m", "N_m", "G_m", "w_conv", "w_state", "l"})
 # Which decoder layers run an operator (ModelConfig.layer_count): every layer; the dense or the MoE
 # layers of a model that mixes them; the sliding-window (local) or the full-context (global) layers;
+# "chunked": Llama 4's chunked-attention (RoPE) layers, beside its "global" (NoPE) ones;
 # "once": not a decoder-layer operator (embedding, final norm, lm_head, Medusa heads). Hybrid models: the
 # Gated DeltaNet ("linear") or Mamba-2 ("mamba") layers, and those with softmax attention ("attn").
-LAYER_KINDS = ("all", "dense", "moe", "local", "global", "once", "linear", "mamba", "attn")
+LAYER_KINDS = ("all", "dense", "moe", "local", "global", "once", "linear", "mamba", "attn", "chunked")
 
 
 @dataclass(frozen=True)
