@@ -45,6 +45,14 @@ class KindReads:
 class CacheReads:
     kinds: tuple[KindReads, ...]
     seq_len: int
+    chunk: int | None = None  # chunked attention's chunk (Llama 4): its read never passes one chunk
+
+    def bounded(self, kind: KindReads) -> bool:
+        """Whether the kind's read stops growing by this length: a fixed state, a full window, or a chunked
+        layer past its first chunk (a sawtooth at most one chunk long, whatever the context)."""
+        if kind.kind == "chunked attention":
+            return self.chunk is not None and self.seq_len >= self.chunk
+        return kind.growth < 1.05
 
 
 def _kind(model: ModelConfig, tag: str, names: set[str]) -> str:
@@ -88,14 +96,18 @@ def cache_reads(model: ModelConfig, hardware: Hardware, workload) -> CacheReads:
         if read > 0:  # the new K/V of sliding and full layers is written by projections run in every layer
             written = writes[tag] or writes.get("all", 0.0)
             kinds.append(KindReads(_kind(model, tag, names[tag]), model.layer_count(tag), read, reads[1][tag], written))
-    return CacheReads(tuple(kinds), seq_len)
+    return CacheReads(tuple(kinds), seq_len, model.attention_chunk_size)
 
 
 RECURRENT = ("Gated DeltaNet", "Mamba-2")
 
 
-def growth_words(kind: KindReads) -> str:
-    """Whether the kind's read grows with the context, read off its two lengths."""
+def growth_words(kind: KindReads, chunk: int | None = None, seq_len: int = 0) -> str:
+    """Whether the kind's read grows with the context, read off its two lengths (a chunked layer's by its
+    chunk: a sawtooth of at most ``chunk`` positions, whatever two lengths are compared)."""
+    if kind.kind == "chunked attention" and chunk:
+        return (f"no: at most one chunk of {chunk:,}, a sawtooth that restarts at each chunk boundary"
+                if seq_len >= chunk else f"in proportion until the first chunk of {chunk:,} is full, then a sawtooth")
     if kind.growth > 1.9:
         return "in proportion"
     if kind.growth < 1.05:
@@ -116,10 +128,10 @@ def cache_reads_markdown(found: CacheReads) -> str:
             "| grows with the context | written per token and layer |", "|:---|:---|---:|---:|---:|:---|---:|"]
     for k in found.kinds:
         rows.append(f"| {k.kind} | {KIND_FORMULAS[k.kind]} | {k.layers:,} | {nbytes(k.read_bytes)} | "
-                    f"{nbytes(k.read_bytes_doubled)} | {growth_words(k)} | {nbytes(k.written_bytes)} |")
+                    f"{nbytes(k.read_bytes_doubled)} | {growth_words(k, found.chunk, n)} | {nbytes(k.written_bytes)} |")
     total = sum(k.read_bytes * k.layers for k in found.kinds)
-    fixed = [k for k in found.kinds if k.growth < 1.05]
-    growing = [k for k in found.kinds if k.growth >= 1.05]
+    fixed = [k for k in found.kinds if found.bounded(k)]
+    growing = [k for k in found.kinds if not found.bounded(k)]
     fixed_bytes = sum(k.read_bytes * k.layers for k in fixed)
     recurrent = any(k.kind in RECURRENT for k in found.kinds)
     head = (f"Per generated token one sequence reads **{nbytes(total)}** of {'cache and state' if recurrent else 'cache'} "

@@ -80,6 +80,7 @@ COMBOS = [
     ("qwen3.5-27b", "h200-sxm", {"seq_len": 32768}),
     ("nemotron-3-super-120b-a12b", "h200-sxm", {"tp": 2, "weight_bits": 8}),
     ("deepseek-v3.2", "h200-sxm", {"tp": 8, "weight_bits": 8}),
+    ("llama-4-scout", "h200-sxm", {"weight_bits": 4, "weight_group_size": 128, "seq_len": 16384}),  # chunked
 ]
 CASES = [(*combo, TREES[i % len(TREES)]) for i, combo in enumerate(COMBOS)]
 

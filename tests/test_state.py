@@ -76,3 +76,15 @@ def test_the_memory_table_names_what_the_cache_holds():
     assert row("llama-33b").startswith("| KV cache, 1,280 positions")
     assert row("qwen3.5-27b").startswith("| KV cache and recurrent state, ")
     assert row("deepseek-v3.2").startswith("| KV cache and index keys, ")
+
+
+def test_chunked_attention_reads_at_most_one_chunk():
+    # Llama 4 Scout: 36 chunked layers of 8 K/V heads of 128, chunks of 8,192. At 10,000 tokens a chunked layer
+    # reads ((10,000 - 1) mod 8,192) + 1 = 1,808 positions, at 20,000 tokens 3,616: a sawtooth, not growth
+    found = state.cache_reads(rl.load_model("llama-4-scout"), H200, rl.Workload(seq_len=10_000))
+    chunked = {k.kind: k for k in found.kinds}["chunked attention"]
+    assert chunked.read_bytes == 2 * 1808 * 8 * 128 * 2 and chunked.read_bytes_doubled == 2 * 3616 * 8 * 128 * 2
+    text = state.cache_reads_markdown(found)
+    assert "no: at most one chunk of 8,192" in text and "does not grow with the context (chunked attention" in text
+    early = state.cache_reads_markdown(state.cache_reads(rl.load_model("llama-4-scout"), H200, rl.Workload(seq_len=4096)))
+    assert "in proportion until the first chunk of 8,192 is full" in early and "all of it grows in proportion" in early
