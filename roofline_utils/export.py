@@ -66,6 +66,7 @@ th:first-child, td:first-child { text-align: left; }
 table.rl-table td.text, table.rl-table th.text { text-align: left !important; }
 table.rl-table td.num, table.rl-table th.num { text-align: right !important; font-variant-numeric: tabular-nums; }
 table.rl-table td.nowrap { white-space: nowrap; }
+.jp-RenderedMarkdown td[style*="right"] { white-space: nowrap; }  /* a Markdown table's numbers: "85.1 GB" on one line */
 caption { caption-side: top; text-align: left; font-style: italic; color: var(--muted); padding-bottom: .3rem; }
 .rl-scroll { overflow-x: auto; }
 figure.rl-figure { margin: 1.2rem 0; } figure.rl-figure svg, figure.rl-figure img { max-width: 100%; height: auto; }
