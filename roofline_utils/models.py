@@ -317,6 +317,16 @@ def context_notes(model: ModelConfig, seq_len: int, output_len: int = 0) -> tupl
             f"{limit:,}: the model was not trained that long, so these numbers describe a run it does not support",)
 
 
+def _layer_types(config: Mapping, layers: int, allowed: tuple[str, ...], where: str) -> list | None:
+    """The config's layer_types when it gives one: a list of ``layers`` entries, each one of ``allowed``."""
+    types = config.get("layer_types")
+    if types is not None and (not isinstance(types, list) or len(types) != layers
+                              or not all(t in allowed for t in types)):
+        raise RooflineInputError("layer_types", f"must list {layers} of {', '.join(allowed)} in {where}, got "
+                                 f"{shown(types)}")
+    return types
+
+
 def _positive_int(config: Mapping, field_name: str, where: str) -> int:
     value = config.get(field_name)
     if value is None:
@@ -408,12 +418,8 @@ def _llama4(config: Mapping, family: str, layers: int, where: str) -> dict:
                                                                     for r in rope):
         raise RooflineInputError("no_rope_layers", f"must list {layers} of 0 (NoPE, global) and 1 (RoPE, chunked) "
                                  f"in {where}, got {shown(rope)}")
-    types = config.get("layer_types")
+    types = _layer_types(config, layers, ("chunked_attention", "full_attention"), where)
     if types is not None:
-        allowed = ("chunked_attention", "full_attention")
-        if not isinstance(types, list) or len(types) != layers or not all(t in allowed for t in types):
-            raise RooflineInputError("layer_types", f"must list {layers} of {', '.join(allowed)} in {where}, got "
-                                     f"{shown(types)}")
         if [t == "chunked_attention" for t in types] != [r == 1 for r in rope]:
             raise RooflineInputError("layer_types", f"chunked attention in other layers than the RoPE ones "
                                      f"(no_rope_layers) in {where} is not supported")
@@ -552,12 +558,8 @@ def _gated_deltanet(config: Mapping, family: str, layers: int, where: str) -> di
     if sizes["linear_num_value_heads"] % sizes["linear_num_key_heads"]:
         raise RooflineInputError("linear_num_value_heads", f"{sizes['linear_num_value_heads']} is not a multiple of "
                                  f"linear_num_key_heads={sizes['linear_num_key_heads']} in {where}")
-    types = config.get("layer_types")
+    types = _layer_types(config, layers, ("linear_attention", "full_attention"), where)
     if types is not None:
-        allowed = ("linear_attention", "full_attention")
-        if not isinstance(types, list) or len(types) != layers or not all(t in allowed for t in types):
-            raise RooflineInputError("layer_types", f"must list {layers} of {', '.join(allowed)} in {where}, got "
-                                     f"{shown(types)}")
         linear = types.count("linear_attention")
     else:
         interval = _positive_int(config, "full_attention_interval", where) \
@@ -700,12 +702,8 @@ def _sliding_layers(config: Mapping, family: str, layers: int, where: str) -> tu
     if config.get("sliding_window") is None or config.get("use_sliding_window", True) is False:
         return None, 0
     window = _positive_int(config, "sliding_window", where)
-    types = config.get("layer_types")
+    types = _layer_types(config, layers, ("sliding_attention", "full_attention"), where)
     if types is not None:
-        allowed = ("sliding_attention", "full_attention")
-        if not isinstance(types, list) or len(types) != layers or not all(t in allowed for t in types):
-            raise RooflineInputError("layer_types", f"must list {layers} of {', '.join(allowed)} in {where}, got "
-                                     f"{shown(types)}")
         return window, types.count("sliding_attention")
     if family == "gemma2":
         return window, (layers + 1) // 2

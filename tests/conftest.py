@@ -27,3 +27,18 @@ def llama33b_config_json(tmp_path) -> Path:
      "max_position_embeddings": 2048, "hidden_act": "silu", "rms_norm_eps": 1e-06,
      "torch_dtype": "float16", "tie_word_embeddings": false}""")
     return folder / "config.json"
+
+
+def assert_table_is_finite(name: str, device: str, tmp_path, capsys) -> None:
+    """`roofline table --model name` at 4,096 tokens exits 0, prints no traceback, and every number it writes is
+    finite and non-negative (the check each family's presets share)."""
+    import numpy as np
+    import pandas as pd
+
+    from roofline_utils.cli import main
+
+    out = tmp_path / "t.csv"
+    assert main(["table", "--model", name, "--hardware", device, "--seq-len", "4096", "--out", str(out)]) == 0
+    assert "Traceback" not in capsys.readouterr().err
+    numbers = pd.read_csv(out).select_dtypes("number").to_numpy()
+    assert np.isfinite(numbers).all() and (numbers >= 0).all()

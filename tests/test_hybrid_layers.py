@@ -16,6 +16,7 @@ import pytest
 import roofline_utils as rl
 from roofline_utils.memory import kv_cache_bytes
 from roofline_utils.models import model_from_dict, preset
+from conftest import assert_table_is_finite
 
 DEVICE = "h200-sxm"
 BYTES, STATE_BYTES = 2, 4
@@ -192,12 +193,7 @@ def test_bad_gdn_configs_are_named_in_one_line(tmp_path, capsys, change, field):
 
 @pytest.mark.parametrize("name", ["qwen3-next-80b-a3b", "qwen3.5-27b", "qwen3.5-397b-a17b"])
 def test_hybrid_presets_give_a_finite_table(name, tmp_path, capsys):
-    from roofline_utils.cli import main
-    out = tmp_path / "t.csv"
-    assert main(["table", "--model", name, "--hardware", DEVICE, "--seq-len", "4096", "--out", str(out)]) == 0
-    assert "Traceback" not in capsys.readouterr().err
-    numbers = pd.read_csv(out).select_dtypes("number").to_numpy()
-    assert np.isfinite(numbers).all() and (numbers >= 0).all()
+    assert_table_is_finite(name, DEVICE, tmp_path, capsys)
 
 
 # ---------------------------------------------------------------------------------------------------
